@@ -1,0 +1,590 @@
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	uci "github.com/digineo/go-uci"
+
+	"github.com/airelay/airelay/src/internal/egress"
+)
+
+// DefaultPath is where OpenWrt keeps the config.
+const DefaultPath = "/etc/config/airelay"
+
+// EmbeddedName is the Source of a Table read from the built-in config.
+const EmbeddedName = "embedded"
+
+// embedded is the config built into the binary: default.uci, or the site file that
+// `make EMBED_CONFIG=path` substitutes for it through `go build -overlay`.
+//
+//go:embed default.uci
+var embedded []byte
+
+// Embedded returns the built-in config text.
+func Embedded() []byte { return embedded }
+
+// Error is one problem in a config file. Its text names the file, section and option, and the
+// value unless the option is a secret.
+type Error struct {
+	File, Section, Option, Value string
+	Msg                          string
+}
+
+func (e *Error) Error() string {
+	parts := make([]string, 0, 3)
+	if e.Section != "" {
+		parts = append(parts, "section '"+e.Section+"'")
+	}
+	if e.Option != "" {
+		parts = append(parts, "option '"+e.Option+"'")
+	}
+	if e.Value != "" {
+		parts = append(parts, "value '"+e.Value+"'")
+	}
+	if len(parts) == 0 {
+		return e.File + ": " + e.Msg
+	}
+	return e.File + ": " + strings.Join(parts, " ") + ": " + e.Msg
+}
+
+// Load reads a UCI file. All problems are reported together, joined.
+func Load(path string) (*Table, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, data)
+}
+
+// LoadEmbedded reads the built-in config.
+func LoadEmbedded() (*Table, error) { return LoadBytes(EmbeddedName, embedded) }
+
+// LoadBytes reads config text; name is what errors call it.
+func LoadBytes(name string, data []byte) (*Table, error) { return parse(name, data) }
+
+// parse lints the text, then hands the linted text to go-uci, which reads only files: it goes to
+// a private (0700) temporary directory, read once and removed.
+func parse(name string, data []byte) (*Table, error) {
+	lintErrs, warns, empties, cleaned := lint(name, data)
+	if len(lintErrs) > 0 {
+		return nil, errors.Join(lintErrs...)
+	}
+	tmp, err := os.MkdirTemp("", "airelay-config-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.WriteFile(filepath.Join(tmp, "airelay"), cleaned, 0o600); err != nil {
+		return nil, err
+	}
+	tree := uci.NewTree(tmp)
+	if err := tree.LoadConfig("airelay", true); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	l := &loader{name: name, tree: tree, cfg: "airelay", empties: empties, t: &Table{Source: name, Warnings: warns}}
+	l.load()
+	if len(l.errs) > 0 {
+		return nil, errors.Join(l.errs...)
+	}
+	return l.t, nil
+}
+
+type loader struct {
+	name, cfg string
+	tree      uci.Tree
+	empties   map[string]bool // options set to '' explicitly (see lint)
+	t         *Table
+	errs      []error
+}
+
+// sec reads one section's options through the schema.
+type sec struct {
+	l      *loader
+	schema *Section
+	name   string
+}
+
+func (l *loader) errorf(section, option, value, format string, args ...any) {
+	l.errs = append(l.errs, &Error{File: l.name, Section: section, Option: option, Value: value, Msg: fmt.Sprintf(format, args...)})
+}
+
+// values returns an option's values, or its schema default. Reading an option that is not in the
+// schema is a programming error.
+func (s sec) values(option string) (o *Option, vals []string, set bool) {
+	o = s.schema.option(option)
+	if o == nil {
+		panic("config: option " + option + " is not in the schema of " + s.schema.Type)
+	}
+	if s.l.empties[emptyKey(s.name, option)] {
+		return o, nil, true
+	}
+	vals, _ = s.l.tree.Get(s.l.cfg, s.name, option)
+	if len(vals) == 0 {
+		if o.Default != "" {
+			return o, []string{o.Default}, false
+		}
+		return o, nil, false
+	}
+	return o, vals, true
+}
+
+func (s sec) one(option string) (string, *Option) {
+	o, vals, _ := s.values(option)
+	if len(vals) == 0 {
+		return "", o
+	}
+	return vals[len(vals)-1], o
+}
+
+func (s sec) fail(o *Option, v, format string, args ...any) {
+	if o.Type == TSecret || o.Type == TEgress && strings.Contains(v, "@") {
+		v = "" // never echo a key or a proxy password
+	}
+	s.l.errorf(s.name, o.Name, v, format, args...)
+}
+
+func (s sec) bool(option string) bool {
+	v, o := s.one(option)
+	switch v {
+	case "1", "on", "true", "yes", "enabled":
+		return true
+	case "0", "off", "false", "no", "disabled", "":
+		return false
+	}
+	s.fail(o, v, "not a boolean (use 0 or 1)")
+	return false
+}
+
+func (s sec) str(option string) string { v, _ := s.one(option); return v }
+
+func (s sec) enum(option string) int {
+	v, o := s.one(option)
+	if i := slices.Index(o.Values, v); i >= 0 {
+		return i
+	}
+	s.fail(o, v, "must be one of: %s", strings.Join(o.Values, ", "))
+	return 0
+}
+
+func (s sec) int(option string) int64 {
+	v, o := s.one(option)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < o.Min || n > o.Max {
+		s.fail(o, v, "must be a whole number from %d to %d", o.Min, o.Max)
+		return o.Min
+	}
+	return n
+}
+
+func (s sec) duration(option string) time.Duration {
+	v, o := s.one(option)
+	d, err := parseDuration(v)
+	if err != nil {
+		s.fail(o, v, "%v", err)
+	}
+	return d
+}
+
+func (s sec) size(option string) int64 {
+	v, o := s.one(option)
+	n, err := ParseSize(v)
+	if err != nil {
+		s.fail(o, v, "%v", err)
+	}
+	return n
+}
+
+func (s sec) hostPort(option string) string {
+	v, o := s.one(option)
+	if v == "" {
+		return ""
+	}
+	if err := checkHostPort(v, false); err != nil {
+		s.fail(o, v, "%v", err)
+		return ""
+	}
+	return v
+}
+
+func (s sec) addr(option string, v4 bool) netip.Addr {
+	v, o := s.one(option)
+	if v == "" {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" || a.Is4() != v4 {
+		s.fail(o, v, "not an IPv%s address", map[bool]string{true: "4", false: "6"}[v4])
+		return netip.Addr{}
+	}
+	return a
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && n < 1<<31 {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("not a positive duration (like 30s, 5m, or seconds)")
+	}
+	return d, nil
+}
+
+// ParseSize reads "512", "64K", "1M", "2G" (powers of 1024).
+func ParseSize(v string) (int64, error) {
+	mult := int64(1)
+	num := strings.TrimSuffix(strings.ToUpper(v), "B")
+	if num != "" {
+		switch num[len(num)-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		}
+		if mult > 1 {
+			num = strings.TrimSpace(num[:len(num)-1])
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return 0, errors.New("not a size (like 512, 64K, 24M, 1G)")
+	}
+	return n * mult, nil
+}
+
+func checkHostPort(v string, needHost bool) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("want host:port (IPv6 as [addr]:port)")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return errors.New("port must be 1-65535")
+	}
+	if host == "" {
+		if needHost {
+			return errors.New("the host is missing")
+		}
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if !validHostname(host) {
+		return fmt.Errorf("%q is neither an IP address nor a host name", host)
+	}
+	return nil
+}
+
+// validHostname accepts letters, digits, '-' and '_' in dot-separated labels of 1-63 bytes.
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (l *loader) section(typ, name string) sec {
+	return sec{l: l, schema: lookupSection(typ), name: name}
+}
+
+func (l *loader) load() {
+	mains, _ := l.tree.GetSections(l.cfg, "airelay")
+	switch {
+	case len(mains) > 1:
+		l.errorf(mains[1], "", "", "there must be one 'airelay' section, named 'main'; found %d", len(mains))
+	case len(mains) == 1 && mains[0] != "main":
+		l.errorf(mains[0], "", "", "the 'airelay' section must be named 'main' (config airelay 'main')")
+	}
+	l.loadMain(l.section("airelay", "main"))
+	names, _ := l.tree.GetSections(l.cfg, "provider")
+	for _, n := range names {
+		l.loadProvider(l.section("provider", n))
+	}
+	l.linkProviders()
+	names, _ = l.tree.GetSections(l.cfg, "client")
+	for _, n := range names {
+		l.loadClient(l.section("client", n))
+	}
+	l.indexClients()
+}
+
+func (l *loader) loadMain(s sec) {
+	m := &l.t.Main
+	m.Enabled = s.bool("enabled")
+	m.LANv4 = s.addr("lan_ipv4", true)
+	m.LANv6 = s.addr("lan_ipv6", false)
+	m.DNSListen = s.hostPort("dns_listen")
+	m.DNSForward = s.bool("dns_forward")
+	m.DNSTTL = uint32(s.int("dns_ttl"))
+	m.TLSListen = s.hostPort("tls_listen")
+	m.HTTPListen = s.hostPort("http_listen")
+	m.StatusListen = s.hostPort("status_listen")
+	if v, o := s.one("tls_fallback"); v != "" {
+		if err := checkHostPort(v, true); err != nil {
+			s.fail(o, v, "%v", err)
+		} else {
+			m.TLSFallback = v
+		}
+	}
+	o, vals, _ := s.values("resolver")
+	for _, v := range vals {
+		hp := v
+		if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
+			hp = net.JoinHostPort(strings.Trim(v, "[]"), "53")
+		}
+		host, _, err := net.SplitHostPort(hp)
+		if err == nil {
+			err = checkHostPort(hp, true)
+		}
+		if err == nil {
+			if _, perr := netip.ParseAddr(host); perr != nil {
+				err = errors.New("a resolver must be an IP address (a name would need a resolver itself)")
+			}
+		}
+		if err != nil {
+			s.fail(o, v, "%v", err)
+			continue
+		}
+		m.Resolvers = append(m.Resolvers, hp)
+	}
+	m.DefaultAccess = Access(s.enum("default_access"))
+	m.LogLevel = s.schema.option("log_level").Values[s.enum("log_level")]
+	m.MemoryLimit = s.size("memory_limit")
+	m.MaxConns = int(s.int("max_conns"))
+	m.HelloTimeout = s.duration("hello_timeout")
+	m.ConnectTimeout = s.duration("connect_timeout")
+	m.IdleTimeout = s.duration("idle_timeout")
+	m.DrainTimeout = s.duration("drain_timeout")
+	m.MaxHeaderBytes = s.size("max_header_bytes")
+	m.MaxBody = s.size("max_body")
+	m.RetryBody = s.size("retry_body")
+	m.HeaderTimeout = s.duration("header_timeout")
+	m.FirstByteTimeout = s.duration("first_byte_timeout")
+	m.StreamIdleTimeout = s.duration("stream_idle_timeout")
+	if m.MaxHeaderBytes < 1024 {
+		s.fail(s.schema.option("max_header_bytes"), strconv.FormatInt(m.MaxHeaderBytes, 10), "must be at least 1K")
+	}
+
+	// Two roles on one address would fail at bind time with a vaguer message.
+	listens := map[string]string{}
+	for _, r := range [...]struct{ opt, v string }{{"tls_listen", m.TLSListen}, {"http_listen", m.HTTPListen}, {"status_listen", m.StatusListen}} {
+		if r.v == "" {
+			continue
+		}
+		if prev, dup := listens[r.v]; dup {
+			l.errorf("main", r.opt, r.v, "the same address as %s", prev)
+		}
+		listens[r.v] = r.opt
+	}
+}
+
+func (l *loader) loadProvider(s sec) {
+	if strings.HasPrefix(s.name, "@") {
+		l.errorf(s.name, "", "", "a provider section needs a name (config provider 'openai')")
+		return
+	}
+	p := &Provider{ID: s.name, Index: len(l.t.Providers), Enabled: s.bool("enabled")}
+	o, hosts, _ := s.values("host")
+	for _, h := range hosts {
+		h = strings.ToLower(strings.TrimSuffix(h, "."))
+		if !validHostname(strings.TrimPrefix(h, "*.")) || strings.Count(strings.TrimPrefix(h, "*."), ".") == 0 {
+			s.fail(o, h, "not a host name (exact, like api.openai.com, or *.example.com for subdomains)")
+			continue
+		}
+		p.Hosts = append(p.Hosts, h)
+	}
+	if v, o := s.one("upstream"); v != "" {
+		u, err := url.Parse(v)
+		switch {
+		case err != nil || u.Host == "" || u.Opaque != "":
+			s.fail(o, v, "not a URL (like https://api.openai.com)")
+		case u.Scheme != "https" && u.Scheme != "http":
+			s.fail(o, v, "the scheme must be https or http")
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			s.fail(o, v, "a base URL takes no user, query or fragment (keys go in api_key)")
+		default:
+			u.Path = strings.TrimSuffix(u.Path, "/")
+			u.RawPath = ""
+			p.Upstream = u
+		}
+	} else {
+		for _, h := range p.Hosts {
+			if !strings.HasPrefix(h, "*.") {
+				p.Upstream = &url.URL{Scheme: "https", Host: h}
+				break
+			}
+		}
+	}
+	if v, o := s.one("prefix"); v != "" {
+		v = strings.TrimSuffix(v, "/")
+		if !strings.HasPrefix(v, "/") || v == "" || strings.Contains(v, "//") || strings.ContainsAny(v, "?#% ") {
+			s.fail(o, v, "a path prefix is /name or /name/more (no //, ?, # or %%)")
+		}
+		p.Prefix = v
+	} else {
+		p.Prefix = "/" + p.ID
+	}
+	if v, o := s.one("connect"); v != "" {
+		if err := checkHostPort(v, true); err != nil {
+			s.fail(o, v, "%v", err)
+		}
+		p.Connect = v
+	}
+	if v, o := s.one("egress"); v != "" {
+		spec, err := egress.ParseSpec(v)
+		if err != nil {
+			s.fail(o, v, "%v", err)
+		}
+		p.Egress = spec
+	}
+	p.APIKey = Secret{s.str("api_key")}
+	if strings.ContainsAny(p.APIKey.v, "\r\n\x00") {
+		s.fail(s.schema.option("api_key"), "", "the key contains a line break or NUL")
+	}
+	p.Auth = Auth(s.enum("auth"))
+	p.KeyPolicy = KeyPolicy(s.enum("key_policy"))
+	p.AllowPrivate = s.bool("allow_private")
+	if p.Enabled && len(p.Hosts) == 0 && p.Upstream == nil {
+		l.errorf(s.name, "", "", "an enabled provider needs a 'host' or an 'upstream'")
+	}
+	l.t.Providers = append(l.t.Providers, p)
+}
+
+// linkProviders resolves references and builds the host and prefix indexes.
+func (l *loader) linkProviders() {
+	t := l.t
+	t.exact, t.wildcard, t.prefix = map[string]*Provider{}, map[string]*Provider{}, map[string]*Provider{}
+	for _, p := range t.Providers {
+		_, refs, _ := l.section("provider", p.ID).values("fallback")
+		for _, r := range refs {
+			q := t.Provider(r)
+			switch {
+			case q == nil:
+				l.errorf(p.ID, "fallback", r, "no provider section has that name")
+			case q == p:
+				l.errorf(p.ID, "fallback", r, "a provider cannot be its own fallback")
+			case !q.Enabled && p.Enabled:
+				l.errorf(p.ID, "fallback", r, "that provider is disabled")
+			case q.Upstream == nil:
+				l.errorf(p.ID, "fallback", r, "that provider has no upstream")
+			default:
+				p.Fallback = append(p.Fallback, q)
+			}
+		}
+		if !p.Enabled {
+			continue
+		}
+		for _, h := range p.Hosts {
+			m, key := t.exact, h
+			if rest, ok := strings.CutPrefix(h, "*."); ok {
+				m, key = t.wildcard, rest
+			}
+			if q := m[key]; q != nil {
+				l.errorf(p.ID, "host", h, "also a host of provider '%s'", q.ID)
+				continue
+			}
+			m[key] = p
+		}
+		if p.Upstream != nil {
+			if q := t.prefix[p.Prefix]; q != nil {
+				l.errorf(p.ID, "prefix", p.Prefix, "also the prefix of provider '%s'", q.ID)
+			}
+			t.prefix[p.Prefix] = p
+		}
+	}
+}
+
+func (l *loader) loadClient(s sec) {
+	c := &Client{ID: s.name, Name: s.str("name"), Access: Access(s.enum("access"))}
+	o, vals, _ := s.values("mac")
+	for _, v := range vals {
+		hw, err := net.ParseMAC(v)
+		if err != nil || len(hw) != 6 {
+			s.fail(o, v, "not a MAC address (aa:bb:cc:dd:ee:ff)")
+			continue
+		}
+		c.MACs = append(c.MACs, hw)
+	}
+	o, vals, _ = s.values("ip")
+	for _, v := range vals {
+		var p netip.Prefix
+		var err error
+		if strings.Contains(v, "/") {
+			p, err = netip.ParsePrefix(v)
+			p = p.Masked()
+		} else {
+			var a netip.Addr
+			a, err = netip.ParseAddr(v)
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if err != nil {
+			s.fail(o, v, "not an address or prefix (192.168.1.50, 192.168.1.0/24, fd00::/64)")
+			continue
+		}
+		c.Nets = append(c.Nets, p)
+	}
+	o, vals, _ = s.values("provider")
+	for _, v := range vals {
+		if l.t.Provider(v) == nil {
+			s.fail(o, v, "no provider section has that name")
+			continue
+		}
+		if c.Providers == nil {
+			c.Providers = map[string]bool{}
+		}
+		c.Providers[v] = true
+	}
+	if len(c.MACs) == 0 && len(c.Nets) == 0 {
+		l.t.Warnings = append(l.t.Warnings, fmt.Sprintf("%s: section '%s': no 'mac' or 'ip', so it matches no device", l.name, s.name))
+	}
+	l.t.Clients = append(l.t.Clients, c)
+}
+
+func (l *loader) indexClients() {
+	t := l.t
+	t.byIP, t.byMAC = map[netip.Addr]*Client{}, map[[6]byte]*Client{}
+	for _, c := range t.Clients {
+		for _, hw := range c.MACs {
+			k := [6]byte(hw)
+			if d := t.byMAC[k]; d != nil {
+				l.errorf(c.ID, "mac", hw.String(), "also a MAC of client '%s'", d.ID)
+			}
+			t.byMAC[k] = c
+		}
+		for _, p := range c.Nets {
+			if p.IsSingleIP() {
+				if d := t.byIP[p.Addr()]; d != nil {
+					l.errorf(c.ID, "ip", p.Addr().String(), "also an address of client '%s'", d.ID)
+				}
+				t.byIP[p.Addr()] = c
+				continue
+			}
+			t.nets = append(t.nets, clientNet{p, c})
+		}
+	}
+	slices.SortStableFunc(t.nets, func(a, b clientNet) int { return b.p.Bits() - a.p.Bits() })
+}

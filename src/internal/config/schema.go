@@ -1,0 +1,116 @@
+package config
+
+// Type is the kind of value an option holds. Its name is what `airelay schema --json` prints,
+// and what the LuCI views match their widgets against.
+type Type string
+
+const (
+	TBool     Type = "bool"     // 0/1 (also on/off, true/false, yes/no, enabled/disabled)
+	TString   Type = "string"   // free text
+	TInt      Type = "int"      // decimal integer within Min..Max
+	TDuration Type = "duration" // Go duration ("10s", "5m"), or plain seconds
+	TSize     Type = "size"     // bytes with an optional K/M/G suffix (powers of 1024)
+	TEnum     Type = "enum"     // one of Values
+	THostPort Type = "hostport" // host:port, host may be empty (all addresses)
+	TIPv4     Type = "ipv4"
+	TIPv6     Type = "ipv6"
+	TURL      Type = "url"    // http(s)://host[:port][/base]
+	THost     Type = "host"   // DNS name, or *.name for its subdomains
+	TMAC      Type = "mac"    // aa:bb:cc:dd:ee:ff
+	TCIDR     Type = "cidr"   // address or prefix
+	TEgress   Type = "egress" // empty, iface:NAME, socks5://host:port, http://host:port
+	TPrefix   Type = "prefix" // URL path prefix /name[/name…]
+	TSecret   Type = "secret" // write-only: never printed, logged or returned
+	TRef      Type = "ref"    // the name of another section of type Ref
+)
+
+// Option describes one UCI option.
+type Option struct {
+	Name    string   `json:"name"`
+	Type    Type     `json:"type"`
+	List    bool     `json:"list,omitempty"` // a UCI list (may repeat)
+	Default string   `json:"default"`
+	Values  []string `json:"values,omitempty"` // TEnum
+	Min     int64    `json:"min,omitempty"`    // TInt
+	Max     int64    `json:"max,omitempty"`    // TInt
+	Ref     string   `json:"ref,omitempty"`    // TRef: section type referred to
+	Doc     string   `json:"doc"`
+}
+
+// Section describes one UCI section type.
+type Section struct {
+	Type    string   `json:"type"`
+	Name    string   `json:"name,omitempty"` // fixed name for a singleton ("main")
+	Doc     string   `json:"doc"`
+	Options []Option `json:"options"`
+}
+
+// Schema is every section and option airelay reads. The loader refuses to read an option that is
+// not here, so this list cannot drift from what is parsed.
+var Schema = []Section{
+	{Type: "airelay", Name: "main", Doc: "Global settings.", Options: []Option{
+		{Name: "enabled", Type: TBool, Default: "1", Doc: "Serve. When 0, airelay starts, answers status, and relays nothing."},
+		{Name: "lan_ipv4", Type: TIPv4, Doc: "A answer for intercepted names (the router's LAN address). Empty: no A answer (NODATA)."},
+		{Name: "lan_ipv6", Type: TIPv6, Doc: "AAAA answer for intercepted names. Empty: NODATA, so devices use IPv4."},
+		{Name: "dns_listen", Type: THostPort, Default: "127.0.0.1:5353", Doc: "UDP and TCP address of the DNS interceptor that dnsmasq forwards the AI names to. Empty: off."},
+		{Name: "dns_forward", Type: TBool, Default: "0", Doc: "Forward names that are not intercepted to the resolvers (standalone use). 0: they get REFUSED."},
+		{Name: "dns_ttl", Type: TInt, Default: "60", Min: 1, Max: 86400, Doc: "TTL in seconds of intercepted answers."},
+		{Name: "tls_listen", Type: THostPort, Default: ":8443", Doc: "TCP address of the SNI relay (the firewall redirects LAN port 443 here). Empty: off."},
+		{Name: "tls_fallback", Type: THostPort, Doc: "Where TLS with no or an unknown SNI goes (the router's own HTTPS server). Empty: such connections are closed."},
+		{Name: "http_listen", Type: THostPort, Default: ":8080", Doc: "TCP address of the plain-HTTP gateway. Empty: off."},
+		{Name: "status_listen", Type: THostPort, Default: "127.0.0.1:9099", Doc: "TCP address of /status and /metrics. Keep it on loopback. Empty: off."},
+		{Name: "resolver", Type: THostPort, List: true, Doc: "Upstream DNS servers (host or host:port) for the providers' real addresses. Empty: the WAN resolvers from /tmp/resolv.conf.d/resolv.conf.auto, else the system's non-loopback ones."},
+		{Name: "default_access", Type: TEnum, Default: "allow", Values: []string{"allow", "deny"}, Doc: "Access for devices that no client section matches."},
+		{Name: "log_level", Type: TEnum, Default: "info", Values: []string{"debug", "info", "warn", "error"}, Doc: "Least severe level logged."},
+		{Name: "memory_limit", Type: TSize, Default: "24M", Doc: "Soft memory limit for the Go runtime (GOMEMLIMIT); 0: none. The environment's GOMEMLIMIT wins."},
+		{Name: "max_conns", Type: TInt, Default: "1024", Min: 1, Max: 1 << 20, Doc: "Most relay connections at once; more wait in the kernel's accept queue."},
+		{Name: "hello_timeout", Type: TDuration, Default: "5s", Doc: "Time a device has to send its TLS ClientHello."},
+		{Name: "connect_timeout", Type: TDuration, Default: "10s", Doc: "Time to resolve and connect to a provider."},
+		{Name: "idle_timeout", Type: TDuration, Default: "10m", Doc: "A relayed connection with no byte either way for this long is closed."},
+		{Name: "drain_timeout", Type: TDuration, Default: "10s", Doc: "On stop, how long open connections may finish before they are cut."},
+		{Name: "max_header_bytes", Type: TSize, Default: "64K", Doc: "Gateway: largest request header block."},
+		{Name: "max_body", Type: TSize, Default: "64M", Doc: "Gateway: largest request body (413 past it); 0: no limit."},
+		{Name: "retry_body", Type: TSize, Default: "1M", Doc: "Gateway: request bodies up to this size are kept so a failover can resend them."},
+		{Name: "header_timeout", Type: TDuration, Default: "10s", Doc: "Gateway: time a device has to send its request headers."},
+		{Name: "first_byte_timeout", Type: TDuration, Default: "5m", Doc: "Gateway: time a provider has to start its response (504 past it)."},
+		{Name: "stream_idle_timeout", Type: TDuration, Default: "5m", Doc: "Gateway: longest gap inside a streamed response before it is cut."},
+	}},
+	{Type: "provider", Doc: "An AI API: the names intercepted and relayed, and its gateway route.", Options: []Option{
+		{Name: "enabled", Type: TBool, Default: "1", Doc: "Intercept, relay and route this provider."},
+		{Name: "host", Type: THost, List: true, Doc: "Names intercepted and relayed: exact, or *.example.com for every subdomain."},
+		{Name: "upstream", Type: TURL, Doc: "Gateway: base URL requests are sent to. Default: https:// and the first exact host."},
+		{Name: "prefix", Type: TPrefix, Doc: "Gateway: path prefix routed to this provider. Default: / and the section name."},
+		{Name: "connect", Type: THostPort, Doc: "Relay and gateway dial this host:port instead of resolving the name (trusted as written)."},
+		{Name: "egress", Type: TEgress, Doc: "How connections leave: empty (direct), iface:NAME, socks5://host:port, http://host:port (CONNECT)."},
+		{Name: "api_key", Type: TSecret, Doc: "Gateway: the key put on requests. Never logged or shown."},
+		{Name: "auth", Type: TEnum, Default: "bearer", Values: []string{"bearer", "x-api-key", "x-goog-api-key"}, Doc: "Gateway: header that carries api_key."},
+		{Name: "key_policy", Type: TEnum, Default: "fill", Values: []string{"fill", "replace", "pass"}, Doc: "Gateway: fill (only when the device sent no key or a placeholder), replace (always), pass (never)."},
+		{Name: "fallback", Type: TRef, Ref: "provider", List: true, Doc: "Gateway: providers tried in order on connect error, timeout, 429 or 5xx before any byte reached the device."},
+		{Name: "allow_private", Type: TBool, Default: "0", Doc: "Allow relaying to private or loopback addresses learned from DNS (refused by default: loops, open proxy)."},
+	}},
+	{Type: "client", Doc: "A device or group of devices, matched by MAC or IP, and what it may do.", Options: []Option{
+		{Name: "name", Type: TString, Doc: "Label shown in status."},
+		{Name: "mac", Type: TMAC, List: true, Doc: "MAC addresses (from the router's neighbour table)."},
+		{Name: "ip", Type: TCIDR, List: true, Doc: "Addresses or prefixes (192.168.1.50, 192.168.1.0/24, fd00::/64)."},
+		{Name: "access", Type: TEnum, Default: "allow", Values: []string{"allow", "deny"}, Doc: "allow or deny AI access."},
+		{Name: "provider", Type: TRef, Ref: "provider", List: true, Doc: "When set, only these providers are allowed for the device."},
+	}},
+}
+
+func lookupSection(typ string) *Section {
+	for i := range Schema {
+		if Schema[i].Type == typ {
+			return &Schema[i]
+		}
+	}
+	return nil
+}
+
+func (s *Section) option(name string) *Option {
+	for i := range s.Options {
+		if s.Options[i].Name == name {
+			return &s.Options[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,248 @@
+// Package config reads /etc/config/airelay (UCI) into a validated, immutable Table.
+//
+// Data flows one way: UCI file → Load (validate, collect every error) → *Table → servers. A Table
+// is never modified after Load returns; a reload builds a new one beside it and the service swaps
+// an atomic pointer, so the hot paths (DNS answer, SNI route, gateway route, access check) read
+// plain maps and slices without locks or parsing. This package must not open sockets or log.
+package config
+
+import (
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/airelay/airelay/src/internal/egress"
+)
+
+// Access is allow or deny.
+type Access uint8
+
+const (
+	Allow Access = iota
+	Deny
+)
+
+func (a Access) String() string {
+	if a == Deny {
+		return "deny"
+	}
+	return "allow"
+}
+
+// Auth is the header a provider's key travels in.
+type Auth uint8
+
+const (
+	AuthBearer      Auth = iota // Authorization: Bearer KEY
+	AuthXAPIKey                 // x-api-key: KEY (Anthropic)
+	AuthXGoogAPIKey             // x-goog-api-key: KEY (Gemini)
+)
+
+var authNames = [...]string{"bearer", "x-api-key", "x-goog-api-key"}
+
+func (a Auth) String() string { return authNames[a] }
+
+// KeyPolicy says when the gateway puts the router's key on a request.
+type KeyPolicy uint8
+
+const (
+	KeyFill    KeyPolicy = iota // only when the device sent none or a placeholder
+	KeyReplace                  // always
+	KeyPass                     // never
+)
+
+var keyPolicyNames = [...]string{"fill", "replace", "pass"}
+
+func (k KeyPolicy) String() string { return keyPolicyNames[k] }
+
+// Secret holds a key. Its String and formatting redact it, so a Secret that reaches a log line or
+// a printed struct by mistake shows nothing.
+type Secret struct{ v string }
+
+// Reveal returns the key; only the gateway's header injection calls it.
+func (s Secret) Reveal() string { return s.v }
+
+// Set reports whether a key is configured.
+func (s Secret) Set() bool { return s.v != "" }
+
+func (s Secret) String() string {
+	if s.v == "" {
+		return ""
+	}
+	return "REDACTED"
+}
+
+// GoString keeps %#v from printing the key.
+func (s Secret) GoString() string { return `config.Secret{"` + s.String() + `"}` }
+
+// MarshalText keeps encoders from printing the key.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Main is the 'main' section.
+type Main struct {
+	Enabled       bool
+	LANv4, LANv6  netip.Addr // zero: no answer of that family
+	DNSListen     string
+	DNSForward    bool
+	DNSTTL        uint32
+	TLSListen     string
+	TLSFallback   string
+	HTTPListen    string
+	StatusListen  string
+	Resolvers     []string // host:port; empty: discovered at dial time by the resolver package
+	DefaultAccess Access
+	LogLevel      string // debug|info|warn|error
+	MemoryLimit   int64
+	MaxConns      int
+
+	HelloTimeout   time.Duration
+	ConnectTimeout time.Duration
+	IdleTimeout    time.Duration
+	DrainTimeout   time.Duration
+
+	MaxHeaderBytes    int64
+	MaxBody           int64
+	RetryBody         int64
+	HeaderTimeout     time.Duration
+	FirstByteTimeout  time.Duration
+	StreamIdleTimeout time.Duration
+}
+
+// Provider is one 'provider' section.
+type Provider struct {
+	ID           string // section name
+	Index        int    // position in Table.Providers, stable within one Table
+	Enabled      bool
+	Hosts        []string // lower case, no trailing dot; "*.x" for subdomains of x
+	Upstream     *url.URL // never nil for an enabled provider
+	Prefix       string   // "/openai"
+	Connect      string   // host:port or empty
+	Egress       egress.Spec
+	APIKey       Secret
+	Auth         Auth
+	KeyPolicy    KeyPolicy
+	Fallback     []*Provider // resolved references, in order
+	AllowPrivate bool
+}
+
+// Client is one 'client' section.
+type Client struct {
+	ID        string
+	Name      string
+	MACs      []net.HardwareAddr
+	Nets      []netip.Prefix
+	Access    Access
+	Providers map[string]bool // empty: all
+}
+
+// Allows reports whether the client may use p.
+func (c *Client) Allows(p *Provider) bool {
+	if c.Access == Deny {
+		return false
+	}
+	return len(c.Providers) == 0 || c.Providers[p.ID]
+}
+
+// Table is a frozen configuration. All fields are read-only after Load.
+type Table struct {
+	Source    string   // file path, or "embedded"
+	Warnings  []string // things accepted but probably not meant (unknown options…)
+	Main      Main
+	Providers []*Provider // every section, enabled or not, in file order
+	Clients   []*Client
+
+	exact    map[string]*Provider // enabled providers' exact hosts
+	wildcard map[string]*Provider // "example.com" for "*.example.com"
+	prefix   map[string]*Provider // "/openai"
+	byIP     map[netip.Addr]*Client
+	nets     []clientNet // prefixes that are not single addresses, longest first
+	byMAC    map[[6]byte]*Client
+}
+
+type clientNet struct {
+	p netip.Prefix
+	c *Client
+}
+
+// HasMACRules reports whether any client is matched by MAC, so callers can skip neighbour lookups.
+func (t *Table) HasMACRules() bool { return len(t.byMAC) > 0 }
+
+// MatchHost finds the enabled provider serving name. name may carry a trailing dot and any case;
+// the common all-lowercase case does not allocate.
+func (t *Table) MatchHost(name string) *Provider {
+	name = strings.TrimSuffix(name, ".")
+	if hasUpper(name) {
+		name = strings.ToLower(name)
+	}
+	if p := t.exact[name]; p != nil {
+		return p
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] == '.' {
+			if p := t.wildcard[name[i+1:]]; p != nil {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// Route finds the provider for an HTTP path by its longest configured prefix and returns the
+// rest of the path (starting with "/" or empty). It does not allocate.
+func (t *Table) Route(path string) (*Provider, string) {
+	end := len(path)
+	for end > 0 {
+		if p := t.prefix[path[:end]]; p != nil {
+			return p, path[end:]
+		}
+		end = strings.LastIndexByte(path[:end], '/')
+	}
+	return nil, ""
+}
+
+// Provider returns the provider with that section name, enabled or not.
+func (t *Table) Provider(id string) *Provider {
+	for _, p := range t.Providers {
+		if p.ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// ClientFor finds the client section matching a device: by exact address, then by the longest
+// prefix, then by MAC (mac may be nil when the neighbour table has no entry).
+func (t *Table) ClientFor(ip netip.Addr, mac net.HardwareAddr) *Client {
+	ip = ip.Unmap()
+	if c := t.byIP[ip]; c != nil {
+		return c
+	}
+	for _, n := range t.nets {
+		if n.p.Contains(ip) {
+			return n.c
+		}
+	}
+	if len(mac) == 6 {
+		return t.byMAC[[6]byte(mac)]
+	}
+	return nil
+}
+
+// Access decides whether a device may use p. c is what ClientFor returned (may be nil).
+func (t *Table) Access(c *Client, p *Provider) bool {
+	if c != nil {
+		return c.Allows(p)
+	}
+	return t.Main.DefaultAccess == Allow
+}

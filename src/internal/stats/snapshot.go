@@ -1,0 +1,195 @@
+package stats
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Values is a copy of Counters, as /status shows it.
+type Values struct {
+	Conns     uint64    `json:"connections"`
+	Active    int64     `json:"active"`
+	Requests  uint64    `json:"requests"`
+	Denied    uint64    `json:"denied"`
+	Errors    uint64    `json:"errors"`
+	BytesUp   uint64    `json:"bytes_up"`
+	BytesDown uint64    `json:"bytes_down"`
+	TokensIn  uint64    `json:"tokens_in"`
+	TokensOut uint64    `json:"tokens_out"`
+	Status    [6]uint64 `json:"status"` // [0] other, [1] 1xx … [5] 5xx
+}
+
+func (c *Counters) values() Values {
+	v := Values{
+		Conns: c.Conns.Load(), Active: c.Active.Load(), Requests: c.Requests.Load(),
+		Denied: c.Denied.Load(), Errors: c.Errors.Load(),
+		BytesUp: c.BytesUp.Load(), BytesDown: c.BytesDown.Load(),
+		TokensIn: c.TokensIn.Load(), TokensOut: c.TokensOut.Load(),
+	}
+	for i := range c.Status {
+		v.Status[i] = c.Status[i].Load()
+	}
+	return v
+}
+
+// ProviderStatus is one provider in /status.
+type ProviderStatus struct {
+	ID      string `json:"id"`
+	Enabled bool   `json:"enabled"`
+	Values
+}
+
+// DeviceStatus is one device in /status.
+type DeviceStatus struct {
+	Addr      string            `json:"addr"`
+	MAC       string            `json:"mac,omitempty"`
+	Client    string            `json:"client,omitempty"` // matching client section
+	Name      string            `json:"name,omitempty"`
+	LastSeen  time.Time         `json:"last_seen"`
+	Providers map[string]Values `json:"providers"`
+	Values
+}
+
+// Status is the /status document. `airelay status --json` prints it and LuCI reads it.
+type Status struct {
+	Version       string            `json:"version"`
+	UptimeSeconds int64             `json:"uptime_seconds"`
+	Config        ConfigStatus      `json:"config"`
+	Listeners     map[string]string `json:"listeners"`
+	Providers     []ProviderStatus  `json:"providers"`
+	Devices       []DeviceStatus    `json:"devices"`
+}
+
+// ConfigStatus says which config is serving.
+type ConfigStatus struct {
+	Generation uint64    `json:"generation"`
+	Source     string    `json:"source"`
+	LoadedAt   time.Time `json:"loaded_at"`
+	LastError  string    `json:"last_error,omitempty"` // the last failed reload, if any since
+}
+
+// ProviderInfo is what the snapshot needs to know of a configured provider.
+type ProviderInfo struct {
+	ID      string
+	Enabled bool
+}
+
+// Snapshot copies the counters. providers lists the configured providers in order (counters of
+// providers no longer configured are left out); label names a device from its address and MAC.
+func (r *Registry) Snapshot(providers []ProviderInfo, label func(addr netip.Addr, mac string) (client, name string)) (ps []ProviderStatus, ds []DeviceStatus) {
+	for _, p := range providers {
+		ps = append(ps, ProviderStatus{ID: p.ID, Enabled: p.Enabled, Values: r.Provider(p.ID).values()})
+	}
+	r.mu.RLock()
+	devs := make([]*Device, 0, len(r.devices)+1)
+	for _, d := range r.devices {
+		devs = append(devs, d)
+	}
+	r.mu.RUnlock()
+	if r.other.lastSeen.Load() != 0 {
+		devs = append(devs, r.other)
+	}
+	for _, d := range devs {
+		s := DeviceStatus{Addr: "other", MAC: d.MAC(), LastSeen: time.Unix(0, d.lastSeen.Load()).UTC(), Values: d.Total.values(), Providers: map[string]Values{}}
+		if d.Addr.IsValid() {
+			s.Addr = d.Addr.String()
+			if label != nil {
+				s.Client, s.Name = label(d.Addr, s.MAC)
+			}
+		}
+		d.mu.Lock()
+		for id, c := range d.perProv {
+			s.Providers[id] = c.values()
+		}
+		d.mu.Unlock()
+		ds = append(ds, s)
+	}
+	slices.SortFunc(ds, func(a, b DeviceStatus) int { return cmp.Compare(a.Addr, b.Addr) })
+	return ps, ds
+}
+
+// WriteMetrics writes s in the Prometheus text exposition format.
+func WriteMetrics(w io.Writer, s *Status) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# HELP airelay_uptime_seconds Seconds since airelay started.\n# TYPE airelay_uptime_seconds gauge\nairelay_uptime_seconds %d\n", s.UptimeSeconds)
+	fmt.Fprintf(&b, "# HELP airelay_config_generation Number of configs loaded since start.\n# TYPE airelay_config_generation gauge\nairelay_config_generation %d\n", s.Config.Generation)
+	fmt.Fprintf(&b, "# HELP airelay_build_info Version of the running binary.\n# TYPE airelay_build_info gauge\nairelay_build_info{version=%s} 1\n", quote(s.Version))
+
+	type series struct {
+		labels string
+		v      Values
+	}
+	var prov, dev, devProv []series
+	for _, p := range s.Providers {
+		prov = append(prov, series{"provider=" + quote(p.ID), p.Values})
+	}
+	for _, d := range s.Devices {
+		l := "device=" + quote(d.Addr)
+		if d.MAC != "" {
+			l += ",mac=" + quote(d.MAC)
+		}
+		if d.Client != "" {
+			l += ",client=" + quote(d.Client)
+		}
+		dev = append(dev, series{l, d.Values})
+		ids := make([]string, 0, len(d.Providers))
+		for id := range d.Providers {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			devProv = append(devProv, series{l + ",provider=" + quote(id), d.Providers[id]})
+		}
+	}
+	metric := func(name, typ, help string, get func(Values) uint64) {
+		for _, g := range [...]struct {
+			scope string
+			rows  []series
+		}{{"provider", prov}, {"device", dev}, {"device_provider", devProv}} {
+			full := "airelay_" + g.scope + "_" + name
+			fmt.Fprintf(&b, "# HELP %s %s (per %s).\n# TYPE %s %s\n", full, help, strings.ReplaceAll(g.scope, "_", " and "), full, typ)
+			for _, r := range g.rows {
+				fmt.Fprintf(&b, "%s{%s} %d\n", full, r.labels, get(r.v))
+			}
+		}
+	}
+	metric("connections_total", "counter", "Relay connections", func(v Values) uint64 { return v.Conns })
+	metric("active", "gauge", "Connections and requests in progress", func(v Values) uint64 { return uint64(max(v.Active, 0)) })
+	metric("requests_total", "counter", "Gateway requests", func(v Values) uint64 { return v.Requests })
+	metric("denied_total", "counter", "Connections and requests refused by access rules", func(v Values) uint64 { return v.Denied })
+	metric("upstream_errors_total", "counter", "Upstream failures", func(v Values) uint64 { return v.Errors })
+	metric("bytes_up_total", "counter", "Bytes from devices to providers", func(v Values) uint64 { return v.BytesUp })
+	metric("bytes_down_total", "counter", "Bytes from providers to devices", func(v Values) uint64 { return v.BytesDown })
+	metric("tokens_in_total", "counter", "Input tokens reported by providers", func(v Values) uint64 { return v.TokensIn })
+	metric("tokens_out_total", "counter", "Output tokens reported by providers", func(v Values) uint64 { return v.TokensOut })
+	for _, g := range [...]struct {
+		scope string
+		rows  []series
+	}{{"provider", prov}, {"device", dev}} {
+		full := "airelay_" + g.scope + "_responses_total"
+		fmt.Fprintf(&b, "# HELP %s Gateway responses by status class (per %s).\n# TYPE %s counter\n", full, g.scope, full)
+		for _, r := range g.rows {
+			for i, n := range r.v.Status {
+				class := "other"
+				if i > 0 {
+					class = strconv.Itoa(i) + "xx"
+				}
+				fmt.Fprintf(&b, "%s{%s,class=\"%s\"} %d\n", full, r.labels, class, n)
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// quote renders a Prometheus label value.
+func quote(s string) string {
+	s = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`).Replace(s)
+	return `"` + s + `"`
+}

@@ -1,0 +1,197 @@
+// Package stats holds airelay's counters: per provider, per device, and per device and provider.
+//
+// Counters are atomics reached through pointers that the relay and gateway look up once per
+// connection or request, never per byte. They survive config reloads (keyed by provider ID and
+// device address). This package renders them (/status JSON, /metrics) but never reads config
+// secrets: it only knows IDs and names.
+package stats
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxDevices bounds the per-device table so a flood of source addresses cannot grow memory
+// without limit; devices past it are counted under the "other" device.
+const MaxDevices = 4096
+
+// Counters is one set of counters.
+type Counters struct {
+	Conns     atomic.Uint64    // relay connections accepted and routed
+	Active    atomic.Int64     // relay connections and gateway requests in progress
+	Requests  atomic.Uint64    // gateway requests
+	Denied    atomic.Uint64    // refused by access rules
+	Errors    atomic.Uint64    // upstream failures (dial, timeout, reset) seen by relay or gateway
+	BytesUp   atomic.Uint64    // device → provider
+	BytesDown atomic.Uint64    // provider → device
+	TokensIn  atomic.Uint64    // prompt/input tokens reported by the provider
+	TokensOut atomic.Uint64    // completion/output tokens
+	Status    [6]atomic.Uint64 // gateway responses by class: [1]=1xx … [5]=5xx; [0] other
+}
+
+// AddStatus counts one response status code.
+func (c *Counters) AddStatus(code int) {
+	i := code / 100
+	if i < 1 || i > 5 {
+		i = 0
+	}
+	c.Status[i].Add(1)
+}
+
+// Device is one LAN device, keyed by address.
+type Device struct {
+	Addr     netip.Addr
+	Total    Counters
+	lastSeen atomic.Int64 // unix nanoseconds
+	mac      atomic.Pointer[string]
+	mu       sync.Mutex
+	perProv  map[string]*Counters
+}
+
+// Touch records activity now.
+func (d *Device) Touch() { d.lastSeen.Store(time.Now().UnixNano()) }
+
+// SetMAC records the device's MAC once known.
+func (d *Device) SetMAC(mac net.HardwareAddr) {
+	if len(mac) == 0 {
+		return
+	}
+	if cur := d.mac.Load(); cur != nil && *cur == string(mac) {
+		return
+	}
+	s := mac.String()
+	d.mac.Store(&s)
+}
+
+// MAC returns the recorded MAC, or "".
+func (d *Device) MAC() string {
+	if p := d.mac.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Provider returns the device's counters for one provider.
+func (d *Device) Provider(id string) *Counters {
+	d.mu.Lock()
+	c := d.perProv[id]
+	if c == nil {
+		if d.perProv == nil {
+			d.perProv = map[string]*Counters{}
+		}
+		c = new(Counters)
+		d.perProv[id] = c
+	}
+	d.mu.Unlock()
+	return c
+}
+
+// Registry is every counter of one airelay process.
+type Registry struct {
+	Start time.Time
+
+	mu        sync.RWMutex
+	providers map[string]*Counters
+	devices   map[netip.Addr]*Device
+	other     *Device // devices past MaxDevices
+}
+
+// New returns an empty registry.
+func New() *Registry {
+	return &Registry{
+		Start:     time.Now(),
+		providers: map[string]*Counters{},
+		devices:   map[netip.Addr]*Device{},
+		other:     &Device{},
+	}
+}
+
+// Provider returns the counters of a provider, created on first use.
+func (r *Registry) Provider(id string) *Counters {
+	r.mu.RLock()
+	c := r.providers[id]
+	r.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c = r.providers[id]; c == nil {
+		c = new(Counters)
+		r.providers[id] = c
+	}
+	return c
+}
+
+// Device returns the counters of a device, created on first use.
+func (r *Registry) Device(addr netip.Addr) *Device {
+	addr = addr.Unmap()
+	r.mu.RLock()
+	d := r.devices[addr]
+	r.mu.RUnlock()
+	if d == nil {
+		r.mu.Lock()
+		if d = r.devices[addr]; d == nil {
+			if len(r.devices) >= MaxDevices {
+				d = r.other
+			} else {
+				d = &Device{Addr: addr}
+				r.devices[addr] = d
+			}
+		}
+		r.mu.Unlock()
+	}
+	d.Touch()
+	return d
+}
+
+// Conn is what a relay connection or gateway request holds: the three counter sets it updates.
+type Conn struct {
+	Provider, Device, DeviceProvider *Counters
+}
+
+// Begin counts the start of a connection or request of a device to a provider.
+func (r *Registry) Begin(d *Device, providerID string) Conn {
+	c := Conn{Provider: r.Provider(providerID), Device: &d.Total, DeviceProvider: d.Provider(providerID)}
+	c.Provider.Active.Add(1)
+	c.Device.Active.Add(1)
+	c.DeviceProvider.Active.Add(1)
+	return c
+}
+
+// End counts its end.
+func (c Conn) End() {
+	c.Provider.Active.Add(-1)
+	c.Device.Active.Add(-1)
+	c.DeviceProvider.Active.Add(-1)
+}
+
+// Each applies f to each of the three counter sets, for the counters without a helper here.
+func (c Conn) Each(f func(*Counters)) {
+	f(c.Provider)
+	f(c.Device)
+	f(c.DeviceProvider)
+}
+
+// AddBytes counts bytes in both directions.
+func (c Conn) AddBytes(up, down uint64) {
+	c.Each(func(k *Counters) {
+		if up > 0 {
+			k.BytesUp.Add(up)
+		}
+		if down > 0 {
+			k.BytesDown.Add(down)
+		}
+	})
+}
+
+// AddTokens counts tokens reported by a provider.
+func (c Conn) AddTokens(in, out uint64) {
+	c.Each(func(k *Counters) {
+		k.TokensIn.Add(in)
+		k.TokensOut.Add(out)
+	})
+}
