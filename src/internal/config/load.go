@@ -126,6 +126,7 @@ func (s sec) values(option string) (o *Option, vals []string, set bool) {
 	if o == nil {
 		panic("config: option " + option + " is not in the schema of " + s.schema.Type)
 	}
+	defer func() { s.record(o, vals) }()
 	if s.l.empties[emptyKey(s.name, option)] {
 		return o, nil, true
 	}

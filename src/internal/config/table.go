@@ -153,6 +153,8 @@ type Table struct {
 	Providers []*Provider // every section, enabled or not, in file order
 	Clients   []*Client
 
+	effective Effective
+
 	exact    map[string]*Provider // enabled providers' exact hosts
 	wildcard map[string]*Provider // "example.com" for "*.example.com"
 	prefix   map[string]*Provider // "/openai"

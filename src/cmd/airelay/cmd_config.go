@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/airelay/airelay/src/internal/config"
+)
+
+func init() {
+	commands["version"] = command{"print the version", runVersion}
+	commands["check"] = command{"validate the config; exit 2 when it is bad", runCheck}
+	commands["print-config"] = command{"print the effective config (keys redacted)", runPrintConfig}
+	commands["schema"] = command{"print every section and option airelay reads", runSchema}
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("version", stderr)
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	fmt.Fprintln(stdout, "airelay", version)
+	return exitOK
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check", stderr)
+	path := configFlag(fs)
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	t, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	for _, w := range t.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	enabled := 0
+	for _, p := range t.Providers {
+		if p.Enabled {
+			enabled++
+		}
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d providers, %d enabled, %d clients)\n", t.Source, len(t.Providers), enabled, len(t.Clients))
+	return exitOK
+}
+
+func runPrintConfig(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("print-config", stderr)
+	path := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON instead of UCI")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	t, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	if *asJSON {
+		err = t.Effective().WriteJSON(stdout)
+	} else {
+		err = t.Effective().WriteUCI(stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func runSchema(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("schema", stderr)
+	fs.Bool("json", true, "print JSON (the only format)")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(struct {
+		Sections []config.Section `json:"sections"`
+	}{config.Schema}); err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	return exitOK
+}
