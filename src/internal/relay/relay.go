@@ -1,0 +1,298 @@
+// Package relay routes TLS connections by the SNI of their ClientHello and splices them to the
+// real provider, end to end encrypted: airelay never terminates TLS here and holds no
+// certificate.
+//
+// Per connection: read the ClientHello within a size bound and a deadline, match its name
+// against the frozen table, check the device's access, dial the provider through its egress,
+// write the peeked bytes, then copy both directions between the two *net.TCPConn so that Linux
+// moves the bytes with splice(2), never through user space. Unknown or missing names go to
+// tls_fallback (the router's own HTTPS) or are closed. This package does not listen, resolve or
+// choose egress itself: the service hands it listeners and a Dial function.
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/sni"
+	"github.com/airelay/airelay/src/internal/stats"
+)
+
+// Relay serves the SNI relay. Fields are set before the first Serve and not changed after.
+type Relay struct {
+	Table func() *config.Table
+	Stats *stats.Registry
+	// Dial connects to a provider; addr is host:port (the SNI name and 443, or the provider's
+	// connect override).
+	Dial func(ctx context.Context, p *config.Provider, network, addr string) (net.Conn, error)
+	MAC  func(netip.Addr) net.HardwareAddr // neighbour lookup; nil → none
+	Log  *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*net.TCPConn]struct{}
+	active    atomic.Int64
+	slot      chan struct{} // signalled when a connection ends, for max_conns
+	closing   atomic.Bool
+}
+
+// helloBufs holds read buffers for ClientHellos; a buffer is held only until the hello is
+// forwarded, so a handful serve any number of established connections.
+var helloBufs = sync.Pool{New: func() any { b := make([]byte, sni.MaxHello+5*sni.MaxRecords); return &b }}
+
+// deniedAlert is a TLS fatal alert access_denied(49), so a refused device sees why.
+var deniedAlert = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}
+
+func (r *Relay) init() {
+	r.mu.Lock()
+	if r.listeners == nil {
+		r.listeners = map[net.Listener]struct{}{}
+		r.conns = map[*net.TCPConn]struct{}{}
+		r.slot = make(chan struct{}, 1)
+	}
+	r.mu.Unlock()
+}
+
+// Serve accepts connections on ln until ln is closed or Shutdown is called.
+func (r *Relay) Serve(ln net.Listener) error {
+	r.init()
+	r.mu.Lock()
+	r.listeners[ln] = struct{}{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.listeners, ln)
+		r.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		// Past max_conns, stop accepting: new connections wait in the kernel's queue.
+		for r.active.Load() >= int64(r.Table().Main.MaxConns) && !r.closing.Load() {
+			select {
+			case <-r.slot:
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			if r.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				r.Log.Warn("relay accept failed; retrying", "err", err, "backoff", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		tc, ok := c.(*net.TCPConn)
+		if !ok { // only TCP listeners are handed to the relay
+			c.Close()
+			continue
+		}
+		r.track(tc, true)
+		go r.handle(tc)
+	}
+}
+
+// isTemporary reports accept errors worth retrying (EMFILE, ENFILE, ECONNABORTED…).
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (r *Relay) track(c *net.TCPConn, add bool) {
+	r.mu.Lock()
+	if add {
+		r.conns[c] = struct{}{}
+		r.active.Add(1)
+	} else if _, ok := r.conns[c]; ok {
+		delete(r.conns, c)
+		r.active.Add(-1)
+	}
+	r.mu.Unlock()
+	if !add {
+		select {
+		case r.slot <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Active returns the number of open connections.
+func (r *Relay) Active() int64 { return r.active.Load() }
+
+// Shutdown stops accepting, waits for open connections to finish until ctx ends, then closes
+// what is left.
+func (r *Relay) Shutdown(ctx context.Context) error {
+	r.init()
+	r.closing.Store(true)
+	r.mu.Lock()
+	for ln := range r.listeners {
+		ln.Close()
+	}
+	r.mu.Unlock()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for r.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			r.mu.Lock()
+			for c := range r.conns {
+				c.Close()
+			}
+			r.mu.Unlock()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func (r *Relay) handle(c *net.TCPConn) {
+	defer func() {
+		c.Close()
+		r.track(c, false)
+	}()
+	t := r.Table()
+	var from netip.AddrPort
+	if ap, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		from = ap.AddrPort()
+	}
+
+	bufp := helloBufs.Get().(*[]byte)
+	hello, name, err := readHello(c, *bufp, t.Main.HelloTimeout)
+	defer func() {
+		if bufp != nil {
+			helloBufs.Put(bufp)
+		}
+	}()
+	if err != nil {
+		if errors.Is(err, sni.ErrNotTLS) || errors.Is(err, errNoData) {
+			r.Log.Debug("relay: not TLS", "client", from.String(), "err", err)
+		} else {
+			r.Log.Info("relay: unreadable ClientHello", "client", from.String(), "err", err)
+		}
+		return
+	}
+	var p *config.Provider
+	if t.Main.Enabled && name != "" {
+		p = t.MatchHost(name)
+	}
+	if p == nil {
+		r.fallback(c, t, hello, name, from)
+		return
+	}
+
+	dev := r.Stats.Device(from.Addr())
+	var mac net.HardwareAddr
+	if r.MAC != nil {
+		mac = r.MAC(from.Addr())
+		dev.SetMAC(mac)
+	}
+	client := t.ClientFor(from.Addr(), mac)
+	sc := r.Stats.Begin(dev, p.ID)
+	defer sc.End()
+	sc.Each(func(k *stats.Counters) { k.Conns.Add(1) })
+	if !t.Access(client, p) {
+		sc.Each(func(k *stats.Counters) { k.Denied.Add(1) })
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write(deniedAlert)
+		r.Log.Info("relay: denied", "client", from.Addr().String(), "mac", macString(mac), "provider", p.ID, "sni", name)
+		return
+	}
+
+	addr := p.Connect
+	if addr == "" {
+		addr = net.JoinHostPort(name, "443")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t.Main.ConnectTimeout)
+	up, err := r.Dial(ctx, p, "tcp", addr)
+	cancel()
+	if err != nil {
+		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+		r.Log.Warn("relay: dial failed", "client", from.Addr().String(), "provider", p.ID, "addr", addr, "err", err)
+		return
+	}
+	defer up.Close()
+	_ = up.SetWriteDeadline(time.Now().Add(t.Main.ConnectTimeout))
+	if _, err := up.Write(hello); err != nil {
+		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+		r.Log.Warn("relay: upstream write failed", "provider", p.ID, "err", err)
+		return
+	}
+	helloBufs.Put(bufp)
+	bufp = nil
+	r.Log.Debug("relay: open", "client", from.Addr().String(), "provider", p.ID, "sni", name, "upstream", up.RemoteAddr().String())
+	upBytes, downBytes := splice(c, up, t.Main.IdleTimeout)
+	sc.AddBytes(uint64(upBytes)+uint64(len(hello)), uint64(downBytes))
+	r.Log.Debug("relay: closed", "client", from.Addr().String(), "provider", p.ID, "up", upBytes+int64(len(hello)), "down", downBytes)
+}
+
+// fallback hands a connection that is not for a provider to tls_fallback, or closes it.
+func (r *Relay) fallback(c *net.TCPConn, t *config.Table, hello []byte, name string, from netip.AddrPort) {
+	if t.Main.TLSFallback == "" {
+		r.Log.Debug("relay: no provider for name; closed", "client", from.String(), "sni", name)
+		return
+	}
+	d := net.Dialer{Timeout: t.Main.ConnectTimeout}
+	up, err := d.Dial("tcp", t.Main.TLSFallback)
+	if err != nil {
+		r.Log.Warn("relay: fallback dial failed", "addr", t.Main.TLSFallback, "err", err)
+		return
+	}
+	defer up.Close()
+	if _, err := up.Write(hello); err != nil {
+		return
+	}
+	splice(c, up, t.Main.IdleTimeout)
+}
+
+var errNoData = errors.New("connection closed before any byte")
+
+// readHello reads until buf holds a whole ClientHello and returns it with its server name.
+func readHello(c net.Conn, buf []byte, timeout time.Duration) ([]byte, string, error) {
+	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return nil, "", err
+	}
+	n := 0
+	for {
+		name, need, err := sni.Parse(buf[:n])
+		if err != nil {
+			return nil, "", err
+		}
+		if need == 0 {
+			return buf[:n], name, c.SetReadDeadline(time.Time{})
+		}
+		if need > len(buf) {
+			return nil, "", sni.ErrTooLarge
+		}
+		m, err := io.ReadAtLeast(c, buf[n:], need-n)
+		n += m
+		if err != nil {
+			if n == 0 && errors.Is(err, io.EOF) {
+				return nil, "", errNoData
+			}
+			return nil, "", err
+		}
+	}
+}
+
+func macString(m net.HardwareAddr) string {
+	if m == nil {
+		return ""
+	}
+	return m.String()
+}
