@@ -35,6 +35,7 @@ func lint(name string, data []byte) (errs []error, warns []string, empties map[s
 			if len(toks) != 2 {
 				errs = append(errs, fmt.Errorf("%s:%d: 'package' takes one name", name, line))
 			}
+			lines[i] = "" // go-uci reads only a quoted name; `uci export` writes it bare
 		case "config":
 			if len(toks) < 2 || len(toks) > 3 {
 				errs = append(errs, fmt.Errorf("%s:%d: want: config TYPE ['NAME']", name, line))

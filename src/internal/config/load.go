@@ -271,7 +271,8 @@ func checkHostPort(v string, needHost bool) error {
 	if err != nil {
 		return errors.New("want host:port (IPv6 as [addr]:port)")
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+	// A listener may take port 0 (any free port, for tests); a destination may not.
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 || p == 0 && needHost {
 		return errors.New("port must be 1-65535")
 	}
 	if host == "" {
@@ -353,20 +354,17 @@ func (l *loader) loadMain(s sec) {
 	}
 	o, vals, _ := s.values("resolver")
 	for _, v := range vals {
-		hp := v
-		if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
-			hp = net.JoinHostPort(strings.Trim(v, "[]"), "53")
+		host, port := v, "53"
+		if h, p, err := net.SplitHostPort(v); err == nil {
+			host, port = h, p
 		}
-		host, _, err := net.SplitHostPort(hp)
-		if err == nil {
-			err = checkHostPort(hp, true)
+		a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+		if err != nil || a.Zone() != "" {
+			s.fail(o, v, "a resolver must be an IP address, optionally with :port (a name would need a resolver itself)")
+			continue
 		}
-		if err == nil {
-			if _, perr := netip.ParseAddr(host); perr != nil {
-				err = errors.New("a resolver must be an IP address (a name would need a resolver itself)")
-			}
-		}
-		if err != nil {
+		hp := net.JoinHostPort(a.String(), port)
+		if err := checkHostPort(hp, true); err != nil {
 			s.fail(o, v, "%v", err)
 			continue
 		}
@@ -469,6 +467,12 @@ func (l *loader) loadProvider(s sec) {
 	p.Auth = Auth(s.enum("auth"))
 	p.KeyPolicy = KeyPolicy(s.enum("key_policy"))
 	p.AllowPrivate = s.bool("allow_private")
+	// print-config shows what is in force: the derived upstream and prefix, normalised hosts.
+	if p.Upstream != nil {
+		s.record(s.schema.option("upstream"), []string{p.Upstream.String()})
+	}
+	s.record(s.schema.option("prefix"), []string{p.Prefix})
+	s.record(s.schema.option("host"), p.Hosts)
 	if p.Enabled && len(p.Hosts) == 0 && p.Upstream == nil {
 		l.errorf(s.name, "", "", "an enabled provider needs a 'host' or an 'upstream'")
 	}

@@ -219,6 +219,9 @@ func (r *Resolver) query(servers []string, host string, qtype uint16) ([]netip.A
 	return nil, 0, lastErr
 }
 
+// Upstreams returns the servers lookups use: the configured ones, or those discovered.
+func (r *Resolver) Upstreams() []string { return r.servers() }
+
 // servers returns the configured servers, or those discovered from the files.
 func (r *Resolver) servers() []string {
 	if r.Servers != nil {

@@ -1,0 +1,336 @@
+package config
+
+import (
+	"bytes"
+	"flag"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func mustLoad(t testing.TB, text string) *Table {
+	t.Helper()
+	tb, err := LoadBytes("test.uci", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+func TestEmbeddedDefault(t *testing.T) {
+	tb, err := LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tb.Warnings) > 0 {
+		t.Errorf("warnings: %v", tb.Warnings)
+	}
+	for _, want := range []string{"openai", "anthropic", "gemini", "mistral", "groq", "deepseek", "xai", "openrouter", "together", "perplexity", "cohere"} {
+		p := tb.Provider(want)
+		if p == nil || !p.Enabled || p.Upstream == nil || p.Upstream.Scheme != "https" {
+			t.Errorf("provider %s missing, disabled or without an https upstream", want)
+			continue
+		}
+		for _, h := range p.Hosts {
+			if tb.MatchHost(h) != p {
+				t.Errorf("host %s does not route to %s", h, want)
+			}
+		}
+		if got, rest := tb.Route(p.Prefix + "/v1/x"); got != p || rest != "/v1/x" {
+			t.Errorf("prefix %s routes to %v %q", p.Prefix, got, rest)
+		}
+	}
+	m := tb.Main
+	if m.DNSListen != "127.0.0.1:5353" || m.TLSListen != ":8443" || m.HTTPListen != ":8080" || m.StatusListen != "127.0.0.1:9099" {
+		t.Errorf("listeners: %+v", m)
+	}
+	if tb.Provider("anthropic").Auth != AuthXAPIKey || tb.Provider("gemini").Auth != AuthXGoogAPIKey {
+		t.Error("auth headers of anthropic/gemini wrong")
+	}
+}
+
+func TestFullConfig(t *testing.T) {
+	data, err := os.ReadFile("testdata/full.uci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := LoadBytes("testdata/full.uci", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := tb.Main
+	if m.HTTPListen != "" {
+		t.Errorf("http_listen '' must mean off, got %q", m.HTTPListen)
+	}
+	if m.IdleTimeout.Seconds() != 300 || m.MemoryLimit != 16<<20 || m.DefaultAccess != Deny {
+		t.Errorf("main: %+v", m)
+	}
+	if strings.Join(m.Resolvers, ",") != "9.9.9.9:53,[2620:fe::fe]:53" {
+		t.Errorf("resolvers %v", m.Resolvers)
+	}
+	oa, an, lab := tb.Provider("openai"), tb.Provider("anthropic"), tb.Provider("lab")
+	if tb.MatchHost("api.openai.com") != oa || oa.Hosts[0] != "api.openai.com" {
+		t.Errorf("host normalisation: %v", oa.Hosts)
+	}
+	if oa.Upstream.String() != "https://api.openai.com" || oa.Prefix != "/openai" {
+		t.Errorf("openai defaults: %v %s", oa.Upstream, oa.Prefix)
+	}
+	if len(oa.Fallback) != 1 || oa.Fallback[0] != an {
+		t.Errorf("fallback %v", oa.Fallback)
+	}
+	if an.Upstream.String() != "https://api.anthropic.com" || an.Prefix != "/claude" || an.KeyPolicy != KeyReplace {
+		t.Errorf("anthropic: %v %s %v", an.Upstream, an.Prefix, an.KeyPolicy)
+	}
+	if tb.MatchHost("x.lab.example") != nil {
+		t.Error("a disabled provider's host is intercepted")
+	}
+	if lab.Egress.Iface != "wg0" || lab.Upstream.Path != "/v1" {
+		t.Errorf("lab: %+v", lab)
+	}
+	kid := tb.ClientFor(netip.MustParseAddr("10.9.9.9"), net.HardwareAddr{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff})
+	if kid == nil || kid.Name != "Kids tablet" || tb.Access(kid, oa) {
+		t.Errorf("kid by MAC: %+v", kid)
+	}
+	office := tb.ClientFor(netip.MustParseAddr("::ffff:192.168.1.9"), nil)
+	if office == nil || office.ID != "office" || !tb.Access(office, oa) || tb.Access(office, an) {
+		t.Errorf("office by prefix and provider list: %+v", office)
+	}
+	if tb.Access(nil, oa) {
+		t.Error("default_access deny ignored")
+	}
+
+	var uci, js bytes.Buffer
+	if err := tb.Effective().WriteUCI(&uci); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.Effective().WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{uci.String(), js.String()} {
+		for _, secret := range []string{"sk-live-0123456789abcdef", "hunter2"} {
+			if strings.Contains(out, secret) {
+				t.Fatalf("print-config leaks %q:\n%s", secret, out)
+			}
+		}
+	}
+	golden(t, "testdata/full.golden", uci.Bytes())
+	// What print-config prints is itself a valid config that reads back the same.
+	again, err := LoadBytes("printed", uci.Bytes())
+	if err != nil {
+		t.Fatalf("printed config does not load: %v", err)
+	}
+	var uci2 bytes.Buffer
+	_ = again.Effective().WriteUCI(&uci2)
+	if uci2.String() != uci.String() {
+		t.Errorf("print-config is not stable:\n%s\n---\n%s", uci.String(), uci2.String())
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n%s", path, got)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	const main = "config airelay 'main'\n"
+	tests := []struct {
+		name, text string
+		want       []string // substrings of the error
+	}{
+		{"unknown keyword", main + "\toptoin x '1'\n", []string{"test.uci:2:", `unknown keyword "optoin"`}},
+		{"unterminated quote", main + "\toption dns_ttl '60\n", []string{"test.uci:2:", "unterminated"}},
+		{"option before config", "option enabled '1'\n", []string{"test.uci:1:", "before any 'config'"}},
+		{"list for a single option", main + "\tlist dns_ttl '60'\n", []string{"test.uci:2:", `"dns_ttl" takes one value`}},
+		{"bad section name", "config provider 'open-ai'\n", []string{"test.uci:1:", "letters, digits"}},
+		{"bool", main + "\toption enabled 'maybe'\n", []string{"section 'main' option 'enabled' value 'maybe': not a boolean"}},
+		{"int range", main + "\toption dns_ttl '0'\n", []string{"option 'dns_ttl' value '0'", "from 1 to 86400"}},
+		{"enum", main + "\toption default_access 'block'\n", []string{"option 'default_access' value 'block'", "allow, deny"}},
+		{"duration", main + "\toption idle_timeout '-5s'\n", []string{"option 'idle_timeout'", "duration"}},
+		{"size", main + "\toption max_body '12Q'\n", []string{"option 'max_body' value '12Q'", "not a size"}},
+		{"listen", main + "\toption tls_listen '8443'\n", []string{"option 'tls_listen' value '8443'", "host:port"}},
+		{"port", main + "\toption tls_listen ':70000'\n", []string{"port must be 1-65535"}},
+		{"same listen twice", main + "\toption http_listen ':8443'\n", []string{"option 'http_listen' value ':8443'", "same address as tls_listen"}},
+		{"ipv4", main + "\toption lan_ipv4 'fd00::1'\n", []string{"option 'lan_ipv4' value 'fd00::1': not an IPv4"}},
+		{"resolver name", main + "\tlist resolver 'dns.google'\n", []string{"option 'resolver' value 'dns.google'", "must be an IP"}},
+		{"fallback port 0", main + "\toption tls_fallback '127.0.0.1:0'\n", []string{"option 'tls_fallback'", "1-65535"}},
+		{"two mains", main + "config airelay 'other'\n", []string{"one 'airelay' section"}},
+		{"main misnamed", "config airelay 'global'\n", []string{"section 'global'", "named 'main'"}},
+		{"unnamed provider", "config provider\n\tlist host 'a.example'\n", []string{"section '@provider[0]'", "needs a name"}},
+		{"bad host", "config provider 'x'\n\tlist host 'api openai com'\n", []string{"section 'x' option 'host' value 'api openai com'", "not a host name"}},
+		{"single-label host", "config provider 'x'\n\tlist host 'localhost'\n", []string{"value 'localhost'", "not a host name"}},
+		{"no host no upstream", "config provider 'x'\n", []string{"section 'x': an enabled provider needs"}},
+		{"upstream scheme", "config provider 'x'\n\toption upstream 'ftp://a.example'\n", []string{"option 'upstream' value 'ftp://a.example'", "https or http"}},
+		{"upstream with key", "config provider 'x'\n\toption upstream 'https://u:p@a.example'\n", []string{"option 'upstream'", "no user"}},
+		{"prefix", "config provider 'x'\n\tlist host 'a.example'\n\toption prefix 'x'\n", []string{"option 'prefix' value 'x'"}},
+		{"egress scheme", "config provider 'x'\n\tlist host 'a.example'\n\toption egress 'ftp://h:1'\n", []string{"option 'egress' value 'ftp://h:1'", "not supported"}},
+		{"auth", "config provider 'x'\n\tlist host 'a.example'\n\toption auth 'basic'\n", []string{"option 'auth' value 'basic'"}},
+		{"dup host", "config provider 'a'\n\tlist host 'x.example'\nconfig provider 'b'\n\tlist host 'X.example'\n", []string{"section 'b' option 'host' value 'x.example': also a host of provider 'a'"}},
+		{"dup prefix", "config provider 'a'\n\tlist host 'a.example'\n\toption prefix '/p'\nconfig provider 'b'\n\tlist host 'b.example'\n\toption prefix '/p'\n", []string{"section 'b' option 'prefix' value '/p': also the prefix of provider 'a'"}},
+		{"fallback unknown", "config provider 'a'\n\tlist host 'a.example'\n\tlist fallback 'zz'\n", []string{"option 'fallback' value 'zz': no provider"}},
+		{"fallback self", "config provider 'a'\n\tlist host 'a.example'\n\tlist fallback 'a'\n", []string{"its own fallback"}},
+		{"client mac", "config client 'c'\n\tlist mac 'aa:bb'\n", []string{"section 'c' option 'mac' value 'aa:bb'"}},
+		{"client ip", "config client 'c'\n\tlist ip '192.168.1.300'\n", []string{"option 'ip' value '192.168.1.300'"}},
+		{"client provider", "config client 'c'\n\tlist ip '10.0.0.1'\n\tlist provider 'nope'\n", []string{"option 'provider' value 'nope'"}},
+		{"client dup ip", "config client 'a'\n\tlist ip '10.0.0.1'\nconfig client 'b'\n\tlist ip '10.0.0.1'\n", []string{"section 'b' option 'ip' value '10.0.0.1': also an address of client 'a'"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadBytes("test.uci", []byte(tt.text))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\nlacks %q", err, w)
+				}
+			}
+			if !strings.HasPrefix(err.Error(), "test.uci") {
+				t.Errorf("error does not name the file: %q", err)
+			}
+		})
+	}
+}
+
+// Every problem is reported at once, and a key or proxy password is never echoed.
+func TestErrorsAreCollectedAndRedacted(t *testing.T) {
+	text := "config airelay 'main'\n\toption dns_ttl 'x'\n\toption log_level 'loud'\nconfig provider 'a'\n\tlist host 'a.example'\n\toption api_key 'sk-bad\\nkey'\n\toption egress 'socks5://me:s3cret@'\n"
+	_, err := LoadBytes("t", []byte(text))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	for _, w := range []string{"dns_ttl", "log_level", "egress"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("missing %s in %q", w, msg)
+		}
+	}
+	if strings.Contains(msg, "s3cret") {
+		t.Fatalf("proxy password in error: %q", msg)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	tb := mustLoad(t, "config airelay 'main'\n\toption lan_ip '1.2.3.4'\n\toption dns_ttl '5'\n\toption dns_ttl '6'\nconfig widget 'w'\n\toption x '1'\nconfig client 'c'\n\toption name 'n'\n")
+	all := strings.Join(tb.Warnings, "\n")
+	for _, w := range []string{`test.uci:2: section 'main': option "lan_ip" is unknown`, `test.uci:4: section 'main': option "dns_ttl" is set again`, `test.uci:5: section type "widget" is unknown`, "section 'c': no 'mac' or 'ip'"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("warnings lack %q:\n%s", w, all)
+		}
+	}
+	if tb.Main.DNSTTL != 6 {
+		t.Errorf("last value should win, got %d", tb.Main.DNSTTL)
+	}
+}
+
+func TestLookups(t *testing.T) {
+	tb := mustLoad(t, `
+config provider 'a'
+	list host 'api.a.example'
+	list host '*.b.example'
+	option prefix '/a'
+config provider 'deep'
+	list host 'deep.example'
+	option prefix '/a/v2'
+config client 'net8'
+	list ip '10.0.0.0/8'
+config client 'net24'
+	list ip '10.1.2.0/24'
+config client 'host'
+	list ip '10.1.2.3'
+`)
+	a, deep := tb.Provider("a"), tb.Provider("deep")
+	for name, want := range map[string]*Provider{
+		"api.a.example": a, "API.A.EXAMPLE.": a, "x.b.example": a, "x.y.b.example": a,
+		"b.example": nil, "a.example": nil, "xapi.a.example": nil, "": nil, ".": nil,
+	} {
+		if got := tb.MatchHost(name); got != want {
+			t.Errorf("MatchHost(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for path, want := range map[string]struct {
+		p    *Provider
+		rest string
+	}{
+		"/a/v1/chat": {a, "/v1/chat"}, "/a": {a, ""}, "/a/v2/x": {deep, "/x"}, "/a/v2": {deep, ""},
+		"/ab/x": {nil, ""}, "/": {nil, ""}, "": {nil, ""}, "/b/a": {nil, ""},
+	} {
+		if p, rest := tb.Route(path); p != want.p || rest != want.rest {
+			t.Errorf("Route(%q) = %v %q, want %v %q", path, p, rest, want.p, want.rest)
+		}
+	}
+	for ip, want := range map[string]string{"10.1.2.3": "host", "10.1.2.4": "net24", "10.9.9.9": "net8", "11.0.0.1": ""} {
+		c := tb.ClientFor(netip.MustParseAddr(ip), nil)
+		if got := ""; c != nil {
+			got = c.ID
+			if got != want {
+				t.Errorf("ClientFor(%s) = %s, want %s", ip, got, want)
+			}
+		} else if want != "" {
+			t.Errorf("ClientFor(%s) = nil, want %s", ip, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { tb.MatchHost("x.y.b.example"); tb.Route("/a/v2/chat/completions") }); n != 0 {
+		t.Errorf("lookups allocate %v times", n)
+	}
+}
+
+func TestSecretFormatting(t *testing.T) {
+	s := Secret{"sk-abc"}
+	for _, out := range []string{s.String(), s.GoString()} {
+		if strings.Contains(out, "sk-abc") {
+			t.Fatalf("secret printed: %s", out)
+		}
+	}
+	if s.Reveal() != "sk-abc" || !s.Set() || (Secret{}).Set() {
+		t.Fatal("Reveal/Set")
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	full, _ := os.ReadFile("testdata/full.uci")
+	f.Add(string(full))
+	f.Add(string(Embedded()))
+	f.Add("config airelay 'main'\n\toption dns_ttl \"6\\\"0\"\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		tb, err := LoadBytes("fuzz", []byte(text))
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		var out bytes.Buffer
+		if err := tb.Effective().WriteUCI(&out); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadBytes("printed", out.Bytes()); err != nil && !strings.Contains(err.Error(), "REDACTED") {
+			t.Fatalf("accepted config prints as an invalid one: %v\n%s", err, out.String())
+		}
+	})
+}
+
+func FuzzSplitLine(f *testing.F) {
+	f.Add(`option host 'api.openai.com' # comment`)
+	f.Add(`list x "a\"b" c\ d`)
+	f.Fuzz(func(t *testing.T, line string) {
+		toks, err := splitLine(line)
+		if err == nil && strings.TrimSpace(line) != "" && !strings.HasPrefix(strings.TrimSpace(line), "#") && len(toks) == 0 {
+			t.Fatalf("non-empty line %q gave no words", line)
+		}
+	})
+}
