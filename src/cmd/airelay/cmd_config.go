@@ -74,9 +74,17 @@ func runPrintConfig(args []string, stdout, stderr io.Writer) int {
 
 func runSchema(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("schema", stderr)
-	fs.Bool("json", true, "print JSON (the only format)")
+	fs.Bool("json", true, "print JSON (the default)")
+	md := fs.Bool("markdown", false, "print the documentation page (docs/config.md) instead")
 	if code, done := parseFlags(fs, args); done {
 		return code
+	}
+	if *md {
+		if err := config.WriteMarkdown(stdout); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitFail
+		}
+		return exitOK
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

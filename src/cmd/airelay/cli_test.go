@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airelay/airelay/src/internal/config"
+)
+
+func cli(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = dispatch(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "airelay")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheck(t *testing.T) {
+	good := writeConfig(t, "config airelay 'main'\n\toption lan_ipv4 '192.168.1.1'\n\toption tmeout '5'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n")
+	code, out, errOut := cli("check", "--config", good)
+	if code != 0 || !strings.Contains(out, good+": ok (1 providers, 1 enabled, 0 clients)") {
+		t.Fatalf("good config: %d %q %q", code, out, errOut)
+	}
+	if !strings.Contains(errOut, `warning: `+good+`:3: section 'main': option "tmeout" is unknown`) {
+		t.Errorf("warning missing: %q", errOut)
+	}
+	bad := writeConfig(t, "config airelay 'main'\n\toption dns_ttl 'soon'\nconfig provider 'openai'\n\toption api_key 'sk-topsecret'\n\toption upstream 'gopher://x'\n")
+	code, out, errOut = cli("check", "--config", bad)
+	if code != exitConfig || out != "" {
+		t.Fatalf("bad config: exit %d, stdout %q", code, out)
+	}
+	for _, want := range []string{bad + ": section 'main' option 'dns_ttl' value 'soon'", bad + ": section 'openai' option 'upstream' value 'gopher://x'"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "sk-topsecret") {
+		t.Fatal("key printed by check")
+	}
+	if code, _, errOut := cli("check", "--config", filepath.Join(t.TempDir(), "missing")); code != exitConfig || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("missing file: %d %q", code, errOut)
+	}
+	if code, _, _ := cli("check", "--bogus"); code != exitConfig {
+		t.Fatalf("unknown flag: exit %d", code)
+	}
+	if code, _, _ := cli("nonsense"); code != exitConfig {
+		t.Fatalf("unknown command: exit %d", code)
+	}
+}
+
+func TestPrintConfigRedacts(t *testing.T) {
+	p := writeConfig(t, "config provider 'openai'\n\tlist host 'api.openai.com'\n\toption api_key 'sk-topsecret'\n\toption egress 'http://u:pw-secret@10.0.0.2:3128'\n")
+	for _, args := range [][]string{{"print-config", "--config", p}, {"print-config", "--json", "--config", p}} {
+		code, out, _ := cli(args...)
+		if code != 0 || strings.Contains(out, "sk-topsecret") || strings.Contains(out, "pw-secret") || !strings.Contains(out, "REDACTED") {
+			t.Fatalf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	_, out, _ := cli("print-config", "--json", "--config", p)
+	var eff config.Effective
+	if err := json.Unmarshal([]byte(out), &eff); err != nil || len(eff.Sections) != 2 {
+		t.Fatalf("--json output: %v %+v", err, eff)
+	}
+}
+
+func TestSchemaJSON(t *testing.T) {
+	code, out, _ := cli("schema", "--json")
+	var doc struct {
+		Sections []config.Section `json:"sections"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Sections) != len(config.Schema) {
+		t.Fatalf("schema: exit %d, %d sections", code, len(doc.Sections))
+	}
+	for _, s := range doc.Sections {
+		for _, o := range s.Options {
+			if o.Type == "" || o.Doc == "" {
+				t.Errorf("%s.%s lacks a type or doc", s.Type, o.Name)
+			}
+		}
+	}
+}
+
+// docs/config.md is generated; it must match the schema the binary has.
+func TestDocsUpToDate(t *testing.T) {
+	_, out, _ := cli("schema", "--markdown")
+	want, err := os.ReadFile("../../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Fatal("docs/config.md is stale: go run ./src/cmd/airelay schema --markdown > docs/config.md")
+	}
+}
