@@ -22,7 +22,7 @@ CROSS := mipsle:GOARCH=mipsle,GOMIPS=softfloat \
 # Other makefiles add their test targets here (mk/*.mk).
 TEST_TARGETS :=
 
-.PHONY: all build run test test-go lint cross clean embed-overlay
+.PHONY: all build run test test-go lint cross clean embed-overlay deps
 all: build
 
 embed-overlay:
@@ -59,7 +59,12 @@ test-go:
 
 -include mk/*.mk
 
-test: lint test-go $(TEST_TARGETS)
+# Installs what the tests drive for real (dig, curl, dnsmasq, qemu-user-static, Node SDKs…).
+deps:
+	@./.ci/deps
+
+test: deps
+	@$(MAKE) --no-print-directory lint test-go $(TEST_TARGETS)
 
 clean:
 	rm -rf bin dist build
