@@ -1,0 +1,14 @@
+//go:build !linux
+
+package egress
+
+import (
+	"fmt"
+	"syscall"
+)
+
+func bindToDevice(name string) func(network, address string, c syscall.RawConn) error {
+	return func(string, string, syscall.RawConn) error {
+		return fmt.Errorf("binding to interface %q needs Linux (SO_BINDTODEVICE)", name)
+	}
+}
