@@ -48,7 +48,7 @@ type Server struct {
 // Record is one request as the fake saw it.
 type Record struct {
 	Method, Path, Query string
-	Proto               string
+	Host, Proto         string
 	Header              http.Header
 	Body                []byte
 	Cancelled           chan struct{} // closed when the request's context ended before the answer did
@@ -106,7 +106,7 @@ func apiOf(path string) api {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &Record{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Proto: r.Proto,
+	rec := &Record{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Host: r.Host, Proto: r.Proto,
 		Header: r.Header.Clone(), Cancelled: make(chan struct{}), Done: make(chan struct{})}
 	stop := context.AfterFunc(r.Context(), func() { close(rec.Cancelled) })
 	defer func() {

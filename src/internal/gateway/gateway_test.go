@@ -1,0 +1,638 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airelay/airelay/src/internal/fakeprovider"
+)
+
+const chatBody = `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
+const chatStream = `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+
+// wantAPIError checks the gateway's own error: its status and the OpenAI shape.
+func wantAPIError(t *testing.T, res *http.Response, body string, status int, code string) {
+	t.Helper()
+	if res.StatusCode != status {
+		t.Fatalf("status %d, want %d; body %s", res.StatusCode, status, body)
+	}
+	var v struct {
+		Error *struct {
+			Message, Type, Code string
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil || v.Error == nil || v.Error.Message == "" || v.Error.Type == "" {
+		t.Fatalf("not an OpenAI-shaped error: %q (%v)", body, err)
+	}
+	if v.Error.Code != code {
+		t.Errorf("code %q, want %q", v.Error.Code, code)
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+}
+
+// TestStreamingEachEventBeforeTheNext proves there is no buffering: the fake produces each
+// event only after the test has received the one before it through the gateway.
+func TestStreamingEachEventBeforeTheNext(t *testing.T) {
+	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) })
+	e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer"))
+
+	req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
+	req.Header.Set("Authorization", "Bearer sk-placeholder")
+	res, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("status %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if res.ContentLength != -1 || len(res.TransferEncoding) == 0 || res.TransferEncoding[0] != "chunked" {
+		t.Errorf("a stream got Content-Length %d, Transfer-Encoding %v", res.ContentLength, res.TransferEncoding)
+	}
+	sr := readSSE(res.Body)
+	var got []string
+	for {
+		ev := sr.next(t, 5*time.Second, fmt.Sprintf("event %d", len(got)))
+		got = append(got, ev)
+		if ev == "[DONE]" {
+			break
+		}
+		// The fake is blocked until this send: the event above crossed the gateway on its own.
+		select {
+		case up.Step <- struct{}{}:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the fake never asked for event %d", len(got))
+		}
+	}
+	if want := len(up.Words()) + 4; len(got) != want { // role, words, stop, usage, [DONE]
+		t.Errorf("%d events, want %d", len(got), want)
+	}
+	var text strings.Builder
+	for _, ev := range got[:len(got)-1] {
+		var c struct {
+			Choices []struct{ Delta struct{ Content string } }
+		}
+		if err := json.Unmarshal([]byte(ev), &c); err != nil {
+			t.Fatalf("event %q: %v", ev, err)
+		}
+		for _, ch := range c.Choices {
+			text.WriteString(ch.Delta.Content)
+		}
+	}
+	if text.String() != up.Text {
+		t.Errorf("text %q, want %q", text.String(), up.Text)
+	}
+	e.idle()
+	in, out := up.Usage()
+	if v := e.values("openai"); v.TokensIn != uint64(in) || v.TokensOut != uint64(out) {
+		t.Errorf("tokens %d/%d, want %d/%d", v.TokensIn, v.TokensOut, in, out)
+	}
+}
+
+func TestDeviceDisconnectCancelsUpstream(t *testing.T) {
+	// Step is never fed: the stream stays open after its first event.
+	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) })
+	e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
+	res, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readSSE(res.Body).next(t, 5*time.Second, "first event")
+	rec := nextArrival(t, up)
+	select {
+	case <-rec.Cancelled:
+		t.Fatal("cancelled before the device left")
+	default:
+	}
+	cancel() // the client closes its connection to the gateway
+	waitClosed(t, rec.Cancelled, "the provider to see its request cancelled")
+	e.idle()
+}
+
+// closedAddr returns an address nothing listens on.
+func closedAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestFailoverBeforeFirstByte(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		set     func(*fakeprovider.Server)
+		refused bool
+		opts    []string
+		body    io.Reader // nil: chatBody with a Content-Length
+	}{
+		{name: "500", set: func(f *fakeprovider.Server) { f.Status = 500 }},
+		{name: "503", set: func(f *fakeprovider.Server) { f.Status = 503 }},
+		{name: "429", set: func(f *fakeprovider.Server) { f.Status = 429 }},
+		{name: "connection refused", refused: true},
+		{name: "first byte timeout", opts: []string{"first_byte_timeout", "300ms"}, set: func(f *fakeprovider.Server) { f.Hang = true }},
+		{name: "chunked body replayed", body: io.MultiReader(strings.NewReader(chatBody)), set: func(f *fakeprovider.Server) { f.Status = 502 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var set []func(*fakeprovider.Server)
+			if tc.set != nil {
+				set = append(set, tc.set)
+			}
+			primary, backup := startUpstream(t, keyOpenAI, set...), startUpstream(t, keyBackup)
+			url := primary.URL()
+			if tc.refused {
+				url = "https://" + closedAddr(t)
+			}
+			e := startGateway(t, mainSection(tc.opts...)+
+				provider("openai", url, keyOpenAI, "bearer", "fallback", "backup")+
+				provider("backup", backup.URL(), keyBackup, "bearer"))
+			body := tc.body
+			if body == nil {
+				body = strings.NewReader(chatBody)
+			}
+			req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions?trace=1", body)
+			req.Header.Set("Authorization", "Bearer sk-placeholder")
+			res, err := e.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || !strings.Contains(string(got), `"chat.completion"`) {
+				t.Fatalf("status %d: %s", res.StatusCode, got)
+			}
+			rec := nextArrival(t, backup)
+			if rec.Path != "/v1/chat/completions" || rec.Query != "trace=1" || string(rec.Body) != chatBody {
+				t.Errorf("backup got %s ?%s %q", rec.Path, rec.Query, rec.Body)
+			}
+			if a := rec.Header.Get("Authorization"); a != "Bearer "+keyBackup {
+				t.Errorf("backup got the wrong key") // (never print a key)
+			}
+			e.idle()
+			if v := e.values("openai"); v.Errors != 1 {
+				t.Errorf("primary errors %d, want 1", v.Errors)
+			}
+			if v := e.values("backup"); v.Requests != 1 || v.Status[2] != 1 || v.TokensIn != 21 {
+				t.Errorf("backup counters %+v", v)
+			}
+			if v := e.values(""); v.Requests != 1 || v.Status[2] != 1 {
+				t.Errorf("device counters %+v", v)
+			}
+			if tc.name == "first byte timeout" {
+				waitClosed(t, nextArrival(t, primary).Cancelled, "the hung primary to be cancelled")
+			}
+		})
+	}
+}
+
+func TestNoFailoverAfterBytesReachedDevice(t *testing.T) {
+	primary := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.DropAfter = 3 })
+	backup := startUpstream(t, keyBackup)
+	e := startGateway(t, mainSection()+
+		provider("openai", primary.URL(), keyOpenAI, "bearer", "fallback", "backup")+
+		provider("backup", backup.URL(), keyBackup, "bearer"))
+	req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
+	res, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || err == nil {
+		t.Fatalf("status %d, read error %v: a cut stream must reach the device as cut", res.StatusCode, err)
+	}
+	if n := strings.Count(string(body), "data: "); n != 3 {
+		t.Errorf("%d events before the cut, want 3", n)
+	}
+	e.idle()
+	if n := len(backup.Records()); n != 0 {
+		t.Errorf("the backup got %d requests after bytes had reached the device", n)
+	}
+	if v := e.values("openai"); v.Errors != 1 {
+		t.Errorf("errors %d, want 1", v.Errors)
+	}
+}
+
+func TestNoFailoverForBodyPastRetryBody(t *testing.T) {
+	primary := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Status = 500 })
+	backup := startUpstream(t, keyBackup)
+	e := startGateway(t, mainSection("retry_body", "1K")+
+		provider("openai", primary.URL(), keyOpenAI, "bearer", "fallback", "backup")+
+		provider("backup", backup.URL(), keyBackup, "bearer"))
+	big := `{"model":"m","pad":"` + strings.Repeat("x", 4000) + `"}`
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = strings.NewReader(big)
+		if chunked {
+			body = io.MultiReader(body)
+		}
+		req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions", body)
+		res, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		// The primary's own answer passes through: the body was streamed, not kept.
+		if res.StatusCode != 500 || !strings.Contains(string(got), "told to fail") {
+			t.Errorf("chunked=%v: status %d %s", chunked, res.StatusCode, got)
+		}
+		if rec := nextArrival(t, primary); string(rec.Body) != big {
+			t.Errorf("chunked=%v: the primary got %d bytes, want %d", chunked, len(rec.Body), len(big))
+		}
+	}
+	if n := len(backup.Records()); n != 0 {
+		t.Errorf("the backup got %d requests for bodies past retry_body", n)
+	}
+}
+
+func TestLastProviderAnswerPassesThrough(t *testing.T) {
+	primary := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Status = 500 })
+	backup := startUpstream(t, keyBackup, func(f *fakeprovider.Server) { f.Status = 503 })
+	e := startGateway(t, mainSection()+
+		provider("openai", primary.URL(), keyOpenAI, "bearer", "fallback", "backup")+
+		provider("backup", backup.URL(), keyBackup, "bearer"))
+	res, body := e.do("POST", "/openai/v1/chat/completions", chatBody)
+	if res.StatusCode != 503 || !strings.Contains(body, "told to fail") {
+		t.Fatalf("status %d %s", res.StatusCode, body)
+	}
+}
+
+func TestAllUnreachable(t *testing.T) {
+	e := startGateway(t, mainSection()+
+		provider("openai", "https://"+closedAddr(t), keyOpenAI, "bearer", "fallback", "backup")+
+		provider("backup", "https://"+closedAddr(t), keyBackup, "bearer"))
+	res, body := e.do("POST", "/openai/v1/chat/completions", chatBody)
+	wantAPIError(t, res, body, 502, "bad_gateway")
+	e.idle()
+	if v := e.values(""); v.Errors != 2 || v.Status[5] != 1 {
+		t.Errorf("device counters %+v", v)
+	}
+}
+
+func TestFirstByteTimeout504(t *testing.T) {
+	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Hang = true })
+	e := startGateway(t, mainSection("first_byte_timeout", "300ms")+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	start := time.Now()
+	res, body := e.do("POST", "/openai/v1/chat/completions", chatBody)
+	wantAPIError(t, res, body, 504, "upstream_timeout")
+	waitClosed(t, nextArrival(t, up).Cancelled, "the hung provider to be cancelled")
+	t.Logf("504 after %v", time.Since(start).Round(time.Millisecond))
+	e.idle()
+	if v := e.values("openai"); v.Errors != 1 || v.Status[5] != 1 {
+		t.Errorf("counters %+v", v)
+	}
+}
+
+func TestStreamIdleTimeoutCutsStream(t *testing.T) {
+	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) }) // never fed
+	e := startGateway(t, mainSection("stream_idle_timeout", "300ms")+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
+	res, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err == nil || strings.Contains(string(body), "[DONE]") {
+		t.Fatalf("the stream was not cut: %v %q", err, body)
+	}
+	waitClosed(t, nextArrival(t, up).Cancelled, "the idle provider to be cancelled")
+	e.idle()
+	if v := e.values("openai"); v.Errors != 1 {
+		t.Errorf("errors %d, want 1", v.Errors)
+	}
+}
+
+func TestDenied(t *testing.T) {
+	up := startUpstream(t, "")
+	t.Run("default_access deny", func(t *testing.T) {
+		e := startGateway(t, mainSection("default_access", "deny")+provider("openai", up.URL(), keyOpenAI, "bearer"))
+		res, body := e.do("POST", "/openai/v1/chat/completions", chatBody)
+		wantAPIError(t, res, body, 403, "access_denied")
+		e.idle()
+		if v := e.values("openai"); v.Denied != 1 || v.Requests != 1 || v.Status[4] != 1 {
+			t.Errorf("counters %+v", v)
+		}
+	})
+	t.Run("client by ip limited to other providers", func(t *testing.T) {
+		e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer")+
+			provider("anthropic", up.URL(), keyAnthropic, "x-api-key")+
+			"\nconfig client 'me'\n\tlist ip '127.0.0.0/8'\n\tlist provider 'anthropic'\n")
+		res, body := e.do("POST", "/openai/v1/chat/completions", chatBody)
+		wantAPIError(t, res, body, 403, "access_denied")
+		if res, body := e.do("POST", "/anthropic/v1/messages", chatBody); res.StatusCode != 200 {
+			t.Errorf("allowed provider: %d %s", res.StatusCode, body)
+		}
+	})
+	t.Run("client by mac", func(t *testing.T) {
+		mac, _ := net.ParseMAC("02:00:00:aa:bb:cc")
+		e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer")+
+			"\nconfig client 'kid'\n\tlist mac '02:00:00:aa:bb:cc'\n\toption access 'deny'\n",
+			func(o *Options) {
+				o.MAC = func(a netip.Addr) net.HardwareAddr {
+					if a == netip.MustParseAddr("127.0.0.1") {
+						return mac
+					}
+					return nil
+				}
+			})
+		res, body := e.do("POST", "/openai/v1/chat/completions", chatBody)
+		wantAPIError(t, res, body, 403, "access_denied")
+		var infos = e.reg.Device(netip.MustParseAddr("127.0.0.1"))
+		if infos.MAC() != mac.String() {
+			t.Errorf("device MAC %q not recorded", infos.MAC())
+		}
+	})
+	for _, r := range up.Records() {
+		if r.Path == "/v1/chat/completions" {
+			t.Errorf("a denied request reached the provider")
+		}
+	}
+}
+
+func TestRoutingErrors(t *testing.T) {
+	up := startUpstream(t, "")
+	e := startGateway(t, mainSection("max_body", "1K")+provider("openai", up.URL(), keyOpenAI, "bearer")+
+		provider("kept", up.URL(), keyOpenAI, "bearer", "fallback", "openai"))
+	res, body := e.do("GET", "/nowhere/v1/models", "")
+	wantAPIError(t, res, body, 404, "unknown_provider")
+	res, body = e.do("GET", "/openai/v1/../../x", "")
+	wantAPIError(t, res, body, 400, "invalid_path")
+
+	big := strings.Repeat("x", 4096)
+	for _, prefix := range []string{"/openai", "/kept"} { // streamed, and kept for a fallback
+		res, body = e.do("POST", prefix+"/v1/chat/completions", big)
+		wantAPIError(t, res, body, 413, "request_too_large")
+		req, _ := http.NewRequest("POST", e.base+prefix+"/v1/chat/completions", io.MultiReader(strings.NewReader(big)))
+		res, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		wantAPIError(t, res, string(b), 413, "request_too_large")
+	}
+	for _, r := range up.Records() {
+		if len(r.Body) > 1024 {
+			t.Errorf("the provider got a %d byte body past max_body", len(r.Body))
+		}
+	}
+	// A body right at the limit passes.
+	if res, body := e.do("POST", "/openai/v1/chat/completions", `{"model":"`+strings.Repeat("y", 1024-12)+`"}`); res.StatusCode != 200 {
+		t.Errorf("body at max_body: %d %s", res.StatusCode, body)
+	}
+}
+
+func TestKeyPolicy(t *testing.T) {
+	up := startUpstream(t, "") // accepts any single key, so the test sees what was sent
+	e := startGateway(t, mainSection()+
+		provider("fill", up.URL(), keyOpenAI, "bearer")+
+		provider("replace", up.URL(), keyOpenAI, "bearer", "key_policy", "replace")+
+		provider("pass", up.URL(), keyOpenAI, "bearer", "key_policy", "pass")+
+		provider("nokey", up.URL(), "", "bearer")+
+		provider("anthropic", up.URL(), keyAnthropic, "x-api-key")+
+		provider("gemini", up.URL(), keyGemini, "x-goog-api-key"))
+	const own = "sk-device-own-key"
+	type hdrs = map[string]string
+	for _, tc := range []struct {
+		name, path string
+		send       []string
+		want       hdrs // header → value; "" must be absent
+		wantQuery  string
+	}{
+		{"fill: none", "/fill/v1/models", nil, hdrs{"Authorization": "Bearer " + keyOpenAI}, ""},
+		{"fill: placeholder", "/fill/v1/models", []string{"Authorization", "Bearer sk-placeholder"}, hdrs{"Authorization": "Bearer " + keyOpenAI}, ""},
+		{"fill: empty bearer", "/fill/v1/models", []string{"Authorization", "Bearer "}, hdrs{"Authorization": "Bearer " + keyOpenAI}, ""},
+		{"fill: placeholder in another header", "/fill/v1/models", []string{"X-Api-Key", "dummy"}, hdrs{"Authorization": "Bearer " + keyOpenAI, "X-Api-Key": ""}, ""},
+		{"fill: own key", "/fill/v1/models", []string{"Authorization", "Bearer " + own}, hdrs{"Authorization": "Bearer " + own}, ""},
+		{"replace: own key", "/replace/v1/models", []string{"Authorization", "Bearer " + own}, hdrs{"Authorization": "Bearer " + keyOpenAI}, ""},
+		{"pass: placeholder", "/pass/v1/models", []string{"Authorization", "Bearer sk-placeholder"}, hdrs{"Authorization": "Bearer sk-placeholder"}, ""},
+		{"pass: none", "/pass/v1/models", nil, hdrs{"Authorization": ""}, ""},
+		{"no api_key: own key", "/nokey/v1/models", []string{"Authorization", "Bearer " + own}, hdrs{"Authorization": "Bearer " + own}, ""},
+		{"anthropic: two placeholders", "/anthropic/v1/messages", []string{"Authorization", "Bearer x", "X-Api-Key", "sk-ant-placeholder"},
+			hdrs{"X-Api-Key": keyAnthropic, "Authorization": ""}, ""},
+		{"anthropic: own key", "/anthropic/v1/messages", []string{"X-Api-Key", own}, hdrs{"X-Api-Key": own}, ""},
+		{"gemini: placeholder in query", "/gemini/v1beta/models/g:generateContent?key=none&alt=json", nil,
+			hdrs{"X-Goog-Api-Key": keyGemini}, "alt=json"},
+		{"gemini: own key in query", "/gemini/v1beta/models/g:generateContent?key=" + own, nil, hdrs{"X-Goog-Api-Key": ""}, "key=" + own},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			method, body := "GET", ""
+			if !strings.HasSuffix(tc.path, "/models") {
+				method, body = "POST", chatBody
+			}
+			res, got := e.do(method, tc.path, body, tc.send...)
+			if res.StatusCode != 200 {
+				t.Fatalf("status %d: %s", res.StatusCode, got)
+			}
+			rec := nextArrival(t, up)
+			for h, want := range tc.want {
+				if g := rec.Header.Get(h); g != want {
+					// Keys are not printed: say which one arrived.
+					t.Errorf("%s: got %s, want %s", h, describeKey(g), describeKey(want))
+				}
+			}
+			if rec.Query != tc.wantQuery {
+				t.Errorf("query %q, want %q", rec.Query, tc.wantQuery)
+			}
+		})
+	}
+}
+
+func describeKey(v string) string {
+	for _, k := range allKeys {
+		if strings.Contains(v, k) {
+			return "the router's key"
+		}
+	}
+	if v == "" {
+		return "nothing"
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+// TestTokenCounts runs every format, JSON and streamed, through the gateway against fakes that
+// accept only the router's key, and checks tokens and bytes per provider.
+func TestTokenCounts(t *testing.T) {
+	usage := func(f *fakeprovider.Server) { f.InputTokens, f.OutputTokens = 1234, 567 }
+	oa, an, ge := startUpstream(t, keyOpenAI, usage), startUpstream(t, keyAnthropic, usage), startUpstream(t, keyGemini, usage)
+	e := startGateway(t, mainSection()+provider("openai", oa.URL(), keyOpenAI, "bearer")+
+		provider("anthropic", an.URL(), keyAnthropic, "x-api-key")+
+		provider("gemini", ge.URL(), keyGemini, "x-goog-api-key"))
+	for _, tc := range []struct {
+		name, provider, path, body string
+		in, out                    uint64
+	}{
+		{"openai chat json", "openai", "/openai/v1/chat/completions", chatBody, 1234, 567},
+		{"openai chat stream with include_usage", "openai", "/openai/v1/chat/completions", chatStream, 1234, 567},
+		{"openai chat stream without usage", "openai", "/openai/v1/chat/completions", `{"model":"m","stream":true}`, 0, 0},
+		{"openai responses json", "openai", "/openai/v1/responses", `{"model":"m","input":"hi"}`, 1234, 567},
+		{"openai responses stream", "openai", "/openai/v1/responses", `{"model":"m","input":"hi","stream":true}`, 1234, 567},
+		{"anthropic json", "anthropic", "/anthropic/v1/messages", `{"model":"c","max_tokens":9,"messages":[]}`, 1234, 567},
+		{"anthropic stream", "anthropic", "/anthropic/v1/messages", `{"model":"c","max_tokens":9,"stream":true,"messages":[]}`, 1234, 567},
+		{"gemini json", "gemini", "/gemini/v1beta/models/g:generateContent", `{"contents":[]}`, 1234, 567},
+		{"gemini sse", "gemini", "/gemini/v1beta/models/g:streamGenerateContent?alt=sse", `{"contents":[]}`, 1234, 567},
+		{"gemini json array stream", "gemini", "/gemini/v1beta/models/g:streamGenerateContent", `{"contents":[]}`, 1234, 567},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.values(tc.provider)
+			res, body := e.do("POST", tc.path, tc.body, "Authorization", "Bearer sk-placeholder")
+			if res.StatusCode != 200 {
+				t.Fatalf("status %d: %s", res.StatusCode, body)
+			}
+			e.idle()
+			after := e.values(tc.provider)
+			if in, out := after.TokensIn-before.TokensIn, after.TokensOut-before.TokensOut; in != tc.in || out != tc.out {
+				t.Errorf("tokens %d/%d, want %d/%d", in, out, tc.in, tc.out)
+			}
+			if up, down := after.BytesUp-before.BytesUp, after.BytesDown-before.BytesDown; up != uint64(len(tc.body)) || down != uint64(len(body)) {
+				t.Errorf("bytes up/down %d/%d, want %d/%d", up, down, len(tc.body), len(body))
+			}
+		})
+	}
+}
+
+func TestUpstreamHTTP2PooledAndRebuiltOnReload(t *testing.T) {
+	up := startUpstream(t, keyOpenAI)
+	uci := mainSection() + provider("openai", up.URL(), keyOpenAI, "bearer")
+	e := startGateway(t, uci)
+	for range 5 {
+		if res, body := e.do("GET", "/openai/v1/models", ""); res.StatusCode != 200 {
+			t.Fatalf("status %d %s", res.StatusCode, body)
+		}
+		if p := nextArrival(t, up).Proto; p != "HTTP/2.0" {
+			t.Fatalf("upstream protocol %s, want HTTP/2.0", p)
+		}
+	}
+	if n, d := up.newConns.Load(), e.dials.Load(); n != 1 || d != 1 {
+		t.Errorf("%d upstream connections, %d dials for 5 requests; want 1 pooled", n, d)
+	}
+	e.table.Store(loadTable(t, uci)) // a reload: same text, new table
+	if res, _ := e.do("GET", "/openai/v1/models", ""); res.StatusCode != 200 {
+		t.Fatal(res.Status)
+	}
+	if n := up.newConns.Load(); n != 2 {
+		t.Errorf("%d upstream connections after a reload, want 2 (a new transport)", n)
+	}
+	eventually(t, "the old transport's idle connection to close", func() bool { return up.closed.Load() >= 1 })
+}
+
+func TestConnectOverrideHostAndHopByHop(t *testing.T) {
+	up := startUpstream(t, keyOpenAI)
+	// The upstream is named as in production; connect sends it to the fake, whose certificate
+	// is for api.openai.com, so TLS verifies the name, not the address.
+	e := startGateway(t, mainSection()+provider("openai", "https://api.openai.com/base", keyOpenAI, "bearer", "connect", up.Addr()))
+	res, body := e.do("POST", "/openai/v1/chat/completions?a=1&b=2", chatBody,
+		"Connection", "X-Hop", "X-Hop", "1", "Keep-Alive", "timeout=5", "Te", "gzip",
+		"X-Forwarded-For", "10.9.9.9", "Forwarded", "for=10.9.9.9", "X-Custom", "kept",
+		"Accept-Encoding", "gzip")
+	if res.StatusCode != 404 || !strings.Contains(body, "unknown path /base/v1/chat/completions") {
+		t.Fatalf("status %d %s (want the fake's 404 for the base path)", res.StatusCode, body)
+	}
+	rec := nextArrival(t, up)
+	if rec.Host != "api.openai.com" || rec.Query != "a=1&b=2" {
+		t.Errorf("Host %q query %q", rec.Host, rec.Query)
+	}
+	for _, h := range []string{"X-Hop", "Keep-Alive", "Te", "X-Forwarded-For", "Forwarded", "Accept-Encoding"} {
+		if v := rec.Header.Get(h); v != "" {
+			t.Errorf("%s reached the provider: %q", h, v)
+		}
+	}
+	if rec.Header.Get("X-Custom") != "kept" {
+		t.Errorf("an end-to-end header was dropped")
+	}
+}
+
+func TestShutdownLetsStreamsFinish(t *testing.T) {
+	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) })
+	e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
+	res, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sr := readSSE(res.Body)
+	sr.next(t, 5*time.Second, "first event")
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- e.gw.Shutdown(ctx)
+	}()
+	addr := strings.TrimPrefix(e.base, "http://")
+	eventually(t, "the listener to close", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) with a stream open", err)
+	default:
+	}
+	for {
+		select {
+		case up.Step <- struct{}{}:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the fake stopped asking")
+		}
+		if sr.next(t, 5*time.Second, "event") == "[DONE]" {
+			break
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return after the stream finished")
+	}
+}
+
+// TestKeysNeverShown drives the paths that log and answer errors, with debug logging on; the
+// env's cleanup then checks logs, /status, /metrics and error bodies for every key.
+func TestKeysNeverShown(t *testing.T) {
+	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Status = 500 })
+	hung := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Hang = true })
+	e := startGateway(t, mainSection("max_body", "1K", "first_byte_timeout", "200ms")+
+		provider("openai", up.URL(), keyOpenAI, "bearer", "fallback", "backup")+
+		provider("backup", "https://"+closedAddr(t), keyBackup, "bearer")+
+		provider("gemini", up.URL(), keyGemini, "x-goog-api-key", "key_policy", "pass")+
+		provider("hung", hung.URL(), keyOpenAI, "bearer"))
+	e.do("POST", "/openai/v1/chat/completions", chatBody)
+	e.do("POST", "/openai/v1/chat/completions", strings.Repeat("z", 2048))
+	e.do("GET", "/nowhere", "")
+	e.do("POST", "/gemini/v1beta/models/g:generateContent?key="+keyGemini, chatBody) // a device sending a key in the query
+	e.do("POST", "/hung/v1/chat/completions", chatBody)
+	e.idle()
+	logs := e.logs.String()
+	for _, want := range []string{"provider failed", "gateway request"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q, so the check proves little:\n%s", want, logs)
+		}
+	}
+	if len(e.bodies) < 3 {
+		t.Errorf("only %d gateway error bodies captured", len(e.bodies))
+	}
+}

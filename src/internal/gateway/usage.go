@@ -1,0 +1,138 @@
+package gateway
+
+import "bytes"
+
+// usageScanner finds the token counts a provider reports in a response body as the bytes pass,
+// without decoding the body or holding it: a small state machine over JSON text, fed chunk by
+// chunk, that remembers only the key it is reading (at most maxKey bytes) and the number after
+// it. It reads plain JSON responses and SSE streams alike (an SSE "data:" line is JSON).
+//
+// Keys, wherever they appear:
+//
+//	input:  prompt_tokens (OpenAI chat), input_tokens (OpenAI Responses, Anthropic),
+//	        promptTokenCount (Gemini)
+//	output: completion_tokens, output_tokens, candidatesTokenCount
+//
+// A response reports its usage once (OpenAI) or cumulatively (Anthropic's message_start then
+// message_delta, Gemini's every chunk), so the largest value of each side is the answer. Keys
+// inside string values cannot match: their quotes are escaped. A raw newline ends any string,
+// as JSON strings cannot hold one, so a malformed line cannot confuse the rest of a stream.
+type usageScanner struct {
+	st    uint8
+	esc   bool
+	klen  int  // bytes of the key read so far; > maxKey: too long to be ours
+	input bool // the matched key counts input (else output)
+	num   uint64
+	key   [maxKey]byte
+	in    uint64
+	out   uint64
+}
+
+const maxKey = len("candidatesTokenCount")
+
+// maxTokens caps a parsed number so that hostile input cannot overflow it.
+const maxTokens = 1 << 40
+
+const (
+	scanOut   = iota // between strings
+	scanStr          // inside a string, which may be a key of ours
+	scanColon        // after a key of ours, before ':'
+	scanValue        // after ':', before the number
+	scanNum          // in the number
+)
+
+// Feed scans the next bytes of the body.
+func (s *usageScanner) Feed(p []byte) {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch s.st {
+		case scanOut:
+			j := bytes.IndexByte(p[i:], '"')
+			if j < 0 {
+				return
+			}
+			i += j
+			s.st, s.klen, s.esc = scanStr, 0, false
+		case scanStr:
+			switch {
+			case s.esc:
+				s.esc = false
+				s.klen = maxKey + 1 // an escaped key is never one of ours
+			case c == '\\':
+				s.esc = true
+			case c == '"':
+				s.st = scanOut
+				if s.klen <= maxKey {
+					if in, ok := matchKey(s.key[:s.klen]); ok {
+						s.st, s.input = scanColon, in
+					}
+				}
+			case c == '\n':
+				s.st = scanOut
+			case s.klen < maxKey:
+				s.key[s.klen] = c
+				s.klen++
+			default:
+				s.klen = maxKey + 1
+			}
+		case scanColon:
+			switch c {
+			case ' ', '\t', '\r', '\n':
+			case ':':
+				s.st = scanValue
+			default:
+				s.st = scanOut
+				i--
+			}
+		case scanValue:
+			switch {
+			case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			case '0' <= c && c <= '9':
+				s.st, s.num = scanNum, uint64(c-'0')
+			default:
+				s.st = scanOut
+				i--
+			}
+		case scanNum:
+			if '0' <= c && c <= '9' {
+				if s.num < maxTokens {
+					s.num = s.num*10 + uint64(c-'0')
+				}
+				continue
+			}
+			s.record()
+			s.st = scanOut
+			i--
+		}
+	}
+}
+
+func (s *usageScanner) record() {
+	n := min(s.num, maxTokens)
+	if s.input {
+		s.in = max(s.in, n)
+	} else {
+		s.out = max(s.out, n)
+	}
+}
+
+// Tokens returns the counts seen so far (a number the body ended in counts too).
+func (s *usageScanner) Tokens() (in, out uint64) {
+	if s.st == scanNum {
+		c := *s
+		c.record()
+		return c.in, c.out
+	}
+	return s.in, s.out
+}
+
+// matchKey reports whether k is a usage key, and which side it counts.
+func matchKey(k []byte) (input, ok bool) {
+	switch string(k) { // no allocation: the compiler compares in place
+	case "prompt_tokens", "input_tokens", "promptTokenCount":
+		return true, true
+	case "completion_tokens", "output_tokens", "candidatesTokenCount":
+		return false, true
+	}
+	return false, false
+}
