@@ -95,7 +95,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		IdleTimeout:                  m.IdleTimeout,
 		MaxHeaderBytes:               int(m.MaxHeaderBytes),
 		ConnContext:                  connContext,
-		ErrorLog:                     slog.NewLogLogger(g.o.Log.Handler(), slog.LevelDebug),
+		ErrorLog:                     slog.NewLogLogger(g.o.Log.Handler(), slog.LevelWarn),
 		DisableGeneralOptionsHandler: true,
 	}
 	g.mu.Lock()

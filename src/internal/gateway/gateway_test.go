@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"strings"
 	"testing"
@@ -512,9 +513,22 @@ func TestUpstreamHTTP2PooledAndRebuiltOnReload(t *testing.T) {
 	up := startUpstream(t, keyOpenAI)
 	uci := mainSection() + provider("openai", up.URL(), keyOpenAI, "bearer")
 	e := startGateway(t, uci)
-	for range 5 {
-		if res, body := e.do("GET", "/openai/v1/models", ""); res.StatusCode != 200 {
-			t.Fatalf("status %d %s", res.StatusCode, body)
+	for i := range 5 {
+		reused := false
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			GotConn: func(ci httptrace.GotConnInfo) { reused = ci.Reused }})
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.base+"/openai/v1/models", nil)
+		res, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+		if i > 0 && !reused {
+			t.Errorf("request %d: the device's connection was not kept alive", i)
 		}
 		if p := nextArrival(t, up).Proto; p != "HTTP/2.0" {
 			t.Fatalf("upstream protocol %s, want HTTP/2.0", p)

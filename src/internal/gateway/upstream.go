@@ -140,7 +140,7 @@ func (ex *exchange) keepBody(limit int64) *apiError {
 
 // rewrite is the single place an outbound request is shaped: the attempt's upstream and path,
 // the Host, the key, and no Accept-Encoding so that usage can be read from the body (the
-// transport neither asks for nor undoes compression). The proxy has already dropped hop-by-hop
+// transport neither asks for nor undoes compression), nor Expect. The proxy has already dropped hop-by-hop
 // and X-Forwarded-* headers.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	ex := exchangeOf(pr.Out.Context())
@@ -155,6 +155,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	out.Host = ""
 	applyKey(ex.p, out.Header, u)
 	delete(out.Header, "Accept-Encoding")
+	delete(out.Header, "Expect") // net/http already answered the device's 100-continue
 	if !ex.hasBody {
 		return
 	}
