@@ -391,7 +391,7 @@ func (l *loader) loadMain(s sec) {
 	// Two roles on one address would fail at bind time with a vaguer message.
 	listens := map[string]string{}
 	for _, r := range [...]struct{ opt, v string }{{"tls_listen", m.TLSListen}, {"http_listen", m.HTTPListen}, {"status_listen", m.StatusListen}} {
-		if r.v == "" {
+		if r.v == "" || strings.HasSuffix(r.v, ":0") { // port 0: each gets its own free port
 			continue
 		}
 		if prev, dup := listens[r.v]; dup {

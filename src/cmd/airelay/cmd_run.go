@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/service"
+	"github.com/airelay/airelay/src/internal/stats"
+)
+
+func init() {
+	commands["run"] = command{"run the daemon (SIGHUP reloads the config, SIGTERM drains and stops)", runRun}
+	commands["status"] = command{"show the running daemon's counters", runStatus}
+}
+
+func runRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", stderr)
+	path := configFlag(fs)
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	err := service.Run(service.Options{
+		Load:    func() (*config.Table, error) { return loadConfig(*path) },
+		Version: version,
+		Log:     stderr,
+	})
+	var ce *service.ConfigError
+	switch {
+	case errors.As(err, &ce):
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	case err != nil:
+		fmt.Fprintln(stderr, "airelay:", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", stderr)
+	path := configFlag(fs)
+	asJSON := fs.Bool("json", false, "print the status document as JSON")
+	addr := fs.String("addr", "", "status address (default: status_listen from the config)")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if *addr == "" {
+		t, err := loadConfig(*path)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitConfig
+		}
+		if t.Main.StatusListen == "" {
+			fmt.Fprintln(stderr, "airelay: status_listen is empty in", t.Source, "so the daemon serves no status")
+			return exitFail
+		}
+		*addr = dialable(t.Main.StatusListen)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + *addr + "/status")
+	if err != nil {
+		fmt.Fprintf(stderr, "airelay is not running or not reachable at %s: %v\n", *addr, err)
+		return exitFail
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "airelay: status from %s: %s %v\n", *addr, resp.Status, err)
+		return exitFail
+	}
+	if *asJSON {
+		_, _ = stdout.Write(body)
+		return exitOK
+	}
+	var st stats.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		fmt.Fprintf(stderr, "airelay: status from %s is not valid: %v\n", *addr, err)
+		return exitFail
+	}
+	printStatus(stdout, &st)
+	return exitOK
+}
+
+// dialable turns a listen address into one a client can dial (a wildcard host → loopback).
+func dialable(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if host == "" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	} else if host == "::" {
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func printStatus(w io.Writer, st *stats.Status) {
+	fmt.Fprintf(w, "airelay %s, up %s, config %s (generation %d)\n", st.Version, time.Duration(st.UptimeSeconds)*time.Second, st.Config.Source, st.Config.Generation)
+	if st.Config.LastError != "" {
+		fmt.Fprintf(w, "last reload FAILED (previous config serving): %s\n", st.Config.LastError)
+	}
+	roles := make([]string, 0, len(st.Listeners))
+	for r := range st.Listeners {
+		roles = append(roles, r)
+	}
+	sort.Strings(roles)
+	var ls []string
+	for _, r := range roles {
+		ls = append(ls, r+" "+st.Listeners[r])
+	}
+	fmt.Fprintf(w, "listening: %s\n\n", strings.Join(ls, ", "))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "PROVIDER\tCONNS\tACTIVE\tREQUESTS\tDENIED\tERRORS\tUP\tDOWN\tTOKENS IN\tTOKENS OUT\t")
+	for _, p := range st.Providers {
+		if p.Conns+p.Requests+p.Denied == 0 && p.Active == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t%d\t\n", p.ID, p.Conns, p.Active, p.Requests, p.Denied, p.Errors, size(p.BytesUp), size(p.BytesDown), p.TokensIn, p.TokensOut)
+	}
+	fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t\t\t")
+	fmt.Fprintln(tw, "DEVICE\tCONNS\tACTIVE\tREQUESTS\tDENIED\tERRORS\tUP\tDOWN\tTOKENS IN\tTOKENS OUT\t")
+	for _, d := range st.Devices {
+		label := d.Addr
+		if d.Name != "" {
+			label += " (" + d.Name + ")"
+		} else if d.MAC != "" {
+			label += " " + d.MAC
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t%d\t\n", label, d.Conns, d.Active, d.Requests, d.Denied, d.Errors, size(d.BytesUp), size(d.BytesDown), d.TokensIn, d.TokensOut)
+	}
+	_ = tw.Flush()
+}
+
+func size(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1fG", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fK", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}

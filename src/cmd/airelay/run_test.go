@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// buildBinary builds airelay once per test binary run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "airelay")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+var dnsAddrRE = regexp.MustCompile(`dns=(\S+)`)
+
+// The real binary: ready line, DNS served, SIGHUP reload, SIGTERM exit 0; bad config exit 2.
+func TestRunProcess(t *testing.T) {
+	bin := buildBinary(t)
+	cfg := writeConfig(t, "config airelay 'main'\n\toption lan_ipv4 '10.1.1.1'\n\toption dns_listen '127.0.0.1:0'\n\toption tls_listen '127.0.0.1:0'\n\toption http_listen '127.0.0.1:0'\n\toption status_listen '127.0.0.1:0'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n")
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(substr string) string {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("exited before %q", substr)
+				}
+				if strings.Contains(l, substr) {
+					return l
+				}
+			case <-deadline:
+				t.Fatalf("no %q line", substr)
+			}
+		}
+	}
+	ready := waitLine("msg=ready")
+	m := dnsAddrRE.FindStringSubmatch(ready)
+	if m == nil {
+		t.Fatalf("ready line without the dns listener: %s", ready)
+	}
+	ask := func() string {
+		q := new(dns.Msg)
+		q.SetQuestion("api.openai.com.", dns.TypeA)
+		in, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(q, m[1])
+		if err != nil || len(in.Answer) != 1 {
+			t.Fatalf("dns: %v %v", in, err)
+		}
+		return in.Answer[0].(*dns.A).A.String()
+	}
+	if got := ask(); got != "10.1.1.1" {
+		t.Fatalf("A %s", got)
+	}
+	data, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(data), "10.1.1.1", "10.2.2.2", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitLine("msg=reloaded")
+	if got := ask(); got != "10.2.2.2" {
+		t.Fatalf("after SIGHUP A %s", got)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	waitLine("msg=stopped")
+	for range lines {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+
+	bad := writeConfig(t, "config airelay 'main'\n\toption tls_listen 'nowhere'\n")
+	out, err := exec.Command(bin, "run", "--config", bad).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "option 'tls_listen' value 'nowhere'") {
+		t.Fatalf("bad config: %v\n%s", err, out)
+	}
+	// A port taken by someone else: exit 1 naming the listener.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	busy := writeConfig(t, "config airelay 'main'\n\toption tls_listen '"+ln.Addr().String()+"'\n\toption dns_listen ''\n\toption http_listen ''\n\toption status_listen ''\n")
+	out, err = exec.Command(bin, "run", "--config", busy).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "tls listen "+ln.Addr().String()) {
+		t.Fatalf("busy port: %v\n%s", err, out)
+	}
+}
+

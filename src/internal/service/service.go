@@ -1,0 +1,459 @@
+// Package service runs airelay: it loads the config, binds (or inherits from systemd) the
+// listeners, wires the DNS interceptor, relay, gateway and status page to one atomic pointer to
+// the current config table, and handles the lifecycle: SIGHUP reloads (a bad config keeps the
+// old one serving), SIGTERM drains and stops, sd_notify tells systemd when it is ready.
+//
+// It owns no protocol logic: that lives in dnsserver, relay, gateway and stats.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/miekg/dns"
+
+	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/dnsserver"
+	"github.com/airelay/airelay/src/internal/egress"
+	"github.com/airelay/airelay/src/internal/gateway"
+	"github.com/airelay/airelay/src/internal/neigh"
+	"github.com/airelay/airelay/src/internal/relay"
+	"github.com/airelay/airelay/src/internal/resolve"
+	"github.com/airelay/airelay/src/internal/stats"
+)
+
+// Options configure Run.
+type Options struct {
+	Load    func() (*config.Table, error) // reads the config; called at start and on each reload
+	Version string
+	Log     io.Writer // log output; nil → stderr
+	// Signals, when set, replaces the process signals (tests send SIGHUP/SIGTERM through it).
+	Signals <-chan os.Signal
+	// Ready, when set, is called once the listeners serve, with their addresses by role.
+	Ready func(map[string]string)
+}
+
+// Service is a running airelay.
+type Service struct {
+	opts     Options
+	table    atomic.Pointer[config.Table]
+	gen      atomic.Uint64
+	loadedAt atomic.Int64
+	lastErr  atomic.Pointer[string]
+	level    slog.LevelVar
+	log      *slog.Logger
+
+	stats    *stats.Registry
+	resolver *resolve.Resolver
+	neigh    *neigh.Table
+	relay    *relay.Relay
+	gateway  *gateway.Gateway
+	dns      *dnsserver.Handler
+
+	mu        sync.Mutex
+	bound     map[string]*binding // by role
+	inherited *inherited
+}
+
+// binding is one role's open listener(s).
+type binding struct {
+	addr      string
+	inherited bool
+	stop      func(ctx context.Context) // stop accepting; in-flight work is the server's to drain
+	actual    string                    // bound address, for logs and status
+}
+
+// Roles, in start order.
+var roles = []string{"status", "dns", "tls", "http"}
+
+// Run starts airelay and blocks until it is told to stop. A config error at start returns a
+// *ConfigError.
+func Run(opts Options) error {
+	t, err := opts.Load()
+	if err != nil {
+		return &ConfigError{err}
+	}
+	s := newService(opts, t)
+	in, err := inheritSockets()
+	if err != nil {
+		return fmt.Errorf("sockets from systemd: %w", err)
+	}
+	s.inherited = in
+	if err := s.bindAll(t, true); err != nil {
+		s.stopAll(context.Background())
+		return err
+	}
+	if left := in.unused(); len(left) > 0 {
+		s.log.Warn("sockets from systemd match no configured listener; ignored", "sockets", left)
+	}
+	s.logReady(t)
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
+	stopWatchdog := s.watchdog()
+	defer stopWatchdog()
+
+	sig := opts.Signals
+	if sig == nil {
+		c := make(chan os.Signal, 4)
+		signal.Notify(c, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(c)
+		sig = c
+	}
+	for v := range sig {
+		if v == syscall.SIGHUP {
+			s.reload()
+			continue
+		}
+		break
+	}
+	s.shutdown()
+	return nil
+}
+
+// ConfigError is a config that could not be loaded at start (exit code 2).
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func newService(opts Options, t *config.Table) *Service {
+	out := opts.Log
+	if out == nil {
+		out = os.Stderr
+	}
+	s := &Service{opts: opts, stats: stats.New(), bound: map[string]*binding{}}
+	s.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: &s.level}))
+	s.resolver = &resolve.Resolver{Servers: func() []string { return s.table.Load().Main.Resolvers }}
+	s.neigh = neigh.New(30 * time.Second)
+	mac := func(a netip.Addr) net.HardwareAddr { return s.neigh.Lookup(a) }
+	s.relay = &relay.Relay{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Log: s.log}
+	s.gateway = gateway.New(gateway.Options{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Log: s.log})
+	s.dns = &dnsserver.Handler{Table: s.table.Load, Log: s.log, Servers: s.resolver.Upstreams}
+	s.apply(t)
+	return s
+}
+
+// apply makes t current.
+func (s *Service) apply(t *config.Table) {
+	s.table.Store(t)
+	s.gen.Add(1)
+	s.loadedAt.Store(time.Now().UnixNano())
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(t.Main.LogLevel))
+	s.level.Set(lvl)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		limit := t.Main.MemoryLimit
+		if limit <= 0 {
+			limit = math.MaxInt64
+		}
+		debug.SetMemoryLimit(limit)
+	}
+	for _, w := range t.Warnings {
+		s.log.Warn("config: " + w)
+	}
+}
+
+// dial connects to a provider through its egress. Addresses written in the config (connect, or
+// an upstream IP) are trusted; names are resolved upstream and private results refused unless
+// allow_private.
+func (s *Service) dial(ctx context.Context, p *config.Provider, network, addr string) (net.Conn, error) {
+	t := s.table.Load()
+	d := egress.Dialer{
+		Spec:         p.Egress,
+		Timeout:      t.Main.ConnectTimeout,
+		Resolve:      s.resolver.LookupNetIP,
+		AllowPrivate: p.AllowPrivate || (p.Connect != "" && addr == p.Connect),
+	}
+	return d.DialContext(ctx, network, addr)
+}
+
+func (s *Service) listenAddr(t *config.Table, role string) string {
+	switch role {
+	case "status":
+		return t.Main.StatusListen
+	case "dns":
+		return t.Main.DNSListen
+	case "tls":
+		return t.Main.TLSListen
+	}
+	return t.Main.HTTPListen
+}
+
+// bindAll opens every role's listener. At start a failure is fatal; on reload a role whose
+// address changed is rebound, and a failed rebind keeps the old listener.
+func (s *Service) bindAll(t *config.Table, start bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, role := range roles {
+		addr := s.listenAddr(t, role)
+		old := s.bound[role]
+		if old != nil && (old.addr == addr || old.actual == addr) {
+			old.addr = addr
+			continue
+		}
+		if old != nil && old.inherited {
+			s.log.Warn("listener comes from systemd; change the socket unit to move it", "role", role, "addr", old.actual, "configured", addr)
+			continue
+		}
+		if addr == "" {
+			if old != nil {
+				old.stop(context.Background())
+				delete(s.bound, role)
+				s.log.Info("listener closed", "role", role)
+			}
+			continue
+		}
+		b, err := s.bind(t, role, addr)
+		if err != nil && old != nil && errors.Is(err, syscall.EADDRINUSE) && samePort(old.actual, addr) {
+			// The same port named another way (":8443" → "0.0.0.0:8443"), or a host change on
+			// one port: the old socket must go first. Connections already accepted are not
+			// affected; if the new address still fails, the old one is bound again.
+			old.stop(context.Background())
+			if b, err = s.bind(t, role, addr); err != nil {
+				if back, rerr := s.bind(t, role, old.addr); rerr == nil {
+					s.bound[role] = back
+				} else {
+					delete(s.bound, role)
+				}
+				errs = append(errs, fmt.Errorf("%s: %s listen %s: %w", t.Source, role, addr, err))
+				continue
+			}
+			old = nil
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s listen %s: %w", t.Source, role, addr, err))
+			continue
+		}
+		if old != nil {
+			old.stop(context.Background())
+		}
+		if prev := s.bound[role]; prev != nil {
+			s.log.Info("listener moved", "role", role, "from", prev.actual, "to", b.actual)
+		}
+		s.bound[role] = b
+	}
+	return errors.Join(errs...)
+}
+
+func samePort(a, b string) bool {
+	_, pa, err1 := net.SplitHostPort(a)
+	_, pb, err2 := net.SplitHostPort(b)
+	return err1 == nil && err2 == nil && pa == pb
+}
+
+func (s *Service) bind(t *config.Table, role, addr string) (*binding, error) {
+	b := &binding{addr: addr}
+	var ln net.Listener
+	if s.inherited != nil {
+		ln = s.inherited.takeStream(role, addr)
+	}
+	b.inherited = ln != nil
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, err
+		}
+	}
+	b.actual = ln.Addr().String()
+	switch role {
+	case "tls":
+		go func() {
+			if err := s.relay.Serve(ln); err != nil {
+				s.log.Error("relay stopped", "err", err)
+			}
+		}()
+		b.stop = func(context.Context) { ln.Close() }
+	case "http":
+		go func() {
+			if err := s.gateway.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("gateway stopped", "err", err)
+			}
+		}()
+		b.stop = func(context.Context) { ln.Close() }
+	case "status":
+		srv := &http.Server{Handler: stats.Handler(s.Status), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+		go func() { _ = srv.Serve(ln) }()
+		b.stop = func(ctx context.Context) { _ = srv.Shutdown(ctx) }
+	case "dns":
+		var pc net.PacketConn
+		if s.inherited != nil {
+			pc = s.inherited.takePacket(role, addr)
+		}
+		if pc == nil {
+			// UDP on the same port as the TCP listener just bound (port 0 in tests).
+			var err error
+			if pc, err = net.ListenPacket("udp", b.actual); err != nil {
+				ln.Close()
+				return nil, err
+			}
+		}
+		us := &dns.Server{PacketConn: pc, Handler: s.dns, UDPSize: 1232}
+		ts := &dns.Server{Listener: ln, Handler: s.dns, ReadTimeout: 5 * time.Second}
+		go func() { _ = us.ActivateAndServe() }()
+		go func() { _ = ts.ActivateAndServe() }()
+		b.stop = func(ctx context.Context) { _ = us.ShutdownContext(ctx); _ = ts.ShutdownContext(ctx) }
+	}
+	return b, nil
+}
+
+func (s *Service) logReady(t *config.Table) {
+	addrs := s.addrs()
+	enabled := 0
+	for _, p := range t.Providers {
+		if p.Enabled {
+			enabled++
+		}
+	}
+	args := []any{"version", s.opts.Version, "config", t.Source, "providers", enabled}
+	for _, r := range roles {
+		if a, ok := addrs[r]; ok {
+			args = append(args, r, a)
+		}
+	}
+	s.log.Info("ready", args...)
+	if s.opts.Ready != nil {
+		s.opts.Ready(addrs)
+	}
+}
+
+// addrs returns the bound address of each role.
+func (s *Service) addrs() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string]string{}
+	for r, b := range s.bound {
+		m[r] = b.actual
+	}
+	return m
+}
+
+// reload reads the config again. A bad one is logged and the old one keeps serving.
+func (s *Service) reload() {
+	_, _ = daemon.SdNotify(false, "RELOADING=1\nMONOTONIC_USEC="+strconv.FormatInt(monotonicUsec(), 10))
+	defer func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyReady) }()
+	t, err := s.opts.Load()
+	if err != nil {
+		msg := err.Error()
+		s.lastErr.Store(&msg)
+		s.log.Error("reload failed; the previous config keeps serving", "err", err)
+		return
+	}
+	s.lastErr.Store(nil)
+	s.apply(t)
+	if err := s.bindAll(t, false); err != nil {
+		msg := err.Error()
+		s.lastErr.Store(&msg)
+		s.log.Error("reload: a listener could not move; it stays where it was", "err", err)
+	}
+	s.log.Info("reloaded", "config", t.Source, "generation", s.gen.Load())
+}
+
+// shutdown stops accepting everywhere, lets open connections and streams finish until
+// drain_timeout, then cuts what is left.
+func (s *Service) shutdown() {
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	t := s.table.Load()
+	s.log.Info("stopping", "drain_timeout", t.Main.DrainTimeout.String(), "relay_open", s.relay.Active())
+	ctx, cancel := context.WithTimeout(context.Background(), t.Main.DrainTimeout)
+	defer cancel()
+	s.stopAll(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = s.relay.Shutdown(ctx) }()
+	go func() { defer wg.Done(); _ = s.gateway.Shutdown(ctx) }()
+	wg.Wait()
+	if ctx.Err() != nil {
+		s.log.Warn("drain deadline reached; open connections were cut")
+	}
+	s.log.Info("stopped")
+}
+
+func (s *Service) stopAll(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for r, b := range s.bound {
+		b.stop(ctx)
+		delete(s.bound, r)
+	}
+}
+
+// watchdog pings systemd's watchdog at half its interval, when one is set.
+func (s *Service) watchdog() func() {
+	every, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(every / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func monotonicUsec() int64 {
+	var ts syscall.Timespec
+	// CLOCK_MONOTONIC = 1; systemd compares MONOTONIC_USEC with its own monotonic clock.
+	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 1, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		return 0
+	}
+	return ts.Sec*1e6 + ts.Nsec/1e3
+}
+
+// Status is the /status document.
+func (s *Service) Status() *stats.Status {
+	t := s.table.Load()
+	infos := make([]stats.ProviderInfo, len(t.Providers))
+	for i, p := range t.Providers {
+		infos[i] = stats.ProviderInfo{ID: p.ID, Enabled: p.Enabled}
+	}
+	label := func(a netip.Addr, mac string) (string, string) {
+		hw, _ := net.ParseMAC(mac)
+		if c := t.ClientFor(a, hw); c != nil {
+			return c.ID, c.Name
+		}
+		return "", ""
+	}
+	ps, ds := s.stats.Snapshot(infos, label)
+	st := &stats.Status{
+		Version:       s.opts.Version,
+		UptimeSeconds: int64(time.Since(s.stats.Start).Seconds()),
+		Config: stats.ConfigStatus{
+			Generation: s.gen.Load(),
+			Source:     t.Source,
+			LoadedAt:   time.Unix(0, s.loadedAt.Load()).UTC(),
+		},
+		Listeners: s.addrs(),
+		Providers: ps,
+		Devices:   ds,
+	}
+	if e := s.lastErr.Load(); e != nil {
+		st.Config.LastError = *e
+	}
+	return st
+}

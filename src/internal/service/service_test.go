@@ -1,0 +1,326 @@
+package service
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/stats"
+	"github.com/airelay/airelay/src/internal/testca"
+)
+
+type harness struct {
+	t       *testing.T
+	path    string
+	ca      *testca.CA
+	backend *httptest.Server
+	sig     chan os.Signal
+	addrs   map[string]string
+	done    chan error // receives Run's result once
+	ended   bool
+	logs    *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+const base = `
+config airelay 'main'
+	option lan_ipv4 '%s'
+	option dns_listen '127.0.0.1:0'
+	option tls_listen '%s'
+	option http_listen '127.0.0.1:0'
+	option status_listen '127.0.0.1:0'
+	option drain_timeout '%s'
+	option hello_timeout '2s'
+
+config provider 'openai'
+	list host 'api.openai.com'
+	option upstream 'https://api.openai.com'
+	option connect '%s'
+`
+
+func (h *harness) write(lan, tlsListen, drain string) {
+	text := fmt.Sprintf(base, lan, tlsListen, drain, h.backend.Listener.Addr())
+	if err := os.WriteFile(h.path, []byte(text), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func start(t *testing.T, drain string) *harness {
+	t.Helper()
+	ca, err := testca.New("svc test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := ca.Leaf("api.openai.com")
+	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			time.Sleep(700 * time.Millisecond)
+		}
+		fmt.Fprint(w, "backend "+r.URL.Path)
+	}))
+	backend.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
+	backend.StartTLS()
+	t.Cleanup(backend.Close)
+	h := &harness{t: t, path: filepath.Join(t.TempDir(), "airelay"), ca: ca, backend: backend,
+		sig: make(chan os.Signal, 1), done: make(chan error, 1), logs: &lockedBuffer{}}
+	h.write("192.168.1.1", "127.0.0.1:0", drain)
+	ready := make(chan map[string]string, 1)
+	go func() {
+		h.done <- Run(Options{
+			Load:    func() (*config.Table, error) { return config.Load(h.path) },
+			Version: "test",
+			Log:     h.logs,
+			Signals: h.sig,
+			Ready:   func(a map[string]string) { ready <- a },
+		})
+	}()
+	select {
+	case h.addrs = <-ready:
+	case err := <-h.done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("not ready")
+	}
+	t.Cleanup(func() {
+		if !h.ended {
+			h.sig <- syscall.SIGTERM
+			<-h.done
+		}
+	})
+	return h
+}
+
+func (h *harness) lookup() string {
+	m := new(dns.Msg)
+	m.SetQuestion("api.openai.com.", dns.TypeA)
+	in, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, h.addrs["dns"])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if len(in.Answer) != 1 {
+		return ""
+	}
+	return in.Answer[0].(*dns.A).A.String()
+}
+
+func (h *harness) status() stats.Status {
+	resp, err := http.Get("http://" + h.addrs["status"] + "/status")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st stats.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		h.t.Fatal(err)
+	}
+	return st
+}
+
+func (h *harness) tlsGet(addr, path string) (string, error) {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, &tls.Config{RootCAs: h.ca.Pool(), ServerName: "api.openai.com"})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n", path)
+	b, err := io.ReadAll(c)
+	return string(b), err
+}
+
+func (h *harness) reload() {
+	gen := h.status().Config.Generation
+	errs := strings.Count(h.logs.String(), "reload")
+	h.sig <- syscall.SIGHUP
+	for i := 0; i < 200; i++ {
+		if h.status().Config.Generation != gen || strings.Count(h.logs.String(), "reload") > errs {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.t.Fatal("reload had no effect")
+}
+
+func TestServeReloadStop(t *testing.T) {
+	h := start(t, "5s")
+	if !strings.Contains(h.logs.String(), "level=INFO msg=ready") {
+		t.Fatalf("no ready line:\n%s", h.logs.String())
+	}
+	if got := h.lookup(); got != "192.168.1.1" {
+		t.Fatalf("A = %q", got)
+	}
+	if body, err := h.tlsGet(h.addrs["tls"], "/v1/models"); err != nil || !strings.Contains(body, "backend /v1/models") {
+		t.Fatalf("relay: %q %v", body, err)
+	}
+	st := h.status()
+	if st.Config.Generation != 1 || st.Version != "test" || st.Listeners["tls"] != h.addrs["tls"] {
+		t.Fatalf("status: %+v", st)
+	}
+	resp, err := http.Get("http://" + h.addrs["status"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), `airelay_provider_connections_total{provider="openai"} 1`) {
+		t.Fatalf("metrics:\n%s", m)
+	}
+
+	// Good reload: new answer, generation 2.
+	h.write("192.168.1.254", h.addrs["tls"], "5s")
+	h.reload()
+	if got := h.lookup(); got != "192.168.1.254" {
+		t.Fatalf("after reload A = %q", got)
+	}
+	if st := h.status(); st.Config.Generation != 2 || st.Config.LastError != "" {
+		t.Fatalf("status after reload: %+v", st.Config)
+	}
+
+	// Bad reload: the old config keeps serving and the error is visible.
+	if err := os.WriteFile(h.path, []byte("config airelay 'main'\n\toption dns_ttl 'never'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.reload()
+	if got := h.lookup(); got != "192.168.1.254" {
+		t.Fatalf("after bad reload A = %q", got)
+	}
+	st = h.status()
+	if st.Config.Generation != 2 || !strings.Contains(st.Config.LastError, "option 'dns_ttl' value 'never'") {
+		t.Fatalf("status after bad reload: %+v", st.Config)
+	}
+	if !strings.Contains(h.logs.String(), "reload failed; the previous config keeps serving") {
+		t.Fatal("bad reload not logged")
+	}
+
+	// The same listener written another way is not rebound (no EADDRINUSE, no error).
+	if st := h.status(); st.Listeners["tls"] != h.addrs["tls"] {
+		t.Fatalf("tls listener changed: %v", st.Listeners)
+	}
+	h.write("192.168.1.254", "0.0.0.0:"+portOf(h.addrs["tls"]), "5s")
+	h.reload()
+	if st := h.status(); st.Config.LastError != "" || !strings.HasSuffix(st.Listeners["tls"], ":"+portOf(h.addrs["tls"])) {
+		t.Fatalf("same port, other host: %+v %v", st.Config, st.Listeners)
+	}
+	if _, err := h.tlsGet(h.addrs["tls"], "/x"); err != nil {
+		t.Fatalf("tls after same-port rebind: %v", err)
+	}
+
+	// Moving a listener on reload.
+	h.write("192.168.1.254", "127.0.0.1:0", "5s")
+	old := h.addrs["tls"]
+	h.reload()
+	moved := h.status().Listeners["tls"]
+	if moved == old || moved == "" {
+		t.Fatalf("tls listener did not move: %s", moved)
+	}
+	if _, err := h.tlsGet(moved, "/x"); err != nil {
+		t.Fatalf("new tls listener: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", old, time.Second); err == nil {
+		t.Fatal("old tls listener still accepts")
+	}
+
+	// SIGTERM while a response is streaming: it completes, then Run returns.
+	got := make(chan string, 1)
+	go func() { b, _ := h.tlsGet(moved, "/slow"); got <- b }()
+	time.Sleep(200 * time.Millisecond)
+	h.sig <- syscall.SIGTERM
+	select {
+	case b := <-got:
+		if !strings.Contains(b, "backend /slow") {
+			t.Fatalf("in-flight response cut by SIGTERM: %q", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("in-flight response never finished")
+	}
+	select {
+	case err := <-h.done:
+		h.ended = true
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after SIGTERM")
+	}
+	if !strings.Contains(h.logs.String(), "msg=stopped") {
+		t.Fatal("no stopped line")
+	}
+}
+
+func TestDrainDeadline(t *testing.T) {
+	h := start(t, "300ms")
+	c, err := tls.Dial("tcp", h.addrs["tls"], &tls.Config{RootCAs: h.ca.Pool(), ServerName: "api.openai.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.sig <- syscall.SIGTERM
+	select {
+	case <-h.done:
+		h.ended = true
+	case <-time.After(5 * time.Second):
+		t.Fatal("an idle open connection held the stop past drain_timeout")
+	}
+	if !strings.Contains(h.logs.String(), "drain deadline reached") {
+		t.Fatalf("logs:\n%s", h.logs.String())
+	}
+}
+
+func TestBadConfigAtStart(t *testing.T) {
+	err := Run(Options{Load: func() (*config.Table, error) {
+		return config.LoadBytes("x", []byte("config airelay 'main'\n\toption dns_ttl 'x'\n"))
+	}})
+	if _, ok := err.(*ConfigError); !ok {
+		t.Fatalf("err = %T %v, want *ConfigError", err, err)
+	}
+}
+
+func TestBindFailureAtStart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	text := "config airelay 'main'\n\toption tls_listen '" + ln.Addr().String() + "'\n\toption dns_listen ''\n\toption http_listen ''\n\toption status_listen ''\n"
+	err = Run(Options{Load: func() (*config.Table, error) { return config.LoadBytes("x", []byte(text)) }, Log: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "tls listen "+ln.Addr().String()) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func portOf(a string) string {
+	_, p, _ := net.SplitHostPort(a)
+	return p
+}
