@@ -112,4 +112,3 @@ func TestRunProcess(t *testing.T) {
 		t.Fatalf("busy port: %v\n%s", err, out)
 	}
 }
-

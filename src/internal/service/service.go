@@ -422,7 +422,7 @@ func monotonicUsec() int64 {
 	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 1, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
 		return 0
 	}
-	return ts.Sec*1e6 + ts.Nsec/1e3
+	return int64(ts.Sec)*1e6 + int64(ts.Nsec)/1e3 //nolint:unconvert // int32 on 32-bit targets
 }
 
 // Status is the /status document.
