@@ -81,6 +81,15 @@ func TestRunProcess(t *testing.T) {
 	if got := ask(); got != "10.1.1.1" {
 		t.Fatalf("A %s", got)
 	}
+	st := regexp.MustCompile(`status=(\S+)`).FindStringSubmatch(ready)
+	out, err := exec.Command(bin, "status", "--addr", st[1]).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "config "+cfg+" (generation 1)") || !strings.Contains(string(out), "PROVIDER") {
+		t.Fatalf("airelay status: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "status", "--json", "--addr", st[1]).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"generation": 1`) {
+		t.Fatalf("airelay status --json: %v\n%s", err, out)
+	}
 	data, _ := os.ReadFile(cfg)
 	if err := os.WriteFile(cfg, []byte(strings.Replace(string(data), "10.1.1.1", "10.2.2.2", 1)), 0o600); err != nil {
 		t.Fatal(err)
@@ -99,9 +108,14 @@ func TestRunProcess(t *testing.T) {
 	}
 
 	bad := writeConfig(t, "config airelay 'main'\n\toption tls_listen 'nowhere'\n")
-	out, err := exec.Command(bin, "run", "--config", bad).CombinedOutput()
+	out, err = exec.Command(bin, "run", "--config", bad).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "option 'tls_listen' value 'nowhere'") {
 		t.Fatalf("bad config: %v\n%s", err, out)
+	}
+	// Status of a daemon that is not running: exit 1 and say so.
+	out, err = exec.Command(bin, "status", "--addr", st[1]).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "not running") {
+		t.Fatalf("status of a stopped daemon: %v\n%s", err, out)
 	}
 	// A port taken by someone else: exit 1 naming the listener.
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
