@@ -13,13 +13,15 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/airelay/airelay/src/internal/config"
 )
 
-// buildBinary builds airelay once per test binary run.
-func buildBinary(t *testing.T) string {
+// buildBinary builds airelay; extra go build flags (an -overlay) may be given.
+func buildBinary(t *testing.T, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "airelay")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, ".")...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
@@ -124,5 +126,28 @@ func TestRunProcess(t *testing.T) {
 	out, err = exec.Command(bin, "run", "--config", busy).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "tls listen "+ln.Addr().String()) {
 		t.Fatalf("busy port: %v\n%s", err, out)
+	}
+}
+
+// make EMBED_CONFIG=site.uci builds a site config in place of the default (go build -overlay,
+// as the Makefile does); the binary then uses it when /etc/config/airelay is absent.
+func TestEmbeddedSiteConfig(t *testing.T) {
+	if _, err := os.Stat(config.DefaultPath); err == nil {
+		t.Skip(config.DefaultPath + " exists on this machine; the embedded config would not be used")
+	}
+	dir := t.TempDir()
+	site := filepath.Join(dir, "site.uci")
+	if err := os.WriteFile(site, []byte("config airelay 'main'\n\toption lan_ipv4 '10.42.0.1'\nconfig provider 'sitellm'\n\tlist host 'llm.corp.example'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("../../internal/config/default.uci")
+	overlay := filepath.Join(dir, "overlay.json")
+	if err := os.WriteFile(overlay, []byte(`{"Replace":{"`+abs+`":"`+site+`"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t, "-overlay="+overlay)
+	out, err := exec.Command(bin, "print-config").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "config provider 'sitellm'") || !strings.Contains(string(out), "10.42.0.1") || strings.Contains(string(out), "'openai'") {
+		t.Fatalf("site config not embedded: %v\n%s", err, out)
 	}
 }
