@@ -1,0 +1,198 @@
+// Command mkipk builds an OpenWrt .ipk from files on disk (see package ipk for the format).
+// mk/ipk.mk drives it; it knows nothing about airelay beyond what its flags say.
+//
+//	mkipk --out dist --name airelay --version 0.1.0-r5 --arch x86_64 \
+//	    --description "…" --file dist/airelay-linux-amd64=/usr/sbin/airelay:0755 \
+//	    --tree luci-app/htdocs=/www --link /usr/share/x.nft=/var/run/x.nft \
+//	    --conffile /etc/config/airelay --postinst package/airelay/postinst
+//
+// It prints the path and size of the package it wrote.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/airelay/airelay/src/internal/ipk"
+)
+
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "mkipk:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fl := flag.NewFlagSet("mkipk", flag.ContinueOnError)
+	var c ipk.Control
+	var files, trees, links, conffiles list
+	out := fl.String("out", ".", "directory the .ipk is written to")
+	fl.StringVar(&c.Package, "name", "", "package name")
+	fl.StringVar(&c.Version, "version", "", "package version (opkg form: 0.1.0-r1)")
+	fl.StringVar(&c.Architecture, "arch", "", "OpenWrt package architecture (mipsel_24kc, all…)")
+	depends := fl.String("depends", "", "comma-separated dependencies")
+	fl.StringVar(&c.Section, "section", "", "Section field")
+	fl.StringVar(&c.License, "license", "", "License field")
+	fl.StringVar(&c.Source, "source", "", "Source field (where the feed Makefile lives)")
+	fl.StringVar(&c.SourceName, "source-name", "", "SourceName field")
+	fl.StringVar(&c.URL, "url", "", "URL field")
+	fl.StringVar(&c.Maintainer, "maintainer", "", "Maintainer field")
+	fl.StringVar(&c.RequireUser, "require-user", "", "Require-User field (user:group default_postinst creates)")
+	fl.StringVar(&c.Description, "description", "", "Description (first line: summary)")
+	fl.Var(&files, "file", "SRC=DEST[:MODE] a file (mode defaults to the source's: 0755 if executable, else 0644)")
+	fl.Var(&trees, "tree", "SRCDIR=DESTDIR every file under SRCDIR, installed under DESTDIR")
+	fl.Var(&links, "link", "DEST=TARGET a symlink")
+	fl.Var(&conffiles, "conffile", "a path opkg keeps when the user changed it (repeatable)")
+	postinst := fl.String("postinst", "", "postinst script file")
+	prerm := fl.String("prerm", "", "prerm script file")
+	epoch := fl.Int64("epoch", -1, "mtime of every entry (default $SOURCE_DATE_EPOCH, else 0)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fl.Arg(0))
+	}
+	if *epoch < 0 {
+		*epoch = 0
+		if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("SOURCE_DATE_EPOCH %q: %v", v, err)
+			}
+			*epoch = n
+		}
+	}
+	for _, d := range strings.Split(*depends, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			c.Depends = append(c.Depends, d)
+		}
+	}
+	if *epoch > 0 {
+		c.SourceDateEpoch = *epoch
+	}
+	p := &ipk.Package{Control: c, Conffiles: conffiles, Scripts: map[string][]byte{}, MTime: time.Unix(*epoch, 0)}
+	for _, f := range files {
+		src, dest, ok := strings.Cut(f, "=")
+		if !ok {
+			return fmt.Errorf("--file %q: want SRC=DEST[:MODE]", f)
+		}
+		var mode fs.FileMode
+		if d, m, ok := strings.Cut(dest, ":"); ok {
+			n, err := strconv.ParseUint(m, 8, 32)
+			if err != nil || n > 0o7777 {
+				return fmt.Errorf("--file %q: mode %q is not octal", f, m)
+			}
+			dest, mode = d, fs.FileMode(n)
+		}
+		if err := addFile(p, src, dest, mode); err != nil {
+			return err
+		}
+	}
+	for _, t := range trees {
+		src, dest, ok := strings.Cut(t, "=")
+		if !ok {
+			return fmt.Errorf("--tree %q: want SRCDIR=DESTDIR", t)
+		}
+		if err := addTree(p, src, dest); err != nil {
+			return err
+		}
+	}
+	for _, l := range links {
+		dest, target, ok := strings.Cut(l, "=")
+		if !ok {
+			return fmt.Errorf("--link %q: want DEST=TARGET", l)
+		}
+		p.AddLink(dest, target)
+	}
+	for name, file := range map[string]string{"postinst": *postinst, "prerm": *prerm} {
+		if file == "" {
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		p.Scripts[name] = b
+	}
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	name := filepath.Join(*out, c.FileName())
+	if err := os.WriteFile(name, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("%-52s %9d bytes  %6.2f MiB\n", name, buf.Len(), float64(buf.Len())/(1<<20))
+	return nil
+}
+
+func addFile(p *ipk.Package, src, dest string, mode fs.FileMode) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", src)
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if mode == 0 {
+		mode = 0o644
+		if st.Mode()&0o111 != 0 {
+			mode = 0o755
+		}
+	}
+	p.AddFile(dest, mode, b)
+	return nil
+}
+
+// addTree adds the regular files and symlinks under dir; directories come from their paths.
+func addTree(p *ipk.Package, dir, dest string) error {
+	if _, err := os.Stat(dir); err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(file string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, file)
+		if err != nil || rel == "." {
+			return err
+		}
+		target := path.Join("/", dest, filepath.ToSlash(rel))
+		switch {
+		case d.IsDir():
+			return nil
+		case d.Type()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(file)
+			if err != nil {
+				return err
+			}
+			p.AddLink(target, l)
+			return nil
+		case d.Type().IsRegular():
+			return addFile(p, file, target, 0)
+		}
+		return errors.New(file + ": not a file, directory or symlink")
+	})
+}
