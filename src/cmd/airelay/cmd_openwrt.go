@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/openwrt"
+)
+
+// The OpenWrt glue: files/airelay.init calls these so the shell only writes and reloads.
+
+func init() {
+	commands["dnsmasq-conf"] = command{"print the dnsmasq conf-dir lines that send the AI names to airelay", runDnsmasqConf}
+	commands["firewall"] = command{"print the fw4 nftables fragment for one chain (dstnat or input)", runFirewall}
+	commands["runtime-config"] = command{"write the config with the router's LAN addresses filled in", runRuntimeConfig}
+}
+
+func runDnsmasqConf(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("dnsmasq-conf", stderr)
+	path := configFlag(fs)
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	t, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	_, _ = stdout.Write(openwrt.DnsmasqConf(t))
+	return exitOK
+}
+
+func runFirewall(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("firewall", stderr)
+	path := configFlag(fs)
+	zone := fs.String("zone", "lan", "fw4 zone whose devices may use the relay and the gateway")
+	chain := fs.String("chain", "", "fragment to print: dstnat or input")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if *chain != "dstnat" && *chain != "input" {
+		fmt.Fprintln(stderr, "airelay firewall: --chain must be dstnat or input")
+		return exitConfig
+	}
+	t, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitConfig
+	}
+	r, err := openwrt.Firewall(t, *zone)
+	if err != nil {
+		fmt.Fprintln(stderr, "airelay firewall:", err)
+		return exitConfig
+	}
+	if *chain == "dstnat" {
+		_, _ = stdout.Write(r.DstNAT)
+	} else {
+		_, _ = stdout.Write(r.Input)
+	}
+	return exitOK
+}
+
+func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("runtime-config", stderr)
+	path := fs.String("config", config.DefaultPath, "UCI config file to read")
+	out := fs.String("out", "", "file to write (mode 0600, replaced atomically); required")
+	lan4 := fs.String("lan-ipv4", "", "the router's LAN IPv4 address, used when lan_ipv4 is empty")
+	lan6 := fs.String("lan-ipv6", "", "the router's LAN IPv6 address, used when lan_ipv6 is empty")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if *out == "" {
+		fmt.Fprintln(stderr, "airelay runtime-config: --out is required")
+		return exitConfig
+	}
+	src, err := os.ReadFile(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, "airelay runtime-config:", err)
+		return exitConfig
+	}
+	if _, err := config.Load(*path); err != nil {
+		fmt.Fprintln(stderr, err) // the user's file, named as they know it
+		return exitConfig
+	}
+	a4, _ := netip.ParseAddr(*lan4) // an empty or bad address is the zero Addr: not filled in
+	a6, _ := netip.ParseAddr(*lan6)
+	data := openwrt.RuntimeConfig(src, a4, a6)
+	tmp, err := os.CreateTemp(filepath.Dir(*out), ".airelay-*")
+	if err != nil {
+		fmt.Fprintln(stderr, "airelay runtime-config:", err)
+		return exitFail
+	}
+	defer os.Remove(tmp.Name())
+	if _, err = tmp.Write(data); err == nil {
+		err = tmp.Chmod(0o600)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "airelay runtime-config:", err)
+		return exitFail
+	}
+	if _, err := config.Load(tmp.Name()); err != nil {
+		fmt.Fprintf(stderr, "airelay runtime-config: the filled-in copy of %s does not load: %v\n", *path, err)
+		return exitConfig
+	}
+	if err := os.Rename(tmp.Name(), *out); err != nil {
+		fmt.Fprintln(stderr, "airelay runtime-config:", err)
+		return exitFail
+	}
+	return exitOK
+}

@@ -1,0 +1,123 @@
+package openwrt
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+)
+
+// RuntimeConfig returns the UCI text src with the router's LAN addresses put into the main
+// section where lan_ipv4 or lan_ipv6 is missing or empty. A value the user wrote is kept. An
+// invalid (zero) address leaves that option as it was. Everything else, keys included, is copied
+// byte for byte, so the result is the user's file plus at most two lines.
+//
+// This is how the init script hands the router's addresses to the daemon: it writes the result
+// to /var/run/airelay/airelay and runs `airelay run --config` on that copy. The copy is
+// rewritten on every reload, so a new LAN address (interface trigger) or a uci commit reaches
+// the daemon through one SIGHUP, without a restart.
+func RuntimeConfig(src []byte, lan4, lan6 netip.Addr) []byte {
+	want := map[string]string{}
+	if lan4.Is4() {
+		want["lan_ipv4"] = lan4.String()
+	}
+	if lan6.Is6() && !lan6.Is4In6() {
+		want["lan_ipv6"] = lan6.WithZone("").String()
+	}
+	if len(want) == 0 {
+		return append([]byte(nil), src...)
+	}
+	lines := strings.SplitAfter(string(src), "\n")
+	var out bytes.Buffer
+	header := -1 // index in lines of the main section's "config" line
+	inMain := false
+	drop := map[int]bool{}
+	for i, l := range lines {
+		toks := uciTokens(l)
+		if len(toks) == 0 {
+			continue
+		}
+		if toks[0] == "config" {
+			inMain = len(toks) >= 2 && toks[1] == "airelay" && (len(toks) < 3 || toks[2] == "main")
+			if inMain && header < 0 {
+				header = i
+			}
+			continue
+		}
+		if !inMain || toks[0] != "option" || len(toks) < 2 {
+			continue
+		}
+		if _, ok := want[toks[1]]; ok {
+			if len(toks) >= 3 && toks[2] != "" {
+				delete(want, toks[1]) // set by the user: theirs wins
+			} else {
+				drop[i] = true // "option lan_ipv4 ''": replaced below
+			}
+		}
+	}
+	add := func() {
+		for _, k := range []string{"lan_ipv4", "lan_ipv6"} {
+			if v, ok := want[k]; ok {
+				out.WriteString("\toption " + k + " '" + v + "'\n")
+			}
+		}
+	}
+	for i, l := range lines {
+		if drop[i] && len(want) > 0 {
+			continue
+		}
+		out.WriteString(l)
+		if i == header {
+			if !strings.HasSuffix(l, "\n") {
+				out.WriteString("\n")
+			}
+			add()
+		}
+	}
+	if header < 0 && len(want) > 0 {
+		if out.Len() > 0 && !bytes.HasSuffix(out.Bytes(), []byte("\n")) {
+			out.WriteString("\n")
+		}
+		out.WriteString("\nconfig airelay 'main'\n")
+		add()
+	}
+	return out.Bytes()
+}
+
+// uciTokens splits one UCI line into words, honouring '…' and "…" quoting and # comments. It is
+// only as good as RuntimeConfig needs: the daemon's loader validates the result.
+func uciTokens(line string) []string {
+	var toks []string
+	var cur strings.Builder
+	in := false
+	var q byte
+	flush := func() {
+		if in {
+			toks = append(toks, cur.String())
+			cur.Reset()
+			in = false
+		}
+	}
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case q != 0:
+			if c == q {
+				q = 0
+			} else {
+				cur.WriteByte(c)
+			}
+		case c == '\'' || c == '"':
+			q, in = c, true
+		case c == '#' && !in:
+			flush()
+			return toks
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			flush()
+		default:
+			in = true
+			cur.WriteByte(c)
+		}
+	}
+	flush()
+	return toks
+}
