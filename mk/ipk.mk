@@ -1,0 +1,69 @@
+# OpenWrt packages: `make ipk` builds dist/airelay_<version>_<arch>.ipk for each architecture
+# below from the `make cross` binaries, and dist/luci-app-airelay_<version>_all.ipk when
+# luci-app/ exists. src/cmd/mkipk writes them (the layout of OpenWrt's ipkg-build); the feed
+# Makefile in package/airelay builds the same package inside an OpenWrt SDK.
+# `make ipk EMBED_CONFIG=site.uci` embeds a site config, as `make cross` does.
+
+# OpenWrt package architecture : `make cross` binary suffix (its GOARCH/GOMIPS/GOARM are in
+# the root Makefile's CROSS list: mipsle/mips softfloat, armv7 GOARM=7, arm64, amd64).
+IPK_ARCHES := mipsel_24kc:mipsle \
+              mips_24kc:mips \
+              arm_cortex-a7_neon-vfpv4:armv7 \
+              aarch64_cortex-a53:arm64 \
+              x86_64:amd64
+
+# opkg compares [epoch:]upstream[-release]: a tag vX.Y.Z gives X.Y.Z-r<commits since the tag>,
+# no tag gives 0.1.0-r<commits>. VERSION=… on the command line wins when opkg can order it.
+IPK_TAG     := $(shell git describe --tags --abbrev=0 --match 'v[0-9]*' 2>/dev/null)
+IPK_AUTO    := $(if $(IPK_TAG),$(patsubst v%,%,$(IPK_TAG))-r$(shell git rev-list --count $(IPK_TAG)..HEAD 2>/dev/null),0.1.0-r$(shell git rev-list --count HEAD 2>/dev/null || echo 0))
+IPK_VERSION := $(if $(filter command line,$(origin VERSION)),$(VERSION),$(IPK_AUTO))
+# Every entry's mtime: the last commit's time, so a rebuild of a commit is byte-identical.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+export SOURCE_DATE_EPOCH
+
+MKIPK   := build/mkipk
+IPK_SRC := https://github.com/airelay/airelay
+IPK_COMMON = --out dist --version '$(IPK_VERSION)' --license Apache-2.0 --url $(IPK_SRC) \
+	--maintainer 'airelay developers' --postinst files/ipk/postinst --prerm files/ipk/prerm
+
+.PHONY: ipk ipk-airelay ipk-luci test-pkg
+ipk: ipk-airelay ipk-luci
+
+$(MKIPK): $(wildcard src/cmd/mkipk/*.go src/internal/ipk/*.go)
+	@mkdir -p build
+	CGO_ENABLED=0 $(GO) build -o $@ ./src/cmd/mkipk
+
+ipk-airelay: $(MKIPK)
+	@$(MAKE) --no-print-directory cross VERSION='$(IPK_VERSION)'
+	@set -e; for t in $(IPK_ARCHES); do \
+		arch=$${t%%:*}; bin=dist/airelay-linux-$${t#*:}; \
+		$(MKIPK) $(IPK_COMMON) --name airelay --arch $$arch --depends libc \
+			--section net --source package/airelay --source-name airelay \
+			--require-user airelay:airelay \
+			--description 'AI API relay: answers DNS for AI API names with the router, relays their TLS by SNI, and serves an HTTP gateway that keeps API keys on the router.' \
+			--file $$bin=/usr/sbin/airelay:0755 \
+			--file files/airelay.init=/etc/init.d/airelay:0755 \
+			--file files/airelay.config=/etc/config/airelay:0600 \
+			--file files/airelay.defaults=/etc/uci-defaults/90-airelay:0755 \
+			--file files/airelay.capabilities.json=/etc/capabilities/airelay.json:0644 \
+			--link /usr/share/nftables.d/chain-pre/dstnat/30-airelay.nft=/var/run/airelay/fw4-dstnat.nft \
+			--link /usr/share/nftables.d/chain-pre/input/30-airelay.nft=/var/run/airelay/fw4-input.nft \
+			--conffile /etc/config/airelay; \
+	done
+
+ipk-luci: $(MKIPK)
+	@if [ -d luci-app ]; then \
+		$(MKIPK) $(IPK_COMMON) --name luci-app-airelay --arch all --depends 'airelay, luci-base' \
+			--section luci --source luci-app --source-name luci-app-airelay \
+			--description 'LuCI support for airelay: settings, providers, clients and live status.' \
+			$$([ -d luci-app/htdocs ] && echo --tree luci-app/htdocs=/www) \
+			$$([ -d luci-app/root ] && echo --tree luci-app/root=/); \
+	else echo "luci-app/ does not exist: no luci-app-airelay package"; fi
+
+# Non-Go checks of the packaging; the Go tests in test/pkg do the rest (go test ./...).
+test-pkg:
+	@if command -v shellcheck >/dev/null; then \
+		shellcheck files/airelay.init files/airelay.defaults files/ipk/postinst files/ipk/prerm && echo "shellcheck: files/ ok"; \
+	else echo "shellcheck is not installed: skipping the init script lint"; fi
+
+TEST_TARGETS += test-pkg
