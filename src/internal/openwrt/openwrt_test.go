@@ -1,0 +1,188 @@
+package openwrt
+
+import (
+	"bytes"
+	"flag"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airelay/airelay/src/internal/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func load(t *testing.T, text string) *config.Table {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "airelay")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s--- want\n%s", name, got, want)
+	}
+}
+
+func site(t *testing.T) *config.Table {
+	b, err := os.ReadFile("testdata/site.uci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return load(t, string(b))
+}
+
+func TestGolden(t *testing.T) {
+	tb := site(t)
+	golden(t, "site.dnsmasq", DnsmasqConf(tb))
+	r, err := Firewall(tb, "lan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "site.dstnat.nft", r.DstNAT)
+	golden(t, "site.input.nft", r.Input)
+	src, _ := os.ReadFile("testdata/site.uci")
+	golden(t, "site.runtime.uci", RuntimeConfig(src, netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("fd00:ab::1")))
+}
+
+func TestDnsmasqTargets(t *testing.T) {
+	for _, c := range []struct{ listen, want string }{
+		{"127.0.0.1:5353", "server=/api.openai.com/127.0.0.1#5353\n"},
+		{":53535", "server=/api.openai.com/127.0.0.1#53535\n"},
+		{"0.0.0.0:5353", "server=/api.openai.com/127.0.0.1#5353\n"},
+		{"[::]:5353", "server=/api.openai.com/::1#5353\n"},
+		{"[::1]:5353", "server=/api.openai.com/::1#5353\n"},
+		{"", ""},
+	} {
+		tb := load(t, "config airelay 'main'\n\toption dns_listen '"+c.listen+"'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n")
+		got := string(DnsmasqConf(tb))
+		if c.want == "" {
+			if got != "" {
+				t.Errorf("dns_listen %q: want nothing, got %q", c.listen, got)
+			}
+			continue
+		}
+		if !strings.Contains(got, c.want) || !strings.Contains(got, "rebind-domain-ok=/api.openai.com/\n") {
+			t.Errorf("dns_listen %q: got\n%s", c.listen, got)
+		}
+	}
+}
+
+// Disabled airelay, or no listeners: nothing is wired, so the router behaves as without it.
+func TestDisabledWiresNothing(t *testing.T) {
+	tb := load(t, "config airelay 'main'\n\toption enabled '0'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n")
+	if b := DnsmasqConf(tb); b != nil {
+		t.Errorf("dnsmasq: %q", b)
+	}
+	if r, _ := Firewall(tb, "lan"); r.DstNAT != nil || r.Input != nil {
+		t.Errorf("firewall: %+v", r)
+	}
+	tb = load(t, "config airelay 'main'\n\toption tls_listen ''\n\toption http_listen '127.0.0.1:8080'\n")
+	if r, _ := Firewall(tb, "lan"); r.DstNAT != nil || r.Input != nil {
+		t.Errorf("no LAN listener, still rules: %s %s", r.DstNAT, r.Input)
+	}
+	tb = load(t, "config airelay 'main'\n\toption tls_listen ':443'\n")
+	if r, _ := Firewall(tb, "lan"); r.DstNAT != nil || !bytes.Contains(r.Input, []byte("tcp dport 443 ")) {
+		t.Errorf("tls_listen :443 needs no redirect, only the accept: %s %s", r.DstNAT, r.Input)
+	}
+}
+
+func TestFirewallZone(t *testing.T) {
+	tb := site(t)
+	if _, err := Firewall(tb, "lan; flush ruleset"); err == nil {
+		t.Error("a zone name with nft syntax was accepted")
+	}
+	r, err := Firewall(tb, "1guest")
+	if err != nil || !bytes.Contains(r.Input, []byte("iifname $_1guest_devices ")) {
+		t.Errorf("zone starting with a digit: %v %s", err, r.Input)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(r.DstNAT)+string(r.Input)), "\n") {
+		if !strings.HasPrefix(l, "#") && !strings.HasPrefix(l, "iifname $_1guest_devices ") {
+			t.Errorf("a rule not limited to the zone's devices (could match WAN): %s", l)
+		}
+	}
+}
+
+func TestRuntimeConfig(t *testing.T) {
+	a4, a6 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("fd00::1")
+	for _, c := range []struct{ name, in, want4, want6 string }{
+		{"empty options replaced", "config airelay 'main'\n\toption lan_ipv4 ''\n\toption lan_ipv6 \"\"\n", "10.0.0.1", "fd00::1"},
+		{"missing options added", "config airelay 'main'\n\toption log_level 'debug'\n", "10.0.0.1", "fd00::1"},
+		{"user value kept", "config airelay 'main'\n\toption lan_ipv4 '192.168.9.1'\n", "192.168.9.1", "fd00::1"},
+		{"no main section", "config provider 'x'\n\tlist host 'a.example'", "10.0.0.1", "fd00::1"},
+	} {
+		out := RuntimeConfig([]byte(c.in), a4, a6)
+		tb := load(t, string(out))
+		if tb.Main.LANv4.String() != c.want4 || tb.Main.LANv6.String() != c.want6 {
+			t.Errorf("%s: lan %v %v from\n%s", c.name, tb.Main.LANv4, tb.Main.LANv6, out)
+		}
+		if len(tb.Warnings) > 0 {
+			t.Errorf("%s: warnings %v from\n%s", c.name, tb.Warnings, out)
+		}
+	}
+	in := []byte("config airelay 'main'\n\toption lan_ipv4 ''\n")
+	if out := RuntimeConfig(in, netip.Addr{}, netip.Addr{}); !bytes.Equal(out, in) {
+		t.Errorf("no addresses known: the file must be unchanged, got %q", out)
+	}
+}
+
+// The fragments load into a ruleset shaped like fw4's (table inet fw4, zone defines, the
+// chains they are included in), checked by nft itself without touching the kernel's rules.
+func TestFirewallNftCheck(t *testing.T) {
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		t.Skip("nft is not installed")
+	}
+	r, err := Firewall(site(t), "lan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "dstnat.nft"), r.DstNAT, 0o644)
+	os.WriteFile(filepath.Join(dir, "input.nft"), r.Input, 0o644)
+	ruleset := `table inet fw4 {
+	define lan_devices = { "br-lan" }
+	define lan_subnets = { 192.168.1.0/24 }
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iif "lo" accept
+		include "` + dir + `/input.nft"
+		ct state established,related accept
+	}
+	chain dstnat {
+		type nat hook prerouting priority dstnat; policy accept;
+		include "` + dir + `/dstnat.nft"
+	}
+}
+`
+	p := filepath.Join(dir, "ruleset.nft")
+	os.WriteFile(p, []byte(ruleset), 0o644)
+	out, err := exec.Command(nft, "-c", "-f", p).CombinedOutput()
+	if err != nil {
+		if bytes.Contains(out, []byte("Operation not permitted")) || bytes.Contains(out, []byte("Netlink")) {
+			t.Skipf("nft -c needs netlink here: %s", out)
+		}
+		t.Fatalf("nft -c rejects the fragments: %v\n%s\n%s", err, out, ruleset)
+	}
+}
