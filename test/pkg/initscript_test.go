@@ -1,0 +1,260 @@
+package pkg
+
+import (
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Stand-ins for the OpenWrt pieces the init script talks to, written for this test. Each
+// records its calls in /calls; none does the real work. rc.common follows the order of the real
+// one for procd scripts: start = start_service + service_triggers, then service_started; stop =
+// stop_service, then procd_kill; reload = reload_service.
+var standIns = map[string]string{
+	"etc/rc.common": `#!/bin/sh
+. /lib/functions.sh
+initscript=$1; action=${2:-help}; shift 2
+start_service() { return 0; }
+stop_service() { return 0; }
+service_triggers() { return 0; }
+. "$initscript"
+. /lib/functions/procd.sh
+name=$(basename "$initscript")
+start() {
+	procd_open_service "$name" "$initscript"
+	start_service "$@"
+	service_triggers
+	procd_close_service
+	if type service_started >/dev/null 2>&1; then service_started; fi
+}
+stop() { stop_service "$@"; procd_kill "$name" "$1"; }
+reload() { if type reload_service >/dev/null 2>&1; then reload_service "$@"; else start; fi; }
+restart() { stop; start; }
+"$action" "$@"
+`,
+	"lib/functions.sh": "# stand-in: the init script uses nothing from here directly\n",
+	"lib/functions/procd.sh": `rec() { echo "$*" >>/calls; }
+procd_open_service() { rec procd_open_service "$@"; }
+procd_close_service() { rec procd_close_service "$@"; }
+procd_open_instance() { rec procd_open_instance "$@"; }
+procd_set_param() { rec procd_set_param "$@"; }
+procd_append_param() { rec procd_append_param "$@"; }
+procd_close_instance() { rec procd_close_instance; : >/tmp/procd.running; }
+procd_kill() { rec procd_kill "$@"; rm -f /tmp/procd.running; }
+procd_send_signal() { rec procd_send_signal "$@"; }
+procd_running() { [ -e /tmp/procd.running ]; }
+procd_add_reload_trigger() { rec procd_add_reload_trigger "$@"; }
+procd_add_reload_interface_trigger() { rec procd_add_reload_interface_trigger "$@"; }
+`,
+	"lib/functions/network.sh": `network_get_ipaddr() { eval "$1=192.168.1.1"; }
+network_get_ipaddr6() { eval "$1=fd00:ab::1"; }
+`,
+	"etc/init.d/dnsmasq":             "#!/bin/sh\necho \"dnsmasq $*\" >>/calls\n",
+	"sbin/fw4":                       "#!/bin/sh\necho \"fw4 $*\" >>/calls\n[ \"$2\" != check ] || [ ! -e /tmp/fw4-check-fails ]\n",
+	"usr/bin/logger":                 "#!/bin/sh\necho \"logger $*\" >>/calls\n",
+	"etc/passwd":                     "root:x:0:0:root:/root:/bin/ash\n",
+	"etc/group":                      "root:x:0:\n",
+	"var/etc/dnsmasq.conf.cfg01411c": "conf-file=/etc/dnsmasq.conf\nconf-dir=/tmp/dnsmasq.cfg01411c.d\nuser=dnsmasq\n",
+}
+
+// The procd init script, run by busybox sh in a chroot shaped like OpenWrt (the packaged
+// x86_64 binary, the shipped config, stand-ins for procd, dnsmasq's init and fw4): the exact
+// dnsmasq lines and firewall rules it installs, idempotent start, reload by SIGHUP after a
+// config change, and a stop that removes everything it added.
+func TestInitScript(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chroot needs root")
+	}
+	bb := need(t, "busybox")
+	if f, err := elf.Open(bb); err == nil {
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Skip("busybox is not static (install busybox-static)")
+			}
+		}
+		f.Close()
+	}
+	root := t.TempDir()
+	install(t, ipks(t)["airelay/x86_64"], root)
+	for _, d := range []string{"bin", "sbin", "usr/bin", "tmp", "var/run", "dev"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	if err := syscall.Mknod(filepath.Join(root, "dev/null"), syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
+		t.Skipf("mknod /dev/null in the chroot: %v", err)
+	}
+	b, _ := os.ReadFile(bb)
+	os.WriteFile(filepath.Join(root, "bin/busybox"), b, 0o755)
+	run(t, "/", nil, "chroot", root, "/bin/busybox", "--install", "-s", "/bin")
+	for name, text := range standIns {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.Remove(p)
+		if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	initd := func(action string) []string {
+		t.Helper()
+		os.Remove(filepath.Join(root, "calls"))
+		out, err := exec.Command("chroot", root, "/bin/sh", "/etc/rc.common", "/etc/init.d/airelay", action).CombinedOutput()
+		if err != nil {
+			t.Fatalf("/etc/init.d/airelay %s: %v\n%s", action, err, out)
+		}
+		calls, _ := os.ReadFile(filepath.Join(root, "calls"))
+		return strings.Split(strings.TrimSpace(string(calls)), "\n")
+	}
+	has := func(calls []string, want string) bool {
+		for _, c := range calls {
+			if c == want {
+				return true
+			}
+		}
+		return false
+	}
+	count := func(calls []string, prefix string) int {
+		n := 0
+		for _, c := range calls {
+			if strings.HasPrefix(c, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	airelay := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("chroot", append([]string{root, "/usr/sbin/airelay"}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("airelay %v: %v", args, err)
+		}
+		return string(out)
+	}
+	read := func(p string) (string, bool) {
+		b, err := os.ReadFile(filepath.Join(root, p))
+		return string(b), err == nil
+	}
+	dnsConf := "tmp/dnsmasq.cfg01411c.d/airelay.conf"
+
+	// start
+	calls := initd("start")
+	for _, want := range []string{
+		"procd_set_param command /usr/sbin/airelay run --config /var/run/airelay/airelay",
+		"procd_set_param respawn",
+		"procd_set_param stdout 1",
+		"procd_set_param stderr 1",
+		"procd_set_param limits nofile=8192 8192",
+		"procd_set_param user root", // no airelay user in this root
+		"procd_set_param capabilities /etc/capabilities/airelay.json",
+		"procd_add_reload_trigger airelay",
+		"procd_add_reload_interface_trigger lan",
+		"dnsmasq restart",
+		"fw4 -q check",
+		"fw4 -q reload",
+	} {
+		if !has(calls, want) {
+			t.Errorf("start: no %q in\n%s", want, strings.Join(calls, "\n"))
+		}
+	}
+	rc, _ := read("var/run/airelay/airelay")
+	if !strings.Contains(rc, "option lan_ipv4 '192.168.1.1'") || !strings.Contains(rc, "option lan_ipv6 'fd00:ab::1'") {
+		t.Errorf("runtime config without the LAN addresses:\n%s", rc)
+	}
+	for p, mode := range map[string]os.FileMode{"var/run/airelay": 0o700 | os.ModeDir, "var/run/airelay/airelay": 0o600} {
+		if st, err := os.Stat(filepath.Join(root, p)); err != nil || st.Mode() != mode {
+			t.Errorf("%s: mode %v %v, want %v", p, st.Mode(), err, mode)
+		}
+	}
+	got, ok := read(dnsConf)
+	want := airelay("dnsmasq-conf", "--config", "/var/run/airelay/airelay")
+	if !ok || got != want || !strings.Contains(got, "server=/api.openai.com/127.0.0.1#5353\n") || !strings.Contains(got, "rebind-domain-ok=/api.openai.com/\n") {
+		t.Errorf("dnsmasq conf-dir file:\n%s\nwant\n%s", got, want)
+	}
+	if _, ok := read("tmp/dnsmasq.d/airelay.conf"); ok {
+		t.Error("wrote /tmp/dnsmasq.d although the running dnsmasq's conf-dir is another")
+	}
+	nat, _ := read("var/run/airelay/fw4-dstnat.nft")
+	in, _ := read("var/run/airelay/fw4-input.nft")
+	if !strings.Contains(nat, "iifname $lan_devices fib daddr type local tcp dport 443 counter redirect to :8443 ") ||
+		!strings.Contains(in, "iifname $lan_devices tcp dport 8443 counter accept ") ||
+		!strings.Contains(in, "iifname $lan_devices tcp dport 8080 counter accept ") ||
+		nat != airelay("firewall", "--config", "/var/run/airelay/airelay", "--chain", "dstnat") {
+		t.Errorf("fw4 fragments:\n%s\n%s", nat, in)
+	}
+	// the package's symlinks now lead fw4 to the fragments
+	if target, err := filepath.EvalSymlinks(filepath.Join(root, "usr/share/nftables.d/chain-pre/dstnat/30-airelay.nft")); err == nil {
+		t.Errorf("symlink resolves on the host side: %s", target)
+	}
+	if l, _ := os.Readlink(filepath.Join(root, "usr/share/nftables.d/chain-pre/dstnat/30-airelay.nft")); l != "/var/run/airelay/fw4-dstnat.nft" {
+		t.Errorf("dstnat symlink -> %q", l)
+	}
+
+	// start again: nothing changed, so neither dnsmasq nor fw4 is disturbed
+	calls = initd("start")
+	if count(calls, "dnsmasq ") != 0 || count(calls, "fw4 ") != 0 {
+		t.Errorf("second start restarted dnsmasq or fw4:\n%s", strings.Join(calls, "\n"))
+	}
+
+	// reload after `uci commit` disabled a provider: new copy, SIGHUP, new dnsmasq lines
+	cfg, _ := read("etc/config/airelay")
+	cfg = strings.Replace(cfg, "config provider 'openai'\n", "config provider 'openai'\n\toption enabled '0'\n", 1)
+	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(cfg), 0o600)
+	calls = initd("reload")
+	if !has(calls, "procd_send_signal airelay * HUP") || !has(calls, "dnsmasq restart") || count(calls, "fw4 ") != 0 {
+		t.Errorf("reload:\n%s", strings.Join(calls, "\n"))
+	}
+	if got, _ := read(dnsConf); strings.Contains(got, "api.openai.com") || !strings.Contains(got, "api.anthropic.com") {
+		t.Errorf("after reload:\n%s", got)
+	}
+
+	// a broken config: reload changes nothing and does not signal
+	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(strings.Replace(cfg, "option tls_listen ':8443'", "option tls_listen 'nonsense'", 1)), 0o600)
+	before, _ := read("var/run/airelay/airelay")
+	os.Remove(filepath.Join(root, "calls"))
+	if out, err := exec.Command("chroot", root, "/bin/sh", "/etc/rc.common", "/etc/init.d/airelay", "reload").CombinedOutput(); err == nil {
+		t.Errorf("reload of a broken config succeeded: %s", out)
+	}
+	calls = func() []string {
+		b, _ := os.ReadFile(filepath.Join(root, "calls"))
+		return strings.Split(string(b), "\n")
+	}()
+	if after, _ := read("var/run/airelay/airelay"); after != before || count(calls, "procd_send_signal") != 0 || count(calls, "dnsmasq") != 0 {
+		t.Errorf("a broken config reached the daemon or dnsmasq:\n%s", strings.Join(calls, "\n"))
+	}
+	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(cfg), 0o600)
+
+	// stop: everything airelay added is gone, and dnsmasq and fw4 reload without it
+	calls = initd("stop")
+	for _, want := range []string{"dnsmasq restart", "fw4 -q reload", "procd_kill airelay"} {
+		if !has(calls, want) {
+			t.Errorf("stop: no %q in\n%s", want, strings.Join(calls, "\n"))
+		}
+	}
+	for _, p := range []string{dnsConf, "var/run/airelay/fw4-dstnat.nft", "var/run/airelay/fw4-input.nft"} {
+		if _, ok := read(p); ok {
+			t.Errorf("%s left behind after stop", p)
+		}
+	}
+	calls = initd("stop")
+	if count(calls, "dnsmasq") != 0 || count(calls, "fw4") != 0 {
+		t.Errorf("stopping a stopped airelay touched dnsmasq or fw4:\n%s", strings.Join(calls, "\n"))
+	}
+
+	// 23.05: no per-instance conf-dir found, so /tmp/dnsmasq.d; and a zone fw4 cannot load
+	// leaves no fragment behind
+	os.Remove(filepath.Join(root, "var/etc/dnsmasq.conf.cfg01411c"))
+	os.WriteFile(filepath.Join(root, "tmp/fw4-check-fails"), nil, 0o644)
+	calls = initd("start")
+	if _, ok := read("tmp/dnsmasq.d/airelay.conf"); !ok {
+		t.Error("23.05 layout: no /tmp/dnsmasq.d/airelay.conf")
+	}
+	if _, ok := read("var/run/airelay/fw4-dstnat.nft"); ok || count(calls, "logger ") == 0 {
+		t.Errorf("fw4 check failed but the fragment stayed, or nothing was logged:\n%s", strings.Join(calls, "\n"))
+	}
+	initd("stop")
+	if _, ok := read("tmp/dnsmasq.d/airelay.conf"); ok {
+		t.Error("stop left /tmp/dnsmasq.d/airelay.conf")
+	}
+}
