@@ -1,0 +1,44 @@
+package pkg
+
+import (
+	"archive/tar"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// package/airelay/Makefile (the SDK build) installs the same files and symlinks as the ipk
+// make ipk builds, and lists the same conffile.
+func TestFeedMakefileMatchesIPK(t *testing.T) {
+	mk, err := os.ReadFile(filepath.Join(repoRoot(t), "package/airelay/Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var feed []string
+	for _, m := range regexp.MustCompile(`(?m)^\t\$\((?:INSTALL_BIN|INSTALL_CONF|INSTALL_DATA|LN)\) \S+ \$\(1\)(\S+)$`).FindAllStringSubmatch(string(mk), -1) {
+		feed = append(feed, "."+m[1])
+	}
+	var pkg []string
+	for _, e := range openIPK(t, ipks(t)["airelay/x86_64"]).data {
+		if e.hdr.Typeflag != tar.TypeDir {
+			pkg = append(pkg, e.hdr.Name)
+		}
+	}
+	sort.Strings(feed)
+	sort.Strings(pkg)
+	if strings.Join(feed, "\n") != strings.Join(pkg, "\n") {
+		t.Errorf("feed Makefile installs\n%s\nthe ipk holds\n%s", strings.Join(feed, "\n"), strings.Join(pkg, "\n"))
+	}
+	if !regexp.MustCompile(`(?s)define Package/airelay/conffiles\n/etc/config/airelay\nendef`).Match(mk) {
+		t.Error("feed Makefile conffiles differ from the ipk's")
+	}
+	for _, want := range []string{"include ../../lang/golang/golang-package.mk", "GO_PKG:=github.com/airelay/airelay\n",
+		"GO_PKG_BUILD_PKG:=github.com/airelay/airelay/src/cmd/airelay", "GO_PKG_LDFLAGS_X:=main.version=", "$(eval $(call GoBinPackage,airelay))"} {
+		if !strings.Contains(string(mk), want) {
+			t.Errorf("feed Makefile lacks %q", want)
+		}
+	}
+}
