@@ -42,3 +42,28 @@ func TestFeedMakefileMatchesIPK(t *testing.T) {
 		}
 	}
 }
+
+// luci-app-airelay: built when luci-app/ exists; architecture all, Depends on airelay, its
+// htdocs under /www and root under /.
+func TestLuciIPK(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(repoRoot(t), "luci-app")); err != nil {
+		t.Skip("luci-app/ does not exist yet: no luci-app-airelay package to check")
+	}
+	path := ipks(t)["luci-app-airelay/all"]
+	if path == "" {
+		t.Fatal("luci-app/ exists but dist/ has no luci-app-airelay_*_all.ipk (run make ipk)")
+	}
+	p := openIPK(t, path)
+	_, f := controlFields(t, find(p.control, "./control").data)
+	if f["Architecture"] != "all" || !strings.Contains(f["Depends"], "airelay") || f["Package"] != "luci-app-airelay" {
+		t.Errorf("control: %v", f)
+	}
+	for _, e := range p.data {
+		if e.hdr.Uid != 0 || e.hdr.Gid != 0 {
+			t.Errorf("%s not owned by root", e.hdr.Name)
+		}
+		if e.hdr.Typeflag == tar.TypeReg && !strings.HasPrefix(e.hdr.Name, "./www/") && !strings.HasPrefix(e.hdr.Name, "./usr/") && !strings.HasPrefix(e.hdr.Name, "./etc/") {
+			t.Errorf("unexpected %s", e.hdr.Name)
+		}
+	}
+}
