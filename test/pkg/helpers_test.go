@@ -218,3 +218,23 @@ func fileOf(p *ipkParts, name string) ([]byte, error) {
 	}
 	return m.data, nil
 }
+
+// syncBuf is an output sink safe to read while a process writes to it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) WriteString(v string) (int, error) { return s.Write([]byte(v)) }
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -53,7 +53,7 @@ var listenRE = regexp.MustCompile(`\b(tls|dns|http|status)=(\S+)`)
 type daemon struct {
 	cmd   *exec.Cmd
 	addrs map[string]string
-	log   *strings.Builder
+	log   *syncBuf
 }
 
 // startDaemon runs `airelay run --config cfg` and waits for its ready line.
@@ -66,7 +66,7 @@ func startDaemon(t *testing.T, cmd *exec.Cmd) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, addrs: map[string]string{}, log: &strings.Builder{}}
+	d := &daemon{cmd: cmd, addrs: map[string]string{}, log: &syncBuf{}}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	ready := make(chan string, 1)
 	go func() {
@@ -250,7 +250,7 @@ func TestDnsmasqForwards(t *testing.T) {
 			cmd := exec.Command(dnsmasq, "--keep-in-foreground", "--conf-file="+confFile, "--port="+strconv.Itoa(port),
 				"--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file=",
 				"--stop-dns-rebind", "--user=root", "--log-facility=-")
-			var log strings.Builder
+			var log syncBuf
 			cmd.Stderr = &log
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

@@ -63,7 +63,7 @@ func TestSystemdSocketActivation(t *testing.T) {
 	cmd := exec.Command(activate, "-l", "127.0.0.1:"+strconv.Itoa(port), "--fdname=tls",
 		"-E", "NOTIFY_SOCKET="+notify, "-E", "WATCHDOG_USEC=400000",
 		binaryOf(t, "x86_64"), "run", "--config", cfg)
-	var log strings.Builder
+	var log syncBuf
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

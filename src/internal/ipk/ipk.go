@@ -98,9 +98,9 @@ func ValidVersion(v string) bool {
 func (c *Control) validate() error {
 	switch {
 	case !nameRE.MatchString(c.Package):
-		return fmt.Errorf("ipk: package name %q: want lower-case letters, digits, +, - and .", c.Package)
+		return fmt.Errorf("ipk: package name %q: want only [a-z0-9+.-]", c.Package)
 	case !ValidVersion(c.Version):
-		return fmt.Errorf("ipk: %s: version %q is not an opkg version ([epoch:]N…[-release])", c.Package, c.Version)
+		return fmt.Errorf("ipk: %s: version %q is not an opkg version: want [epoch:]N…[-release]", c.Package, c.Version)
 	case !archRE.MatchString(c.Architecture):
 		return fmt.Errorf("ipk: %s: architecture %q", c.Package, c.Architecture)
 	case strings.TrimSpace(c.Description) == "":
