@@ -14,10 +14,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // repoRoot is the repository's top directory.
@@ -47,28 +47,49 @@ var (
 	ipkOut  []byte
 )
 
-// ipks returns the packages in dist/ by architecture, running `make ipk` once when some are
-// missing.
+// newestSource is the latest modification time of what goes into the packages.
+func newestSource(root string) time.Time {
+	var newest time.Time
+	for _, dir := range []string{"files", "src", "mk"} {
+		filepath.Walk(filepath.Join(root, dir), func(p string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() && fi.ModTime().After(newest) {
+				newest = fi.ModTime()
+			}
+			return nil
+		})
+	}
+	return newest
+}
+
+// ipks returns the packages in dist/ by name/architecture (the newest file of each), running
+// `make ipk` once when some are missing or older than the sources.
 func ipks(t *testing.T) map[string]string {
 	t.Helper()
 	root := repoRoot(t)
 	find := func() map[string]string {
 		m := map[string]string{}
+		at := map[string]time.Time{}
 		files, _ := filepath.Glob(filepath.Join(root, "dist", "*.ipk"))
-		sort.Strings(files)
 		for _, f := range files {
 			base := strings.TrimSuffix(filepath.Base(f), ".ipk")
 			parts := strings.SplitN(base, "_", 3)
-			if len(parts) == 3 {
-				m[parts[0]+"/"+parts[2]] = f // newest version last in sort order wins
+			st, err := os.Stat(f)
+			if len(parts) != 3 || err != nil {
+				continue
+			}
+			k := parts[0] + "/" + parts[2]
+			if st.ModTime().After(at[k]) {
+				m[k], at[k] = f, st.ModTime()
 			}
 		}
 		return m
 	}
 	m := find()
 	missing := false
+	src := newestSource(root)
 	for a := range arches {
-		if m["airelay/"+a] == "" {
+		st, err := os.Stat(m["airelay/"+a])
+		if err != nil || st.ModTime().Before(src) {
 			missing = true
 		}
 	}
