@@ -35,6 +35,7 @@ $(MKIPK): $(wildcard src/cmd/mkipk/*.go src/internal/ipk/*.go)
 
 ipk-airelay: $(MKIPK)
 	@$(MAKE) --no-print-directory cross VERSION='$(IPK_VERSION)'
+	@rm -f dist/airelay_*.ipk
 	@set -e; for t in $(IPK_ARCHES); do \
 		arch=$${t%%:*}; bin=dist/airelay-linux-$${t#*:}; \
 		$(MKIPK) $(IPK_COMMON) --name airelay --arch $$arch --depends libc \
@@ -52,6 +53,7 @@ ipk-airelay: $(MKIPK)
 	done
 
 ipk-luci: $(MKIPK)
+	@rm -f dist/luci-app-airelay_*.ipk
 	@if [ -d luci-app ]; then \
 		$(MKIPK) $(IPK_COMMON) --name luci-app-airelay --arch all --depends 'airelay, luci-base' \
 			--section luci --source luci-app --source-name luci-app-airelay \
