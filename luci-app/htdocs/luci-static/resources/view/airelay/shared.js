@@ -1,0 +1,577 @@
+'use strict';
+'require baseclass';
+
+/*
+ * Shared by the airelay views; not a page of its own (no menu entry points here).
+ *
+ * check.<type>(value) mirrors what the daemon's config loader accepts for each option type of
+ * `airelay schema --json` (src/internal/config/load.go) and returns null or an error message, so
+ * a form refuses what `airelay check` would refuse. LuCI's own datatypes do not fit: its
+ * hostport needs a host (":8443" listens on every address), ip4addr takes a /mask, host
+ * knows no "*.example.com". luci-app/tests/validate.test.mjs runs these functions against
+ * `airelay check` on a table of values.
+ *
+ * Empty means "not set" (the schema default): UCI cannot store an empty value, so the forms
+ * remove an emptied option instead, and the validators accept "".
+ */
+
+const DIGITS = /^[0-9]+$/;
+
+function isHex(c) {
+	return /^[0-9a-fA-F]$/.test(c);
+}
+
+/* strconv.Atoi / ParseInt(s, 10, 64): optional sign, decimal digits, int64 range. */
+function parseInt64(s) {
+	const m = /^([+-]?)([0-9]+)$/.exec(s);
+	if (!m)
+		return null;
+	const n = BigInt(m[2]) * (m[1] === '-' ? -1n : 1n);
+	if (n > 9223372036854775807n || n < -9223372036854775808n)
+		return null;
+	return n;
+}
+
+/* netip.ParseAddr's IPv4 fields between start and end: four decimal bytes, no leading zeros. */
+function parseIPv4Fields(s) {
+	const parts = s.split('.');
+	if (parts.length !== 4)
+		return null;
+	for (const p of parts) {
+		if (!DIGITS.test(p) || p.length > 3 || (p.length > 1 && p[0] === '0') || +p > 255)
+			return null;
+	}
+	return parts.map(Number);
+}
+
+/* netip.ParseAddr for an address with a ':' (IPv6, optional %zone, embedded IPv4 at the end). */
+function parseIPv6(input) {
+	let s = input, zone = '';
+	const pct = s.indexOf('%');
+	if (pct >= 0) {
+		zone = s.substring(pct + 1);
+		s = s.substring(0, pct);
+		if (zone === '')
+			return null;
+	}
+	let i = 0, ellipsis = -1;
+	if (s.startsWith('::')) {
+		ellipsis = 0;
+		s = s.substring(2);
+		if (s === '')
+			return { v4: false, zone: zone };
+	}
+	while (i < 16) {
+		let off = 0, acc = 0;
+		for (; off < s.length; off++) {
+			if (!isHex(s[off]))
+				break;
+			acc = acc * 16 + parseInt(s[off], 16);
+			if (off > 3 || acc > 0xffff)
+				return null;
+		}
+		if (off === 0)
+			return null;
+		if (off < s.length && s[off] === '.') {
+			if ((ellipsis < 0 && i !== 12) || i + 4 > 16)
+				return null;
+			if (!parseIPv4Fields(s))
+				return null;
+			s = '';
+			i += 4;
+			break;
+		}
+		i += 2;
+		s = s.substring(off);
+		if (s === '')
+			break;
+		if (s[0] !== ':' || s.length === 1)
+			return null;
+		s = s.substring(1);
+		if (s[0] === ':') {
+			if (ellipsis >= 0)
+				return null;
+			ellipsis = i;
+			s = s.substring(1);
+			if (s === '')
+				break;
+		}
+	}
+	if (s !== '')
+		return null;
+	if (i < 16 && ellipsis < 0)
+		return null;
+	if (i === 16 && ellipsis >= 0)
+		return null;
+	return { v4: false, zone: zone };
+}
+
+/* netip.ParseAddr: { v4, zone } or null. An IPv4-mapped IPv6 address is not v4, as in Go. */
+function parseAddr(s) {
+	for (let i = 0; i < s.length; i++) {
+		switch (s[i]) {
+		case '.':
+			return parseIPv4Fields(s) ? { v4: true, zone: '' } : null;
+		case ':':
+			return parseIPv6(s);
+		case '%':
+			return null;
+		}
+	}
+	return null;
+}
+
+/* net.SplitHostPort: [host, port] or null. */
+function splitHostPort(hp) {
+	const i = hp.lastIndexOf(':');
+	if (i < 0)
+		return null;
+	let host, j = 0, k = 0;
+	if (hp[0] === '[') {
+		const end = hp.indexOf(']');
+		if (end < 0 || end + 1 !== i)
+			return null;
+		host = hp.substring(1, end);
+		j = 1;
+		k = end + 1;
+	}
+	else {
+		host = hp.substring(0, i);
+		if (host.indexOf(':') >= 0)
+			return null;
+	}
+	if (hp.substring(j).indexOf('[') >= 0 || hp.substring(k).indexOf(']') >= 0)
+		return null;
+	return [ host, hp.substring(i + 1) ];
+}
+
+/* validHostname: lower-case letters, digits, '-' and '_' in dot-separated labels of 1-63. */
+function validHostname(h) {
+	if (h === '' || h.length > 253)
+		return false;
+	return h.split('.').every(function(l) {
+		return l.length > 0 && l.length <= 63 && l[0] !== '-' && l[l.length - 1] !== '-' &&
+			/^[a-z0-9_-]+$/.test(l);
+	});
+}
+
+/* checkHostPort: null or an error message. */
+function checkHostPort(v, needHost) {
+	const hp = splitHostPort(v);
+	if (!hp)
+		return _('want host:port (IPv6 as [addr]:port)');
+	const p = parseInt64(hp[1]);
+	if (p === null || p < 0n || p > 65535n || (p === 0n && needHost))
+		return _('port must be 1-65535');
+	if (hp[0] === '')
+		return needHost ? _('the host is missing') : null;
+	if (parseAddr(hp[0]) || validHostname(hp[0]))
+		return null;
+	return _('neither an IP address nor a host name');
+}
+
+/* net/url.Parse, as far as airelay looks at its result: scheme (lower case), opaque, user,
+ * host, path, query, fragment; null where Go returns an error. */
+const HOST_CHARS = /^[A-Za-z0-9\-_.~!$&'()*+,;=:\[\]<>"]$/;
+
+function unescapeOK(s, host) {
+	for (let i = 0; i < s.length; i++) {
+		const c = s[i];
+		if (c === '%') {
+			if (i + 2 >= s.length || !isHex(s[i + 1]) || !isHex(s[i + 2]))
+				return false;
+			if (host && parseInt(s[i + 1], 16) < 8 && s.substring(i, i + 3) !== '%25')
+				return false;
+			i += 2;
+		}
+		else if (host && c.charCodeAt(0) < 0x80 && !HOST_CHARS.test(c)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+function parseHost(scheme, host) {
+	const open = host.lastIndexOf('[');
+	if (open > 0)
+		return null;
+	if (open === 0) {
+		const close = host.lastIndexOf(']');
+		if (close < 0)
+			return null;
+		const port = host.substring(close + 1);
+		if (port !== '' && !/^:[0-9]*$/.test(port))
+			return null;
+		const a = parseAddr(host.substring(1, close).replace('%25', '%'));
+		if (!a || a.v4)
+			return null;
+		return host;
+	}
+	const i = host.indexOf(':');
+	if (i >= 0) {
+		if (host.lastIndexOf(':') !== i)
+			return null;
+		if (!/^:[0-9]*$/.test(host.substring(i)))
+			return null;
+	}
+	return unescapeOK(host, true) ? host : null;
+}
+
+function parseURL(raw) {
+	if (/[\x00-\x1f\x7f]/.test(raw))
+		return null;
+	const u = { scheme: '', opaque: '', user: null, host: '', path: '', query: '', fragment: '' };
+	const hash = raw.indexOf('#');
+	if (hash >= 0) {
+		u.fragment = raw.substring(hash + 1);
+		raw = raw.substring(0, hash);
+		if (!unescapeOK(u.fragment, false))
+			return null;
+	}
+	let rest = raw;
+	const sm = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(raw);
+	if (raw[0] === ':')
+		return null;
+	if (sm) {
+		u.scheme = sm[1].toLowerCase();
+		rest = raw.substring(sm[0].length);
+	}
+	const q = rest.indexOf('?');
+	if (q >= 0) {
+		u.query = rest.substring(q + 1);
+		rest = rest.substring(0, q);
+	}
+	if (!rest.startsWith('/')) {
+		if (u.scheme !== '') {
+			u.opaque = rest;
+			return u;
+		}
+		if (rest.split('/')[0].indexOf(':') >= 0)
+			return null;
+	}
+	if ((u.scheme !== '' || !rest.startsWith('///')) && rest.startsWith('//')) {
+		let auth = rest.substring(2);
+		rest = '';
+		const slash = auth.indexOf('/');
+		if (slash >= 0) {
+			rest = auth.substring(slash);
+			auth = auth.substring(0, slash);
+		}
+		const at = auth.lastIndexOf('@');
+		const host = parseHost(u.scheme, at < 0 ? auth : auth.substring(at + 1));
+		if (host === null)
+			return null;
+		if (at >= 0) {
+			const info = auth.substring(0, at);
+			if (!/^[A-Za-z0-9\-._:~!$&'()*+,;=%@]*$/.test(info) || !unescapeOK(info, false))
+				return null;
+			const colon = info.indexOf(':');
+			u.user = colon < 0 ? { name: info, pass: '' } : { name: info.substring(0, colon), pass: info.substring(colon + 1) };
+		}
+		u.host = host;
+	}
+	if (!unescapeOK(rest, false))
+		return null;
+	u.path = rest;
+	return u;
+}
+
+/* time.ParseDuration, then the daemon's "positive" rule; plain seconds are accepted too. */
+const UNITS = { 'ns': 1n, 'us': 1000n, '\u00b5s': 1000n, '\u03bcs': 1000n, 'ms': 1000000n,
+	's': 1000000000n, 'm': 60000000000n, 'h': 3600000000000n };
+const MAX63 = 1n << 63n;
+
+function parseGoDuration(s) {
+	let neg = false;
+	if (s !== '' && (s[0] === '-' || s[0] === '+')) {
+		neg = s[0] === '-';
+		s = s.substring(1);
+	}
+	if (s === '0')
+		return 0n;
+	if (s === '')
+		return null;
+	let d = 0n;
+	while (s !== '') {
+		if (!(s[0] === '.' || (s[0] >= '0' && s[0] <= '9')))
+			return null;
+		let v = 0n, i = 0;
+		for (; i < s.length && s[i] >= '0' && s[i] <= '9'; i++) {
+			if (v > MAX63 / 10n)
+				return null;
+			v = v * 10n + BigInt(s[i]);
+			if (v > MAX63)
+				return null;
+		}
+		const pre = i > 0;
+		s = s.substring(i);
+		let f = 0n, scale = 1, post = false;
+		if (s[0] === '.') {
+			s = s.substring(1);
+			let j = 0, over = false;
+			for (; j < s.length && s[j] >= '0' && s[j] <= '9'; j++) {
+				if (over)
+					continue;
+				if (f > (MAX63 - 1n) / 10n) {
+					over = true;
+					continue;
+				}
+				const y = f * 10n + BigInt(s[j]);
+				if (y > MAX63) {
+					over = true;
+					continue;
+				}
+				f = y;
+				scale *= 10;
+			}
+			post = j > 0;
+			s = s.substring(j);
+		}
+		if (!pre && !post)
+			return null;
+		let k = 0;
+		while (k < s.length && s[k] !== '.' && !(s[k] >= '0' && s[k] <= '9'))
+			k++;
+		if (k === 0)
+			return null;
+		const unit = UNITS[s.substring(0, k)];
+		s = s.substring(k);
+		if (unit === undefined || v > MAX63 / unit)
+			return null;
+		v *= unit;
+		if (f > 0n) {
+			v += BigInt(Math.floor(Number(f) * (Number(unit) / scale)));
+			if (v > MAX63)
+				return null;
+		}
+		d += v;
+		if (d > MAX63)
+			return null;
+	}
+	if (neg)
+		return -d;
+	return d > MAX63 - 1n ? null : d;
+}
+
+const check = {
+	bool: function(v) {
+		return /^(1|on|true|yes|enabled|0|off|false|no|disabled)$/.test(v) ? null : _('not a boolean (use 0 or 1)');
+	},
+
+	string: function(v) {
+		return /[\r\n\x00]/.test(v) ? _('no line breaks') : null;
+	},
+
+	int: function(v, o) {
+		const n = parseInt64(v);
+		if (n === null || n < BigInt(o.min) || n > BigInt(o.max))
+			return _('must be a whole number from %d to %d').format(o.min, o.max);
+		return null;
+	},
+
+	duration: function(v) {
+		const n = parseInt64(v);
+		if (n !== null && n > 0n && n < (1n << 31n))
+			return null;
+		const d = parseGoDuration(v);
+		return (d === null || d <= 0n) ? _('not a positive duration (like 30s, 5m, or seconds)') : null;
+	},
+
+	size: function(v, o) {
+		let num = v.toUpperCase(), mult = 1n;
+		if (num.endsWith('B'))
+			num = num.substring(0, num.length - 1);
+		if (num !== '') {
+			mult = { 'K': 1n << 10n, 'M': 1n << 20n, 'G': 1n << 30n }[num[num.length - 1]] || 1n;
+			if (mult > 1n)
+				num = num.substring(0, num.length - 1).trim();
+		}
+		const n = parseInt64(num);
+		if (n === null || n < 0n || n > (1n << 40n) / mult)
+			return _('not a size (like 512, 64K, 24M, 1G)');
+		if (o && o.minBytes && n * mult < BigInt(o.minBytes))
+			return _('must be at least %s').format(o.minText);
+		return null;
+	},
+
+	enum: function(v, o) {
+		return o.values.indexOf(v) >= 0 ? null : _('must be one of: %s').format(o.values.join(', '));
+	},
+
+	/* A listen address: the host may be empty (every address) and the port 0 (any). */
+	hostport: function(v) {
+		return checkHostPort(v, false);
+	},
+
+	/* A destination: host and a port of 1-65535. */
+	dialaddr: function(v) {
+		return checkHostPort(v, true);
+	},
+
+	/* A DNS server: an IP address, optionally with :port (53 by default). */
+	resolver: function(v) {
+		let host = v, port = '53';
+		const hp = splitHostPort(v);
+		if (hp) {
+			host = hp[0];
+			port = hp[1];
+		}
+		const a = parseAddr(host.replace(/^[\[\]]+|[\[\]]+$/g, ''));
+		if (!a || a.zone !== '')
+			return _('a resolver must be an IP address, optionally with :port');
+		const p = parseInt64(port);
+		if (p === null || p < 1n || p > 65535n)
+			return _('port must be 1-65535');
+		return null;
+	},
+
+	ipv4: function(v) {
+		const a = parseAddr(v);
+		return (a && a.v4 && a.zone === '') ? null : _('not an IPv4 address');
+	},
+
+	ipv6: function(v) {
+		const a = parseAddr(v);
+		return (a && !a.v4 && a.zone === '') ? null : _('not an IPv6 address');
+	},
+
+	url: function(v) {
+		const u = parseURL(v);
+		if (!u || u.host === '' || u.opaque !== '')
+			return _('not a URL (like https://api.openai.com)');
+		if (u.scheme !== 'https' && u.scheme !== 'http')
+			return _('the scheme must be https or http');
+		if (u.user || u.query !== '' || u.fragment !== '')
+			return _('a base URL takes no user, query or fragment (keys go in the API key)');
+		return null;
+	},
+
+	host: function(v) {
+		const h = v.toLowerCase().replace(/\.$/, '').replace(/^\*\./, '');
+		return (validHostname(h) && h.indexOf('.') > 0) ? null :
+			_('not a host name (exact, like api.openai.com, or *.example.com for subdomains)');
+	},
+
+	mac: function(v) {
+		return (/^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/.test(v) ||
+			/^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$/.test(v)) ? null :
+			_('not a MAC address (aa:bb:cc:dd:ee:ff)');
+	},
+
+	cidr: function(v) {
+		const bad = _('not an address or prefix (192.168.1.50, 192.168.1.0/24, fd00::/64)');
+		const slash = v.lastIndexOf('/');
+		if (slash < 0)
+			return parseAddr(v) ? null : bad;
+		const a = parseAddr(v.substring(0, slash)), bits = v.substring(slash + 1);
+		if (!a || a.zone !== '' || !/^(0|[1-9][0-9]*)$/.test(bits) || +bits > (a.v4 ? 32 : 128))
+			return bad;
+		return null;
+	},
+
+	egress: function(v) {
+		if (v === 'direct')
+			return null;
+		if (v.startsWith('iface:')) {
+			const name = v.substring(6);
+			return (name !== '' && name.length <= 15 && !/[\/ \t:]/.test(name)) ? null :
+				_('interface name is not valid (1-15 characters, no "/", ":" or spaces)');
+		}
+		const u = parseURL(v);
+		if (!u || u.host === '')
+			return _('want "iface:NAME", "socks5://host:port" or "http://host:port"');
+		if (u.scheme !== 'socks5' && u.scheme !== 'socks5h' && u.scheme !== 'http')
+			return _('the proxy scheme must be socks5 or http');
+		if ((u.path !== '' && u.path !== '/') || u.query !== '' || u.fragment !== '')
+			return _('a proxy URL takes no path, query or fragment');
+		const hp = splitHostPort(u.host);
+		if (!hp || hp[0] === '' || hp[1] === '')
+			return _('the proxy needs host:port');
+		if (u.user && (u.user.name.length > 255 || u.user.pass.length > 255))
+			return _('proxy user name and password are limited to 255 bytes');
+		return null;
+	},
+
+	prefix: function(v) {
+		const p = v.replace(/\/$/, '');
+		return (p.startsWith('/') && p.indexOf('//') < 0 && !/[?#% ]/.test(p)) ? null :
+			_('a path prefix is /name or /name/more (no //, ?, # or %)');
+	},
+
+	secret: function(v) {
+		return /[\r\n\x00]/.test(v) ? _('the key contains a line break or NUL') : null;
+	},
+
+	/* The name of a provider section; o.names lists them (or is a function that does), and
+	 * o.notSelf refuses the section's own name. */
+	ref: function(v, o, section_id) {
+		const names = (typeof o.names === 'function' ? o.names() : o.names) || [];
+		if (o.notSelf && v === section_id)
+			return _('a provider cannot be its own fallback');
+		return names.indexOf(v) >= 0 ? null : _('no provider section has that name');
+	}
+};
+
+return baseclass.extend({
+	check: check,
+
+	/* A LuCI validate function for a value of the given kind; "" (unset) always passes. */
+	validator: function(kind, opts) {
+		const fn = check[kind];
+		if (!fn)
+			throw new Error('airelay: no validator for ' + kind);
+		const validate = function(section_id, value) {
+			if (value == null || value === '')
+				return true;
+			/* uci writes a ' as '\'' (shell style), which the daemon's config reader cannot
+			 * read yet: the whole file would be refused. */
+			if (String(value).indexOf('\'') >= 0)
+				return _('airelay cannot read a \' in a value yet');
+			return fn(String(value), opts || {}, section_id) || true; /* a message or true */
+		};
+		validate.kind = kind; /* read by the tests, which match it against the schema */
+		validate.opts = opts || {};
+		return validate;
+	},
+
+	formatBytes: function(n) {
+		n = Number(n) || 0;
+		const units = [ 'B', 'KiB', 'MiB', 'GiB', 'TiB' ];
+		let i = 0;
+		while (n >= 1024 && i < units.length - 1) {
+			n /= 1024;
+			i++;
+		}
+		return (i === 0 ? String(n) : n.toFixed(n < 10 ? 1 : 0)) + '\u00a0' + units[i];
+	},
+
+	formatCount: function(n) {
+		n = Number(n) || 0;
+		if (n < 10000)
+			return String(n);
+		const units = [ 'k', 'M', 'G', 'T' ];
+		let i = -1;
+		while (n >= 1000 && i < units.length - 1) {
+			n /= 1000;
+			i++;
+		}
+		return n.toFixed(n < 10 ? 1 : 0) + units[i];
+	},
+
+	formatUptime: function(secs) {
+		secs = Math.max(0, Math.floor(Number(secs) || 0));
+		const d = Math.floor(secs / 86400), h = Math.floor(secs % 86400 / 3600),
+		      m = Math.floor(secs % 3600 / 60), s = secs % 60;
+		if (d > 0)
+			return '%dd %dh %dm'.format(d, h, m);
+		if (h > 0)
+			return '%dh %dm %ds'.format(h, m, s);
+		return '%dm %ds'.format(m, s);
+	},
+
+	escapeXML: function(s) {
+		return String(s).replace(/[&<>"']/g, function(c) {
+			return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\'': '&#39;' }[c];
+		});
+	}
+});

@@ -1,0 +1,199 @@
+'use strict';
+'require view';
+'require dom';
+'require poll';
+'require rpc';
+'require view.airelay.shared as shared';
+
+/*
+ * Services → AI Relay → Status: whether airelay runs, and which device uses which provider how
+ * much. The rpcd plugin luci.airelay (root/usr/libexec/rpcd/luci.airelay) runs
+ * `airelay status --json` and forwards its document, which holds counters and never a key.
+ */
+
+const callStatus = rpc.declare({
+	object: 'luci.airelay',
+	method: 'status',
+	expect: { '': {} }
+});
+
+const callCheck = rpc.declare({
+	object: 'luci.airelay',
+	method: 'check',
+	expect: { '': {} }
+});
+
+const POLL_SECONDS = 5;
+const BAR_COLORS = [ '#4a90d9', '#50b27c', '#e2a03f', '#c75d5d', '#8e6cc2', '#3fb2b8' ];
+
+function num(v) {
+	return Number(v) || 0;
+}
+
+function table(titles, rows, empty) {
+	return E('table', { 'class': 'table' }, [
+		E('tr', { 'class': 'tr table-titles' }, titles.map(function(t) {
+			return E('th', { 'class': 'th' }, [ t ]);
+		}))
+	].concat(rows.length ? rows : [
+		E('tr', { 'class': 'tr placeholder' }, [ E('td', { 'class': 'td' }, [ E('em', {}, [ empty ]) ]) ])
+	]));
+}
+
+function row(cells) {
+	return E('tr', { 'class': 'tr' }, cells.map(function(c) {
+		return E('td', { 'class': 'td' }, Array.isArray(c) ? c : [ c ]);
+	}));
+}
+
+/* usageChart draws one horizontal bar per provider a device used, scaled to the busiest
+ * (bytes both ways); the tooltip gives the numbers. It returns SVG markup with every text
+ * escaped, or '' when the device used no provider. */
+function usageChart(providers) {
+	const ids = Object.keys(providers || {}).sort();
+	if (!ids.length)
+		return '';
+	const total = function(v) { return num(v.bytes_up) + num(v.bytes_down); };
+	const max = Math.max.apply(null, ids.map(function(id) { return total(providers[id]); })) || 1;
+	const w = 120, label = 80, h = 12;
+	const bars = ids.map(function(id, i) {
+		const v = providers[id], len = Math.max(1, Math.round(w * total(v) / max));
+		const tip = _('%s: %s sent, %s received, %d requests, %d/%d tokens').format(id,
+			shared.formatBytes(v.bytes_up), shared.formatBytes(v.bytes_down),
+			num(v.requests), num(v.tokens_in), num(v.tokens_out));
+		return '<g><title>' + shared.escapeXML(tip) + '</title>' +
+			'<text x="0" y="' + (i * h + 9) + '" font-size="10" fill="currentColor">' +
+			shared.escapeXML(id.length > 12 ? id.substring(0, 11) + '…' : id) + '</text>' +
+			'<rect x="' + label + '" y="' + (i * h + 2) + '" width="' + len + '" height="' + (h - 3) +
+			'" fill="' + BAR_COLORS[i % BAR_COLORS.length] + '"/></g>';
+	});
+	return '<svg xmlns="http://www.w3.org/2000/svg" class="airelay-usage" width="' + (label + w) +
+		'" height="' + (ids.length * h) + '" role="img" aria-label="' +
+		shared.escapeXML(_('Traffic by provider')) + '">' + bars.join('') + '</svg>';
+}
+
+function deviceLabel(d) {
+	const who = d.name || d.client || '';
+	if (d.addr === 'other')
+		return [ E('em', {}, [ _('Other devices (over the device limit)') ]) ];
+	return [
+		who ? E('strong', {}, [ who ]) : '',
+		who ? E('br') : '',
+		d.addr || '?',
+		d.mac ? E('br') : '',
+		d.mac ? E('small', {}, [ d.mac ]) : ''
+	];
+}
+
+function lastSeen(iso) {
+	const t = Date.parse(iso);
+	if (isNaN(t) || t <= 0)
+		return '-';
+	const ago = Math.max(0, Math.round((Date.now() - t) / 1000));
+	return _('%s ago').format(shared.formatUptime(ago));
+}
+
+return view.extend({
+	handleSaveApply: null,
+	handleSave: null,
+	handleReset: null,
+
+	load: function() {
+		return Promise.all([
+			L.resolveDefault(callStatus(), { running: false }),
+			L.resolveDefault(callCheck(), {})
+		]);
+	},
+
+	renderService: function(st, chk) {
+		const running = st.running === true;
+		const cfg = st.config || {};
+		const rows = [
+			row([ _('Service'), running ?
+				E('span', { 'style': 'color:green' }, [ _('Running') ]) :
+				E('span', { 'style': 'color:red' }, [ _('Not running') ].concat(st.error ? [ ' (', st.error, ')' ] : [])) ])
+		];
+		if (running) {
+			rows.push(row([ _('Version'), st.version || '?' ]));
+			rows.push(row([ _('Uptime'), shared.formatUptime(st.uptime_seconds) ]));
+			rows.push(row([ _('Configuration'), _('%s, generation %d, loaded %s').format(
+				cfg.source || '?', num(cfg.generation), cfg.loaded_at || '?') ]));
+			if (cfg.last_error)
+				rows.push(row([ _('Last reload failed'), E('span', { 'style': 'color:red' }, [ cfg.last_error ]) ]));
+			Object.keys(st.listeners || {}).sort().forEach(function(role) {
+				rows.push(row([ _('Listener: %s').format(role), st.listeners[role] ]));
+			});
+		}
+		if (chk && chk.valid != null)
+			rows.push(row([ _('Saved configuration'), chk.valid ?
+				E('span', {}, [ _('valid') ]) :
+				E('pre', { 'style': 'color:red; white-space:pre-wrap' }, [ chk.message || _('not valid') ]) ]));
+		return E('table', { 'class': 'table' }, rows);
+	},
+
+	renderProviders: function(st) {
+		const rows = (st.providers || []).map(function(p) {
+			return row([
+				p.id, p.enabled ? _('yes') : _('no'),
+				shared.formatCount(p.connections), shared.formatCount(p.active),
+				shared.formatCount(p.requests), shared.formatCount(p.denied), shared.formatCount(p.errors),
+				shared.formatBytes(p.bytes_up), shared.formatBytes(p.bytes_down),
+				shared.formatCount(p.tokens_in), shared.formatCount(p.tokens_out)
+			]);
+		});
+		return table([ _('Provider'), _('Enabled'), _('Connections'), _('Active'), _('Requests'),
+			_('Denied'), _('Errors'), _('Sent'), _('Received'), _('Tokens in'), _('Tokens out') ],
+			rows, _('No provider is configured.'));
+	},
+
+	renderDevices: function(st) {
+		const rows = (st.devices || []).map(function(d) {
+			return row([
+				deviceLabel(d), lastSeen(d.last_seen),
+				shared.formatCount(d.connections), shared.formatCount(d.requests),
+				shared.formatCount(d.denied),
+				shared.formatBytes(d.bytes_up), shared.formatBytes(d.bytes_down),
+				shared.formatCount(d.tokens_in), shared.formatCount(d.tokens_out),
+				E('div', {}, usageChart(d.providers))
+			]);
+		});
+		return table([ _('Device'), _('Last seen'), _('Connections'), _('Requests'), _('Denied'),
+			_('Sent'), _('Received'), _('Tokens in'), _('Tokens out'), _('By provider') ],
+			rows, _('No device has used a provider yet.'));
+	},
+
+	renderAll: function(st, chk) {
+		st = st || {};
+		const parts = [
+			E('h3', {}, [ _('Service') ]), this.renderService(st, chk)
+		];
+		if (st.running === true) {
+			parts.push(E('h3', {}, [ _('Providers') ]), this.renderProviders(st));
+			parts.push(E('h3', {}, [ _('Devices') ]), this.renderDevices(st));
+		}
+		return parts;
+	},
+
+	render: function(data) {
+		const self = this;
+		const check = data[1];
+		const body = E('div', { 'id': 'airelay-status' }, this.renderAll(data[0], check));
+
+		poll.add(function() {
+			return L.resolveDefault(callStatus(), { running: false }).then(function(st) {
+				dom.content(body, self.renderAll(st, check));
+			});
+		}, POLL_SECONDS);
+
+		return E('div', { 'class': 'cbi-map' }, [
+			E('h2', {}, [ _('AI Relay') ]),
+			E('div', { 'class': 'cbi-map-descr' }, [
+				_('Live counters of airelay since it started, updated every %d seconds.').format(POLL_SECONDS)
+			]),
+			body
+		]);
+	},
+
+	/* exposed for the tests */
+	usageChart: usageChart
+});

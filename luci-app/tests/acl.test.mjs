@@ -1,0 +1,95 @@
+// The ACL grants what the views and the plugin use and nothing more; the menu points at views
+// that exist; saving reaches the daemon as a reload (SIGHUP), never a restart.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ACL, MENU, REPO, VIEWS, Env, files } from './lib/luci.mjs';
+import { config, hostHints } from './lib/fixtures.mjs';
+
+const acl = JSON.parse(fs.readFileSync(ACL, 'utf8'));
+const menu = JSON.parse(fs.readFileSync(MENU, 'utf8'));
+const sources = files(VIEWS, '.js').map((f) => [ path.basename(f), fs.readFileSync(f, 'utf8') ]);
+const all = sources.map(([ , s ]) => s).join('\n');
+
+// What the view sources use, read from the source text (so code the test does not run counts).
+function used() {
+	const ubus = {}, uci = new Set(), file = new Set();
+	for (const m of all.matchAll(/rpc\.declare\(\{([^}]*)\}/g)) {
+		const object = /object:\s*'([^']+)'/.exec(m[1])?.[1], method = /method:\s*'([^']+)'/.exec(m[1])?.[1];
+		assert.ok(object && method, `an rpc.declare without a literal object and method: ${m[0]}`);
+		(ubus[object] ??= new Set()).add(method);
+	}
+	for (const m of all.matchAll(/form\.Map\(\s*'([^']+)'|\buci\.\w+\(\s*'([^']+)'/g))
+		uci.add(m[1] || m[2]);
+	for (const m of all.matchAll(/\bfs\.\w+\(\s*'([^']+)'/g))
+		file.add(m[1]);
+	assert.ok(!/\buci\.\w+\(\s*[^'\s)]/.test(all), 'every uci call names its config literally');
+	return { ubus, uci, file };
+}
+
+test('the ACL file declares one grant, the one the menu depends on', () => {
+	assert.deepEqual(Object.keys(acl), [ 'luci-app-airelay' ]);
+	assert.deepEqual(menu['admin/services/airelay'].depends.acl, [ 'luci-app-airelay' ]);
+	assert.deepEqual(menu['admin/services/airelay'].depends.uci, { airelay: true });
+});
+
+test('ubus: exactly the objects and methods the views declare, all read-only', () => {
+	const { ubus } = used();
+	const want = Object.fromEntries(Object.entries(ubus).map(([ o, m ]) => [ o, [ ...m ].sort() ]));
+	const got = Object.fromEntries(Object.entries(acl['luci-app-airelay'].read.ubus).map(([ o, m ]) => [ o, [ ...m ].sort() ]));
+	assert.deepEqual(got, want);
+	assert.equal(acl['luci-app-airelay'].write.ubus, undefined, 'no ubus write grant');
+});
+
+test('uci: exactly the configs the views read and write', () => {
+	const { uci } = used();
+	assert.deepEqual([ ...uci ], [ 'airelay' ]);
+	assert.deepEqual(acl['luci-app-airelay'].read.uci, [ ...uci ]);
+	assert.deepEqual(acl['luci-app-airelay'].write.uci, [ ...uci ]);
+});
+
+test('files: no grant, as the views read no file', () => {
+	const { file } = used();
+	assert.deepEqual([ ...file ], []);
+	assert.ok(!sources.some(([ , s ]) => /'require fs'/.test(s)));
+	for (const mode of [ 'read', 'write' ])
+		assert.equal(acl['luci-app-airelay'][mode].file, undefined);
+	assert.deepEqual(Object.keys(acl['luci-app-airelay']).sort(), [ 'description', 'read', 'write' ]);
+	assert.deepEqual(Object.keys(acl['luci-app-airelay'].read).sort(), [ 'ubus', 'uci' ]);
+	assert.deepEqual(Object.keys(acl['luci-app-airelay'].write), [ 'uci' ]);
+});
+
+test('what the views declare while rendering is within the ACL', async () => {
+	const env = new Env({ uci: config, rpc: { 'luci-rpc.getHostHints': hostHints, 'luci.airelay.status': { running: false } } });
+	for (const [ name ] of sources)
+		if (name !== 'shared.js')
+			await env.view(name.replace(/\.js$/, ''));
+	assert.ok(env.declared.length > 0);
+	for (const { object, method } of env.declared)
+		assert.ok(acl['luci-app-airelay'].read.ubus[object]?.includes(method), `${object}.${method} not granted`);
+	for (const conf of env.uci.loaded.concat(env.maps.map((m) => m.config)))
+		assert.equal(conf, 'airelay');
+});
+
+test('every menu entry leads to a view file under the app', () => {
+	for (const [ p, e ] of Object.entries(menu)) {
+		assert.match(p, /^admin\/services\/airelay(\/|$)/);
+		if (e.action.type === 'view')
+			assert.ok(fs.existsSync(path.join(VIEWS, '..', `${e.action.path}.js`)), `${p}: ${e.action.path}`);
+		if (e.action.type === 'alias')
+			assert.ok(menu[e.action.path], `${p} aliases a missing ${e.action.path}`);
+	}
+});
+
+test('saving reloads airelay with SIGHUP and restarts nothing', () => {
+	// The views leave Save & Apply to LuCI (uci apply, whose config.change event runs procd's
+	// reload trigger) and start or restart no service themselves.
+	const code = all.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+	assert.ok(!/setInitAction|init\.d|restart/.test(code), 'a view starts or restarts a service');
+	const init = fs.readFileSync(path.join(REPO, 'files', 'airelay.init'), 'utf8');
+	assert.match(init, /procd_add_reload_trigger\s+"?airelay"?/, 'uci changes to airelay trigger a reload');
+	const reload = /reload_service\(\)\s*\{([\s\S]*?)\n\}/.exec(init)?.[1] ?? '';
+	assert.match(reload, /procd_send_signal\s+airelay\s+'\*'\s+HUP/, 'the reload is a SIGHUP');
+	assert.ok(!/restart/.test(reload));
+});

@@ -1,0 +1,113 @@
+// The status page shows what the plugin returns (running or not, devices, providers, usage
+// bars) and polls; the providers page never puts the stored API key into the page.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { Env, text } from './lib/luci.mjs';
+import { config, SECRET } from './lib/fixtures.mjs';
+
+const STATUS = {
+	running: true, version: '1.2.3', uptime_seconds: 90061,
+	config: { generation: 3, source: '/var/run/airelay/airelay', loaded_at: '2025-01-01T00:00:00Z', last_error: 'provider \'x\': bad' },
+	listeners: { dns: '127.0.0.1:5353', status: '127.0.0.1:9099' },
+	providers: [ { id: 'openai', enabled: true, connections: 12, requests: 40, bytes_up: 2048, bytes_down: 3145728, tokens_in: 5000, tokens_out: 123456 } ],
+	devices: [
+		{ addr: '192.168.1.50', mac: 'aa:bb:cc:dd:ee:01', name: 'Kids tablet', last_seen: new Date().toISOString(),
+			connections: 12, requests: 40, bytes_up: 2048, bytes_down: 3145728, tokens_in: 5000, tokens_out: 123456,
+			providers: { openai: { bytes_up: 2048, bytes_down: 3000000, requests: 30 }, '<b>evil</b>': { bytes_up: 1, bytes_down: 1 } } },
+		{ addr: 'other', last_seen: new Date().toISOString(), providers: {} }
+	]
+};
+
+test('running: service facts, providers and devices with a usage chart each', async () => {
+	const env = new Env({ rpc: { 'luci.airelay.status': STATUS, 'luci.airelay.check': { valid: true, message: 'ok' } } });
+	const { view, node } = await env.view('status');
+	const t = text(node);
+	for (const want of [ 'Running', '1.2.3', '1d 1h 1m', 'generation 3', 'Last reload failed', 'provider \'x\': bad',
+		'Listener: dns', '127.0.0.1:5353', 'openai', 'Kids tablet', '192.168.1.50', 'aa:bb:cc:dd:ee:01',
+		'3.0\u00a0MiB', '123k', 'Other devices', 'valid' ])
+		assert.ok(t.includes(want), `status page lacks ${JSON.stringify(want)}`);
+	assert.equal(view.handleSaveApply, null, 'a status page has no Save & Apply');
+
+	const svg = view.usageChart(STATUS.devices[0].providers);
+	assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>.*<\/svg>$/);
+	assert.equal(svg.match(/<rect /g).length, 2, 'one bar per provider');
+	assert.ok(!svg.includes('<b>'), 'provider names are escaped in the SVG');
+	assert.ok(svg.includes('&lt;b&gt;evil'));
+	const widths = [ ...svg.matchAll(/<rect [^>]*width="(\d+)"/g) ].map((m) => +m[1]);
+	assert.ok(widths[1] > widths[0], `the busier provider has the longer bar: ${widths}`); // sorted: '<b>…' first
+	assert.equal(view.usageChart({}), '', 'no bars for a device that used no provider');
+});
+
+test('not running: says so with the reason, and hides the tables', async () => {
+	const env = new Env({ rpc: { 'luci.airelay.status': { running: false, error: 'airelay is not running or not reachable' } } });
+	const { node } = await env.view('status');
+	const t = text(node);
+	assert.ok(t.includes('Not running') && t.includes('not reachable'), t);
+	assert.ok(!t.includes('Tokens in'));
+});
+
+test('a failing rpc call (plugin missing) reads as not running', async () => {
+	const env = new Env({ rpc: { 'luci.airelay.status': new Error('Object not found'), 'luci.airelay.check': new Error('x') } });
+	const { node } = await env.view('status');
+	assert.ok(text(node).includes('Not running'));
+});
+
+test('polls status every 5 seconds and redraws', async () => {
+	const env = new Env({ rpc: { 'luci.airelay.status': { running: false } } });
+	const { node } = await env.view('status');
+	assert.equal(env.polls.length, 1);
+	assert.equal(env.polls[0].interval, 5);
+	env.rpcReplies['luci.airelay.status'] = STATUS;
+	const before = env.calls.length;
+	await env.polls[0].fn();
+	assert.equal(env.calls.length, before + 1, 'the poll calls status only (check runs once per page load)');
+	assert.ok(text(node).includes('Kids tablet'), 'the poll redrew the page');
+});
+
+test('the API key is write-only: never loaded, kept when empty, replaced, removed', async () => {
+	const env = new Env({ uci: config });
+	await env.view('providers');
+	const opts = env.maps[0].children[0].children;
+	const key = opts.find((o) => o.option === 'api_key');
+	const remove = opts.find((o) => o.option === '_api_key_remove');
+	const state = opts.find((o) => o.option === '_api_key_state');
+
+	// nothing the page shows or loads holds the key
+	for (const o of opts) {
+		for (const v of [ o.cfgvalue('openai'), o.textvalue('openai'), o.load('openai') ])
+			assert.ok(!JSON.stringify(v ?? '').includes(SECRET), `${o.option} exposes the key`);
+	}
+	const w = key.renderWidget('openai', 0, key.cfgvalue('openai'));
+	assert.ok(!JSON.stringify(w).includes(SECRET));
+	assert.equal(w.placeholder, '(unchanged)');
+	assert.equal(key.renderWidget('anthropic', 0, null).placeholder, '(no key)');
+	assert.equal(state.cfgvalue('openai'), 'set');
+	assert.equal(state.cfgvalue('anthropic'), 'none');
+
+	key.formvalues.openai = '';
+	key.parse('openai');
+	assert.equal(env.uci.get('airelay', 'openai', 'api_key'), SECRET, 'an empty field keeps the key');
+
+	key.formvalues.openai = 'sk-new';
+	key.parse('openai');
+	assert.equal(env.uci.get('airelay', 'openai', 'api_key'), 'sk-new', 'a new value replaces it');
+
+	remove.formvalues.openai = '0';
+	remove.parse('openai');
+	assert.equal(env.uci.get('airelay', 'openai', 'api_key'), 'sk-new', 'unticked: kept');
+	remove.formvalues.openai = '1';
+	remove.parse('openai');
+	assert.equal(env.uci.get('airelay', 'openai', 'api_key'), null, 'ticked: removed');
+	assert.equal(env.uci.get('airelay', 'openai', '_api_key_remove'), null, 'the tick is not stored');
+});
+
+test('client fields offer the known devices as hints', async () => {
+	const env = new Env({ uci: config, rpc: { 'luci-rpc.getHostHints': { 'AA:BB:CC:DD:EE:01': { name: 'tablet', ipaddrs: [ '192.168.1.50' ], ip6addrs: [ 'fd00::50' ] } } } });
+	await env.view('clients');
+	const opts = env.maps[0].children[0].children;
+	const mac = opts.find((o) => o.option === 'mac'), ip = opts.find((o) => o.option === 'ip');
+	assert.deepEqual(mac.keylist, [ 'AA:BB:CC:DD:EE:01' ]);
+	assert.deepEqual(mac.vallist, [ 'AA:BB:CC:DD:EE:01 (tablet)' ]);
+	assert.deepEqual(ip.keylist, [ '192.168.1.50', 'fd00::50' ]);
+	assert.ok(env.calls.some((c) => c.object === 'luci-rpc' && c.method === 'getHostHints'));
+});
