@@ -186,6 +186,8 @@ func TestErrors(t *testing.T) {
 		{"client mac", "config client 'c'\n\tlist mac 'aa:bb'\n", []string{"section 'c' option 'mac' value 'aa:bb'"}},
 		{"client ip", "config client 'c'\n\tlist ip '192.168.1.300'\n", []string{"option 'ip' value '192.168.1.300'"}},
 		{"client provider", "config client 'c'\n\tlist ip '10.0.0.1'\n\tlist provider 'nope'\n", []string{"option 'provider' value 'nope'"}},
+		{"NUL byte", main + "\toption log_level 'in\x00fo'\n", []string{"test.uci:2:", "NUL"}},
+		{"bad option name", main + "\toption log-level 'info'\n", []string{"test.uci:2:", `"log-level"`}},
 		{"client dup ip", "config client 'a'\n\tlist ip '10.0.0.1'\nconfig client 'b'\n\tlist ip '10.0.0.1'\n", []string{"section 'b' option 'ip' value '10.0.0.1': also an address of client 'a'"}},
 	}
 	for _, tt := range tests {
@@ -301,6 +303,50 @@ func TestSecretFormatting(t *testing.T) {
 	}
 }
 
+// Values are read the way uci(1) writes them: a quote inside single quotes as '\”, escapes in
+// double quotes and bare words, ” as "set to nothing".
+func TestQuoting(t *testing.T) {
+	text := "config airelay 'main'\n" +
+		"\toption tls_fallback ''\n" +
+		"config provider 'x'\n" +
+		"\tlist host 'a.example'\n" +
+		"\tlist host ''\n" +
+		"\tlist host b.example\n" +
+		"\toption api_key 'sk-'\\''q\"\\x#y'\n" +
+		"config client 'c'\n" +
+		"\toption name \"Kid's \\\"tab\\\" # 1\"  # comment\n" +
+		"\tlist ip 10.0.0.1\n"
+	tb := mustLoad(t, strings.Replace(text, "main'\n", "main'\n\toption http_listen 'off'\n", 1))
+	if tb.Main.HTTPListen != "" {
+		t.Errorf("http_listen 'off' = %q", tb.Main.HTTPListen)
+	}
+	if tb.Main.TLSFallback != "" {
+		t.Errorf("tls_fallback '' = %q, want off", tb.Main.TLSFallback)
+	}
+	p := tb.Provider("x")
+	if strings.Join(p.Hosts, ",") != "a.example,b.example" {
+		t.Errorf("hosts %q", p.Hosts)
+	}
+	if got := p.APIKey.Reveal(); got != `sk-'q"\x#y` {
+		t.Errorf("api_key %q", got)
+	}
+	if got := tb.Clients[0].Name; got != `Kid's "tab" # 1` {
+		t.Errorf("name %q", got)
+	}
+	// What print-config writes (uci's own quoting) reads back as the same values.
+	var out bytes.Buffer
+	if err := tb.Effective().WriteUCI(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `option name 'Kid'\''s "tab" # 1'`) {
+		t.Errorf("print-config quoting:\n%s", out.String())
+	}
+	again := mustLoad(t, out.String())
+	if again.Clients[0].Name != tb.Clients[0].Name {
+		t.Errorf("read back %q", again.Clients[0].Name)
+	}
+}
+
 func FuzzLoad(f *testing.F) {
 	full, _ := os.ReadFile("testdata/full.uci")
 	f.Add(string(full))
@@ -318,8 +364,19 @@ func FuzzLoad(f *testing.F) {
 		if err := tb.Effective().WriteUCI(&out); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := LoadBytes("printed", out.Bytes()); err != nil && !strings.Contains(err.Error(), "REDACTED") {
-			t.Fatalf("accepted config prints as an invalid one: %v\n%s", err, out.String())
+		again, err := LoadBytes("printed", out.Bytes())
+		if err != nil {
+			if !strings.Contains(err.Error(), "REDACTED") {
+				t.Fatalf("accepted config prints as an invalid one: %v\n%s", err, out.String())
+			}
+			return
+		}
+		var out2 bytes.Buffer
+		if err := again.Effective().WriteUCI(&out2); err != nil {
+			t.Fatal(err)
+		}
+		if out2.String() != out.String() {
+			t.Fatalf("printed config reads back differently:\n%s\n---\n%s", out.String(), out2.String())
 		}
 	})
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -9,20 +10,26 @@ import (
 // with an unknown keyword without a word and reports quoting errors without a line number. It
 // returns errors (the file cannot be read as meant) and warnings (read, probably not meant).
 //
-// go-uci also rejects an empty value (option x ”), which UCI allows and which means "off" for
-// options whose default is not empty. So lint returns those options in empties (keyed by
-// emptyKey, with go-uci's @type[N] names for unnamed sections) and the text with their lines
-// blanked, for go-uci to read.
-func lint(name string, data []byte) (errs []error, warns []string, empties map[string]bool, cleaned []byte) {
+// go-uci reads values more narrowly than uci(1) writes them: it rejects an empty value
+// (option x ”), which means "off" for options whose default is not empty, and it keeps the
+// backslashes of `'it'\”s'`, which is how uci writes a value with a quote in it. So lint
+// hands go-uci a canonical text: every line rewritten as `KEYWORD NAME 'VALUE'`, and a value
+// go-uci cannot carry as written replaced by a placeholder (NUL and its index in subst) that
+// the loader swaps back. go-uci still reads the structure: sections, names, lists and order.
+func lint(name string, data []byte) (errs []error, warns []string, subst []string, cleaned []byte) {
 	var sec *Section   // schema of the current section; nil when unknown or before the first
 	var secName string // for messages
 	seen := map[string]int{}
 	unnamed := map[string]int{}
-	empties = map[string]bool{}
 	lines := strings.Split(string(data), "\n")
 	for i, raw := range lines {
 		line := i + 1
+		if strings.IndexByte(raw, 0) >= 0 {
+			errs = append(errs, fmt.Errorf("%s:%d: NUL byte in the line", name, line))
+			continue
+		}
 		toks, err := splitLine(raw)
+		lines[i] = ""
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: %v", name, line, err))
 			continue
@@ -35,7 +42,7 @@ func lint(name string, data []byte) (errs []error, warns []string, empties map[s
 			if len(toks) != 2 {
 				errs = append(errs, fmt.Errorf("%s:%d: 'package' takes one name", name, line))
 			}
-			lines[i] = "" // go-uci reads only a quoted name; `uci export` writes it bare
+			// dropped: go-uci reads only a quoted name, and `uci export` writes it bare
 		case "config":
 			if len(toks) < 2 || len(toks) > 3 {
 				errs = append(errs, fmt.Errorf("%s:%d: want: config TYPE ['NAME']", name, line))
@@ -45,11 +52,16 @@ func lint(name string, data []byte) (errs []error, warns []string, empties map[s
 			sec = lookupSection(toks[1])
 			secName = fmt.Sprintf("@%s[%d]", toks[1], unnamed[toks[1]])
 			unnamed[toks[1]]++
+			if !validSectionName(toks[1]) {
+				errs = append(errs, fmt.Errorf("%s:%d: section type %q: use letters, digits and '_' only", name, line, toks[1]))
+			}
+			lines[i] = "config " + toks[1]
 			if len(toks) == 3 {
 				secName = toks[2]
 				if !validSectionName(toks[2]) {
 					errs = append(errs, fmt.Errorf("%s:%d: section name %q: use letters, digits and '_' only", name, line, toks[2]))
 				}
+				lines[i] += " '" + toks[2] + "'"
 			}
 			if sec == nil {
 				warns = append(warns, fmt.Sprintf("%s:%d: section type %q is unknown and ignored", name, line, toks[1]))
@@ -64,10 +76,16 @@ func lint(name string, data []byte) (errs []error, warns []string, empties map[s
 				errs = append(errs, fmt.Errorf("%s:%d: %s %q comes before any 'config' line", name, line, toks[0], toks[1]))
 				continue
 			}
-			if toks[2] == "" {
-				empties[emptyKey(secName, toks[1])] = true
-				lines[i] = ""
+			if !validSectionName(toks[1]) {
+				errs = append(errs, fmt.Errorf("%s:%d: %s name %q: use letters, digits and '_' only", name, line, toks[0], toks[1]))
+				continue
 			}
+			v := toks[2]
+			if v == "" || strings.ContainsAny(v, "'\\") {
+				v = placeholder(len(subst))
+				subst = append(subst, toks[2])
+			}
+			lines[i] = toks[0] + " " + toks[1] + " '" + v + "'"
 			if sec == nil {
 				continue
 			}
@@ -89,10 +107,24 @@ func lint(name string, data []byte) (errs []error, warns []string, empties map[s
 			errs = append(errs, fmt.Errorf("%s:%d: unknown keyword %q (want config, option, list or package)", name, line, toks[0]))
 		}
 	}
-	return errs, warns, empties, []byte(strings.Join(lines, "\n"))
+	return errs, warns, subst, []byte(strings.Join(lines, "\n"))
 }
 
-func emptyKey(section, option string) string { return section + "\x00" + option }
+// placeholder stands for subst[i] in the text go-uci reads. A NUL cannot come from the file
+// (lint rejects it), so a value that starts with one is always a placeholder.
+func placeholder(i int) string { return "\x00" + strconv.Itoa(i) }
+
+// unplace returns the value a placeholder stands for, or v itself.
+func unplace(v string, subst []string) string {
+	if len(v) < 2 || v[0] != 0 {
+		return v
+	}
+	i, err := strconv.Atoi(v[1:])
+	if err != nil || i < 0 || i >= len(subst) {
+		return v
+	}
+	return subst[i]
+}
 
 // splitLine splits a UCI line into words: bare, 'single' or "double" quoted (with \ escapes in
 // double quotes and bare words), up to a # that starts a comment.

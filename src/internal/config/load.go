@@ -76,7 +76,7 @@ func LoadBytes(name string, data []byte) (*Table, error) { return parse(name, da
 // parse lints the text, then hands the linted text to go-uci, which reads only files: it goes to
 // a private (0700) temporary directory, read once and removed.
 func parse(name string, data []byte) (*Table, error) {
-	lintErrs, warns, empties, cleaned := lint(name, data)
+	lintErrs, warns, subst, cleaned := lint(name, data)
 	if len(lintErrs) > 0 {
 		return nil, errors.Join(lintErrs...)
 	}
@@ -92,7 +92,7 @@ func parse(name string, data []byte) (*Table, error) {
 	if err := tree.LoadConfig("airelay", true); err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
-	l := &loader{name: name, tree: tree, cfg: "airelay", empties: empties, t: &Table{Source: name, Warnings: warns}}
+	l := &loader{name: name, tree: tree, cfg: "airelay", subst: subst, t: &Table{Source: name, Warnings: warns}}
 	l.load()
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
@@ -103,7 +103,7 @@ func parse(name string, data []byte) (*Table, error) {
 type loader struct {
 	name, cfg string
 	tree      uci.Tree
-	empties   map[string]bool // options set to '' explicitly (see lint)
+	subst     []string // values lint replaced with placeholders
 	t         *Table
 	errs      []error
 }
@@ -127,17 +127,25 @@ func (s sec) values(option string) (o *Option, vals []string, set bool) {
 		panic("config: option " + option + " is not in the schema of " + s.schema.Type)
 	}
 	defer func() { s.record(o, vals) }()
-	if s.l.empties[emptyKey(s.name, option)] {
-		return o, nil, true
-	}
-	vals, _ = s.l.tree.Get(s.l.cfg, s.name, option)
-	if len(vals) == 0 {
-		if o.Default != "" {
-			return o, []string{o.Default}, false
+	raw, _ := s.l.tree.Get(s.l.cfg, s.name, option)
+	if len(raw) > 0 {
+		// An empty value is set and means "none": 'off' for an option whose default is not
+		// empty, no item in a list.
+		vals = make([]string, 0, len(raw))
+		for _, v := range raw {
+			if v = unplace(v, s.l.subst); v != "" {
+				vals = append(vals, v)
+			}
 		}
-		return o, nil, false
+		if !o.List && unplace(raw[len(raw)-1], s.l.subst) == "" {
+			vals = nil
+		}
+		return o, vals, true
 	}
-	return o, vals, true
+	if o.Default != "" {
+		return o, []string{o.Default}, false
+	}
+	return o, nil, false
 }
 
 func (s sec) one(option string) (string, *Option) {
@@ -206,9 +214,11 @@ func (s sec) size(option string) int64 {
 	return n
 }
 
+// hostPort reads a host:port. 'off' means the same as ”: LuCI and `uci set` cannot store an
+// empty value (they delete the option, which brings back the default).
 func (s sec) hostPort(option string) string {
 	v, o := s.one(option)
-	if v == "" {
+	if v == "" || v == "off" {
 		return ""
 	}
 	if err := checkHostPort(v, false); err != nil {
@@ -345,7 +355,7 @@ func (l *loader) loadMain(s sec) {
 	m.TLSListen = s.hostPort("tls_listen")
 	m.HTTPListen = s.hostPort("http_listen")
 	m.StatusListen = s.hostPort("status_listen")
-	if v, o := s.one("tls_fallback"); v != "" {
+	if v, o := s.one("tls_fallback"); v != "" && v != "off" {
 		if err := checkHostPort(v, true); err != nil {
 			s.fail(o, v, "%v", err)
 		} else {
