@@ -24,7 +24,7 @@ export SOURCE_DATE_EPOCH
 MKIPK   := build/mkipk
 IPK_SRC := https://github.com/airelay/airelay
 IPK_COMMON = --out dist --version '$(IPK_VERSION)' --license Apache-2.0 --url $(IPK_SRC) \
-	--maintainer 'airelay developers' --postinst files/ipk/postinst --prerm files/ipk/prerm
+	--maintainer 'airelay developers' --prerm files/ipk/prerm
 
 .PHONY: ipk ipk-airelay ipk-luci test-pkg
 ipk: ipk-airelay ipk-luci
@@ -38,7 +38,7 @@ ipk-airelay: $(MKIPK)
 	@rm -f dist/airelay_*.ipk
 	@set -e; for t in $(IPK_ARCHES); do \
 		arch=$${t%%:*}; bin=dist/airelay-linux-$${t#*:}; \
-		$(MKIPK) $(IPK_COMMON) --name airelay --arch $$arch --depends libc \
+		$(MKIPK) $(IPK_COMMON) --postinst files/ipk/postinst --name airelay --arch $$arch --depends libc \
 			--section net --source package/airelay --source-name airelay \
 			--require-user airelay:airelay \
 			--description 'AI API relay: answers DNS for AI API names with the router, relays their TLS by SNI, and serves an HTTP gateway that keeps API keys on the router.' \
@@ -55,7 +55,7 @@ ipk-airelay: $(MKIPK)
 ipk-luci: $(MKIPK)
 	@rm -f dist/luci-app-airelay_*.ipk
 	@if [ -d luci-app ]; then \
-		$(MKIPK) $(IPK_COMMON) --name luci-app-airelay --arch all --depends 'airelay, luci-base' \
+		$(MKIPK) $(IPK_COMMON) --postinst files/ipk/luci-postinst --name luci-app-airelay --arch all --depends 'airelay, luci-base' \
 			--section luci --source luci-app --source-name luci-app-airelay \
 			--description 'LuCI support for airelay: settings, providers, clients and live status.' \
 			$$([ -d luci-app/htdocs ] && echo --tree luci-app/htdocs=/www) \
@@ -65,7 +65,7 @@ ipk-luci: $(MKIPK)
 # Non-Go checks of the packaging; the Go tests in test/pkg do the rest (go test ./...).
 test-pkg:
 	@if command -v shellcheck >/dev/null; then \
-		shellcheck files/airelay.init files/airelay.defaults files/ipk/postinst files/ipk/prerm && echo "shellcheck: files/ ok"; \
+		shellcheck files/airelay.init files/airelay.defaults files/ipk/postinst files/ipk/luci-postinst files/ipk/prerm && echo "shellcheck: files/ ok"; \
 	else echo "shellcheck is not installed: skipping the init script lint"; fi
 
 TEST_TARGETS += test-pkg

@@ -2,6 +2,7 @@ package pkg
 
 import (
 	"archive/tar"
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -57,6 +58,15 @@ func TestLuciIPK(t *testing.T) {
 	_, f := controlFields(t, find(p.control, "./control").data)
 	if f["Architecture"] != "all" || !strings.Contains(f["Depends"], "airelay") || f["Package"] != "luci-app-airelay" {
 		t.Errorf("control: %v", f)
+	}
+	// LuCI's own postinst (drop the menu cache, reload rpcd), not the daemon's, which would
+	// try to enable init scripts this package does not have.
+	want, err := os.ReadFile(filepath.Join(repoRoot(t), "files/ipk/luci-postinst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := find(p.control, "./postinst"); m == nil || !bytes.Equal(m.data, want) {
+		t.Error("luci-app-airelay's postinst is not files/ipk/luci-postinst")
 	}
 	for _, e := range p.data {
 		if e.hdr.Uid != 0 || e.hdr.Gid != 0 {

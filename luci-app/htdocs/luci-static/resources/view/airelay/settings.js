@@ -68,15 +68,15 @@ return view.extend({
 			_('IPv6 address given to devices for AI names. Empty: the LAN interface\'s, or none (devices then use IPv4).'), 'ipv6');
 
 		text(s, 'listen', 'dns_listen', _('DNS interceptor'),
-			_('UDP and TCP address that dnsmasq forwards the AI names to.'), 'hostport', '127.0.0.1:5353');
+			_('UDP and TCP address that dnsmasq forwards the AI names to. "off" switches it off.'), 'hostport', '127.0.0.1:5353');
 		text(s, 'listen', 'tls_listen', _('TLS relay'),
-			_('Where the firewall sends the LAN\'s HTTPS for AI names. ":8443" listens on every address.'), 'hostport', ':8443');
+			_('Where the firewall sends the LAN\'s HTTPS for AI names. ":8443" listens on every address; "off" switches it off.'), 'hostport', ':8443');
 		text(s, 'listen', 'tls_fallback', _('Other TLS goes to'),
 			_('host:port for TLS without a known name (such as this router\'s own web interface). Empty: such connections are closed.'), 'dialaddr');
 		text(s, 'listen', 'http_listen', _('HTTP gateway'),
-			_('Address of the plain-HTTP gateway that adds the API keys.'), 'hostport', ':8080');
+			_('Address of the plain-HTTP gateway that adds the API keys. "off" switches it off.'), 'hostport', ':8080');
 		text(s, 'listen', 'status_listen', _('Status and metrics'),
-			_('Address of /status and /metrics. Keep it on loopback.'), 'hostport', '127.0.0.1:9099');
+			_('Address of /status and /metrics. Keep it on loopback; "off" switches it off.'), 'hostport', '127.0.0.1:9099');
 
 		flag(s, 'dns', 'dns_forward', _('Forward other names'),
 			_('Also resolve names that are not AI names (standalone use). Off: they are refused.'), '0');

@@ -12,7 +12,8 @@
  * `airelay check` on a table of values.
  *
  * Empty means "not set" (the schema default): UCI cannot store an empty value, so the forms
- * remove an emptied option instead, and the validators accept "".
+ * remove an emptied option instead, and the validators accept "". An address option that is
+ * on by default is switched off with the word "off", which the daemon reads as empty.
  */
 
 const DIGITS = /^[0-9]+$/;
@@ -157,6 +158,8 @@ function validHostname(h) {
 
 /* checkHostPort: null or an error message. */
 function checkHostPort(v, needHost) {
+	if (v === 'off')
+		return null; /* the daemon reads 'off' as "not set to anything": LuCI cannot store '' */
 	const hp = splitHostPort(v);
 	if (!hp)
 		return _('want host:port (IPv6 as [addr]:port)');
@@ -523,10 +526,6 @@ return baseclass.extend({
 		const validate = function(section_id, value) {
 			if (value == null || value === '')
 				return true;
-			/* uci writes a ' as '\'' (shell style), which the daemon's config reader cannot
-			 * read yet: the whole file would be refused. */
-			if (String(value).indexOf('\'') >= 0)
-				return _('airelay cannot read a \' in a value yet');
 			return fn(String(value), opts || {}, section_id) || true; /* a message or true */
 		};
 		validate.kind = kind; /* read by the tests, which match it against the schema */
