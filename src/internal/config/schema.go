@@ -63,7 +63,7 @@ var Schema = []Section{
 		{Name: "default_access", Type: TEnum, Default: "allow", Values: []string{"allow", "deny"}, Doc: "Access for devices that no client section matches."},
 		{Name: "log_level", Type: TEnum, Default: "info", Values: []string{"debug", "info", "warn", "error"}, Doc: "Least severe level logged."},
 		{Name: "memory_limit", Type: TSize, Default: "24M", Doc: "Soft memory limit for the Go runtime (GOMEMLIMIT); 0: none. The environment's GOMEMLIMIT wins."},
-		{Name: "max_conns", Type: TInt, Default: "1024", Min: 1, Max: 1 << 20, Doc: "Most relay connections at once; more wait in the kernel's accept queue."},
+		{Name: "max_conns", Type: TInt, Default: "1024", Min: 1, Max: 1 << 20, Doc: "Most open connections of the relay, and as many of the gateway; more wait in the kernel's accept queue."},
 		{Name: "hello_timeout", Type: TDuration, Default: "5s", Doc: "Time a device has to send its TLS ClientHello."},
 		{Name: "connect_timeout", Type: TDuration, Default: "10s", Doc: "Time to resolve and connect to a provider."},
 		{Name: "idle_timeout", Type: TDuration, Default: "10m", Doc: "A relayed connection with no byte either way for this long is closed."},

@@ -85,8 +85,8 @@ func New(o Options) *Gateway {
 	return g
 }
 
-// Serve accepts devices on ln until Shutdown. Header size and header read time come from the
-// table current when it starts. It returns nil after Shutdown.
+// Serve accepts devices on ln until Shutdown, at most max_conns connections at once. Header
+// size and header read time come from the table current when it starts. It returns nil after Shutdown.
 func (g *Gateway) Serve(ln net.Listener) error {
 	m := g.o.Table().Main
 	srv := &http.Server{
@@ -105,7 +105,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	}
 	g.servers[srv] = struct{}{}
 	g.mu.Unlock()
-	err := srv.Serve(ln)
+	err := srv.Serve(newLimitListener(ln, func() int { return g.o.Table().Main.MaxConns }))
 	g.mu.Lock()
 	delete(g.servers, srv)
 	g.mu.Unlock()

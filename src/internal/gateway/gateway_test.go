@@ -650,3 +650,57 @@ func TestKeysNeverShown(t *testing.T) {
 		t.Errorf("only %d gateway error bodies captured", len(e.bodies))
 	}
 }
+
+// TestMaxConns: past max_conns a device waits in the accept queue and is served as soon as a
+// connection closes; nothing is refused or dropped.
+func TestMaxConns(t *testing.T) {
+	up := startUpstream(t, "")
+	e := startGateway(t, mainSection("max_conns", "1")+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	addr := strings.TrimPrefix(e.base, "http://")
+	get := "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n"
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := io.WriteString(first, get); err != nil {
+		t.Fatal(err)
+	}
+	first.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := readStatusLine(first); err != nil || !strings.Contains(line, " 200 ") {
+		t.Fatalf("first connection: %q %v", line, err)
+	}
+	// The first stays open (keep-alive): the second is connected by the kernel but not served.
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if _, err := io.WriteString(second, get); err != nil {
+		t.Fatal(err)
+	}
+	second.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if line, err := readStatusLine(second); err == nil {
+		t.Fatalf("second connection served past max_conns 1: %q", line)
+	}
+	first.Close()
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := readStatusLine(second); err != nil || !strings.Contains(line, " 200 ") {
+		t.Fatalf("second connection after the first closed: %q %v", line, err)
+	}
+}
+
+// readStatusLine reads up to the end of the first line of an answer.
+func readStatusLine(c net.Conn) (string, error) {
+	var b []byte
+	one := make([]byte, 1)
+	for {
+		if _, err := c.Read(one); err != nil {
+			return string(b), err
+		}
+		if one[0] == '\n' {
+			return string(b), nil
+		}
+		b = append(b, one[0])
+	}
+}
