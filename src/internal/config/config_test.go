@@ -186,6 +186,7 @@ func TestErrors(t *testing.T) {
 		{"client mac", "config client 'c'\n\tlist mac 'aa:bb'\n", []string{"section 'c' option 'mac' value 'aa:bb'"}},
 		{"client ip", "config client 'c'\n\tlist ip '192.168.1.300'\n", []string{"option 'ip' value '192.168.1.300'"}},
 		{"client provider", "config client 'c'\n\tlist ip '10.0.0.1'\n\tlist provider 'nope'\n", []string{"option 'provider' value 'nope'"}},
+		{"device", main + "\toption listen_device 'br/lan'\n", []string{"option 'listen_device' value 'br/lan'", "not a device name"}},
 		{"NUL byte", main + "\toption log_level 'in\x00fo'\n", []string{"test.uci:2:", "NUL"}},
 		{"bad option name", main + "\toption log-level 'info'\n", []string{"test.uci:2:", `"log-level"`}},
 		{"client dup ip", "config client 'a'\n\tlist ip '10.0.0.1'\nconfig client 'b'\n\tlist ip '10.0.0.1'\n", []string{"section 'b' option 'ip' value '10.0.0.1': also an address of client 'a'"}},

@@ -57,6 +57,7 @@ func WriteMarkdown(w io.Writer) error {
 | host | a DNS name, or ` + "`*.example.com`" + ` for every name below example.com (not example.com itself) |
 | url | ` + "`https://host[:port][/base/path]`" + ` or ` + "`http://…`" + ` |
 | egress | empty (direct), ` + "`iface:wg0`" + `, ` + "`socks5://[user:pass@]host:port`" + `, ` + "`http://[user:pass@]host:port`" + ` (CONNECT) |
+| device | a network device name such as ` + "`br-lan`" + `: 1–15 characters, no ` + "`/`, `:`" + ` or spaces |
 | secret | any text; never printed, logged or shown (print-config shows ` + "`REDACTED`" + ` when set) |
 `)
 	_, err := io.WriteString(w, b.String())

@@ -228,6 +228,26 @@ func (s sec) hostPort(option string) string {
 	return v
 }
 
+func (s sec) device(option string) string {
+	v, o := s.one(option)
+	if err := CheckDevice(v); err != nil {
+		s.fail(o, v, "%v", err)
+		return ""
+	}
+	return v
+}
+
+// CheckDevice validates a network device name as Linux does (IFNAMSIZ); "" is valid (none).
+func CheckDevice(v string) error {
+	if v == "" {
+		return nil
+	}
+	if len(v) > 15 || v == "." || v == ".." || strings.ContainsAny(v, "/: \t\n") {
+		return fmt.Errorf("not a device name (1-15 characters, no '/', ':' or spaces)")
+	}
+	return nil
+}
+
 func (s sec) addr(option string, v4 bool) netip.Addr {
 	v, o := s.one(option)
 	if v == "" {
@@ -355,6 +375,7 @@ func (l *loader) loadMain(s sec) {
 	m.TLSListen = s.hostPort("tls_listen")
 	m.HTTPListen = s.hostPort("http_listen")
 	m.StatusListen = s.hostPort("status_listen")
+	m.ListenDevice = s.device("listen_device")
 	if v, o := s.one("tls_fallback"); v != "" && v != "off" {
 		if err := checkHostPort(v, true); err != nil {
 			s.fail(o, v, "%v", err)

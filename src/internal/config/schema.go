@@ -19,6 +19,7 @@ const (
 	TMAC      Type = "mac"    // aa:bb:cc:dd:ee:ff
 	TCIDR     Type = "cidr"   // address or prefix
 	TEgress   Type = "egress" // empty, iface:NAME, socks5://host:port, http://host:port
+	TDevice   Type = "device" // a network device name (br-lan): 1-15 characters, no '/', ':' or space
 	TPrefix   Type = "prefix" // URL path prefix /name[/name…]
 	TSecret   Type = "secret" // write-only: never printed, logged or returned
 	TRef      Type = "ref"    // the name of another section of type Ref
@@ -59,6 +60,7 @@ var Schema = []Section{
 		{Name: "tls_fallback", Type: THostPort, Doc: "Where TLS with no or an unknown SNI goes (the router's own HTTPS server). Empty or off: such connections are closed."},
 		{Name: "http_listen", Type: THostPort, Default: ":8080", Doc: "TCP address of the plain-HTTP gateway. Empty or off: off."},
 		{Name: "status_listen", Type: THostPort, Default: "127.0.0.1:9099", Doc: "TCP address of /status and /metrics. Keep it on loopback. Empty or off: off."},
+		{Name: "listen_device", Type: TDevice, Doc: "Network device the listeners accept on (SO_BINDTODEVICE), so nothing that arrives on another one (the WAN) reaches them; loopback addresses are exempt. The init script sets the LAN's device. Empty: any device (the firewall alone decides)."},
 		{Name: "resolver", Type: THostPort, List: true, Doc: "Upstream DNS servers (host or host:port) for the providers' real addresses. Empty: the WAN resolvers from /tmp/resolv.conf.d/resolv.conf.auto, else the system's non-loopback ones."},
 		{Name: "default_access", Type: TEnum, Default: "allow", Values: []string{"allow", "deny"}, Doc: "Access for devices that no client section matches."},
 		{Name: "log_level", Type: TEnum, Default: "info", Values: []string{"debug", "info", "warn", "error"}, Doc: "Least severe level logged."},

@@ -91,6 +91,7 @@ type Main struct {
 	TLSFallback   string
 	HTTPListen    string
 	StatusListen  string
+	ListenDevice  string   // "": any
 	Resolvers     []string // host:port; empty: discovered at dial time by the resolver package
 	DefaultAccess Access
 	LogLevel      string // debug|info|warn|error

@@ -5,9 +5,10 @@ import (
 	"syscall"
 )
 
-// bindToDevice returns a net.Dialer.Control that binds the socket to one interface
-// (SO_BINDTODEVICE), so the connection leaves through it whatever the routing table says.
-func bindToDevice(name string) func(network, address string, c syscall.RawConn) error {
+// BindToDevice returns a socket Control function (net.Dialer, net.ListenConfig) that binds the
+// socket to one interface (SO_BINDTODEVICE): a dialled connection leaves through it whatever
+// the routing table says, and a listener accepts only what arrives on it.
+func BindToDevice(name string) func(network, address string, c syscall.RawConn) error {
 	return func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) { serr = syscall.BindToDevice(int(fd), name) }); err != nil {

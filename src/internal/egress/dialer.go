@@ -85,7 +85,7 @@ func splitHostPort(addr string) (host string, port uint16, err error) {
 func (d *Dialer) dialDirect(ctx context.Context, network, host string, port uint16) (*net.TCPConn, error) {
 	var nd net.Dialer
 	if d.Spec.Kind == Iface {
-		nd.Control = bindToDevice(d.Spec.Iface)
+		nd.Control = BindToDevice(d.Spec.Iface)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return nd.DialTCP(ctx, network, netip.AddrPort{}, netip.AddrPortFrom(ip, port)) // trusted literal

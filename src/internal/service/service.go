@@ -75,6 +75,7 @@ type Service struct {
 // binding is one role's open listener(s).
 type binding struct {
 	addr      string
+	device    string // SO_BINDTODEVICE; "" for none
 	inherited bool
 	stop      func(ctx context.Context) // stop accepting; in-flight work is the server's to drain
 	actual    string                    // bound address, for logs and status
@@ -204,7 +205,7 @@ func (s *Service) bindAll(t *config.Table, start bool) error {
 	for _, role := range roles {
 		addr := s.listenAddr(t, role)
 		old := s.bound[role]
-		if old != nil && (old.addr == addr || old.actual == addr) {
+		if old != nil && (old.addr == addr || old.actual == addr) && (old.device == listenDevice(t, addr) || old.inherited) {
 			old.addr = addr
 			continue
 		}
@@ -252,6 +253,20 @@ func (s *Service) bindAll(t *config.Table, start bool) error {
 	return errors.Join(errs...)
 }
 
+// listenDevice is the device a listener on addr is bound to: listen_device, except for a
+// loopback address, which no other device can reach anyway (and which lo would not carry if
+// bound elsewhere).
+func listenDevice(t *config.Table, addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "localhost" {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return ""
+	}
+	return t.Main.ListenDevice
+}
+
 func samePort(a, b string) bool {
 	_, pa, err1 := net.SplitHostPort(a)
 	_, pb, err2 := net.SplitHostPort(b)
@@ -264,10 +279,16 @@ func (s *Service) bind(t *config.Table, role, addr string) (*binding, error) {
 	if s.inherited != nil {
 		ln = s.inherited.takeStream(role, addr)
 	}
-	b.inherited = ln != nil
+	b.inherited = ln != nil // systemd binds it (BindToDevice= in the socket unit)
+	var lc net.ListenConfig
+	if !b.inherited {
+		if b.device = listenDevice(t, addr); b.device != "" {
+			lc.Control = egress.BindToDevice(b.device)
+		}
+	}
 	if ln == nil {
 		var err error
-		if ln, err = net.Listen("tcp", addr); err != nil {
+		if ln, err = lc.Listen(context.Background(), "tcp", addr); err != nil {
 			return nil, err
 		}
 	}
@@ -299,7 +320,7 @@ func (s *Service) bind(t *config.Table, role, addr string) (*binding, error) {
 		if pc == nil {
 			// UDP on the same port as the TCP listener just bound (port 0 in tests).
 			var err error
-			if pc, err = net.ListenPacket("udp", b.actual); err != nil {
+			if pc, err = lc.ListenPacket(context.Background(), "udp", b.actual); err != nil {
 				ln.Close()
 				return nil, err
 			}
@@ -326,6 +347,9 @@ func (s *Service) logReady(t *config.Table) {
 		if a, ok := addrs[r]; ok {
 			args = append(args, r, a)
 		}
+	}
+	if t.Main.ListenDevice != "" {
+		args = append(args, "device", t.Main.ListenDevice)
 	}
 	s.log.Info("ready", args...)
 	if s.opts.Ready != nil {

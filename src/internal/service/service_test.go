@@ -324,3 +324,72 @@ func portOf(a string) string {
 	_, p, _ := net.SplitHostPort(a)
 	return p
 }
+
+// TestListenDevice: with listen_device set, a listener on a wildcard address takes only what
+// arrives on that device; loopback listeners are left alone; a missing device fails the start
+// with its name.
+func TestListenDevice(t *testing.T) {
+	other := ""
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp != 0 && i.Flags&net.FlagLoopback == 0 {
+			other = i.Name
+			break
+		}
+	}
+	runWith := func(device string) (map[string]string, func(), error) {
+		text := "config airelay 'main'\n\toption tls_listen ':0'\n\toption dns_listen ''\n\toption http_listen ''\n\toption status_listen '127.0.0.1:0'\n\toption listen_device '" + device + "'\n"
+		sig := make(chan os.Signal, 1)
+		done := make(chan error, 1)
+		ready := make(chan map[string]string, 1)
+		go func() {
+			done <- Run(Options{Load: func() (*config.Table, error) { return config.LoadBytes("x", []byte(text)) },
+				Log: io.Discard, Signals: sig, Ready: func(a map[string]string) { ready <- a }})
+		}()
+		select {
+		case a := <-ready:
+			return a, func() { sig <- syscall.SIGTERM; <-done }, nil
+		case err := <-done:
+			return nil, nil, err
+		case <-time.After(5 * time.Second):
+			t.Fatal("not ready")
+		}
+		return nil, nil, nil
+	}
+	dial := func(a map[string]string, role string) error {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", portOf(a[role])), 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+
+	a, stop, err := runWith("lo")
+	if err != nil {
+		t.Fatalf("listen_device lo: %v", err)
+	}
+	if err := dial(a, "tls"); err != nil {
+		t.Errorf("bound to lo, a connection over lo: %v", err)
+	}
+	stop()
+
+	if other != "" {
+		a, stop, err = runWith(other)
+		if err != nil {
+			t.Fatalf("listen_device %s: %v", other, err)
+		}
+		if err := dial(a, "tls"); err == nil {
+			t.Errorf("bound to %s, the relay still took a connection that arrived on lo", other)
+		}
+		if err := dial(a, "status"); err != nil {
+			t.Errorf("a loopback listener must not be bound to %s: %v", other, err)
+		}
+		stop()
+	} else {
+		t.Log("no non-loopback interface is up: the refusal half is not checked")
+	}
+
+	if _, _, err := runWith("nosuchdev0"); err == nil || !strings.Contains(err.Error(), `"nosuchdev0"`) {
+		t.Errorf("a missing device: err = %v", err)
+	}
+}
