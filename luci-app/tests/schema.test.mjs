@@ -13,7 +13,7 @@ const KINDS = {
 	string: [ 'string' ], int: [ 'int' ], duration: [ 'duration' ], size: [ 'size' ],
 	hostport: [ 'hostport', 'dialaddr', 'resolver' ], ipv4: [ 'ipv4' ], ipv6: [ 'ipv6' ],
 	url: [ 'url' ], host: [ 'host' ], mac: [ 'mac' ], cidr: [ 'cidr' ], egress: [ 'egress' ],
-	prefix: [ 'prefix' ], secret: [ 'secret' ], ref: [ 'ref' ]
+	prefix: [ 'prefix' ], secret: [ 'secret' ], ref: [ 'ref' ], device: [ 'device' ]
 };
 
 async function rendered() {

@@ -43,6 +43,11 @@ const CASES = [
 	[ 'airelay', 'dns_listen', 'a b:53', false ],
 	[ 'airelay', 'tls_listen', ':9443', true ],
 	[ 'airelay', 'tls_listen', 'off', true ],
+	[ 'airelay', 'listen_device', 'br-lan', true ],
+	[ 'airelay', 'listen_device', 'eth0.2', true ],
+	[ 'airelay', 'listen_device', 'br/lan', false ],
+	[ 'airelay', 'listen_device', 'a-name-too-long0', false ],
+	[ 'airelay', 'listen_device', 'br lan', false ],
 	[ 'airelay', 'http_listen', 'off', true ],
 	[ 'airelay', 'tls_listen', 'of', false ],
 	[ 'airelay', 'status_listen', '[::1]:9099', true ],
@@ -240,6 +245,6 @@ test('every validated option of the views is exercised by the table', () => {
 			if (o.validate?.kind && o.validate.kind !== 'ref' && tested.has(`${type}.${o.option}`))
 				kinds.add(o.validate.kind);
 	for (const k of [ 'ipv4', 'ipv6', 'hostport', 'dialaddr', 'resolver', 'int', 'size', 'duration',
-		'host', 'url', 'prefix', 'egress', 'secret', 'string', 'mac', 'cidr' ])
+		'host', 'url', 'prefix', 'egress', 'secret', 'string', 'mac', 'cidr', 'device' ])
 		assert.ok(kinds.has(k), `no case for validator kind ${k}`);
 });

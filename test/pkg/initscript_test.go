@@ -52,6 +52,7 @@ procd_add_reload_interface_trigger() { rec procd_add_reload_interface_trigger "$
 `,
 	"lib/functions/network.sh": `network_get_ipaddr() { eval "$1=192.168.1.1"; }
 network_get_ipaddr6() { eval "$1=fd00:ab::1"; }
+network_get_device() { eval "$1=lo"; }
 `,
 	"etc/init.d/dnsmasq":             "#!/bin/sh\necho \"dnsmasq $*\" >>/calls\n",
 	"sbin/fw4":                       "#!/bin/sh\necho \"fw4 $*\" >>/calls\n[ \"$2\" != check ] || [ ! -e /tmp/fw4-check-fails ]\n",
@@ -159,7 +160,7 @@ func TestInitScript(t *testing.T) {
 		}
 	}
 	rc, _ := read("var/run/airelay/airelay")
-	if !strings.Contains(rc, "option lan_ipv4 '192.168.1.1'") || !strings.Contains(rc, "option lan_ipv6 'fd00:ab::1'") {
+	if !strings.Contains(rc, "option lan_ipv4 '192.168.1.1'") || !strings.Contains(rc, "option lan_ipv6 'fd00:ab::1'") || !strings.Contains(rc, "option listen_device 'lo'") {
 		t.Errorf("runtime config without the LAN addresses:\n%s", rc)
 	}
 	for p, mode := range map[string]os.FileMode{"var/run/airelay": 0o700 | os.ModeDir, "var/run/airelay/airelay": 0o600} {

@@ -70,6 +70,7 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "file to write (mode 0600, replaced atomically); required")
 	lan4 := fs.String("lan-ipv4", "", "the router's LAN IPv4 address, used when lan_ipv4 is empty")
 	lan6 := fs.String("lan-ipv6", "", "the router's LAN IPv6 address, used when lan_ipv6 is empty")
+	dev := fs.String("lan-device", "", "the LAN's network device (br-lan), used when listen_device is empty")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -88,7 +89,7 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	a4, _ := netip.ParseAddr(*lan4) // an empty or bad address is the zero Addr: not filled in
 	a6, _ := netip.ParseAddr(*lan6)
-	data := openwrt.RuntimeConfig(src, a4, a6)
+	data := openwrt.RuntimeConfig(src, a4, a6, *dev)
 	tmp, err := os.CreateTemp(filepath.Dir(*out), ".airelay-*")
 	if err != nil {
 		fmt.Fprintln(stderr, "airelay runtime-config:", err)

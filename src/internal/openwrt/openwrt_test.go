@@ -63,7 +63,7 @@ func TestGolden(t *testing.T) {
 	golden(t, "site.dstnat.nft", r.DstNAT)
 	golden(t, "site.input.nft", r.Input)
 	src, _ := os.ReadFile("testdata/site.uci")
-	golden(t, "site.runtime.uci", RuntimeConfig(src, netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("fd00:ab::1")))
+	golden(t, "site.runtime.uci", RuntimeConfig(src, netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("fd00:ab::1"), "br-lan"))
 }
 
 func TestDnsmasqTargets(t *testing.T) {
@@ -126,24 +126,27 @@ func TestFirewallZone(t *testing.T) {
 
 func TestRuntimeConfig(t *testing.T) {
 	a4, a6 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("fd00::1")
-	for _, c := range []struct{ name, in, want4, want6 string }{
-		{"empty options replaced", "config airelay 'main'\n\toption lan_ipv4 ''\n\toption lan_ipv6 \"\"\n", "10.0.0.1", "fd00::1"},
-		{"missing options added", "config airelay 'main'\n\toption log_level 'debug'\n", "10.0.0.1", "fd00::1"},
-		{"user value kept", "config airelay 'main'\n\toption lan_ipv4 '192.168.9.1'\n", "192.168.9.1", "fd00::1"},
-		{"no main section", "config provider 'x'\n\tlist host 'a.example'", "10.0.0.1", "fd00::1"},
+	for _, c := range []struct{ name, in, want4, want6, wantDev string }{
+		{"empty options replaced", "config airelay 'main'\n\toption lan_ipv4 ''\n\toption lan_ipv6 \"\"\n\toption listen_device ''\n", "10.0.0.1", "fd00::1", "br-lan"},
+		{"missing options added", "config airelay 'main'\n\toption log_level 'debug'\n", "10.0.0.1", "fd00::1", "br-lan"},
+		{"user value kept", "config airelay 'main'\n\toption lan_ipv4 '192.168.9.1'\n\toption listen_device 'lan1'\n", "192.168.9.1", "fd00::1", "lan1"},
+		{"no main section", "config provider 'x'\n\tlist host 'a.example'", "10.0.0.1", "fd00::1", "br-lan"},
 	} {
-		out := RuntimeConfig([]byte(c.in), a4, a6)
+		out := RuntimeConfig([]byte(c.in), a4, a6, "br-lan")
 		tb := load(t, string(out))
-		if tb.Main.LANv4.String() != c.want4 || tb.Main.LANv6.String() != c.want6 {
-			t.Errorf("%s: lan %v %v from\n%s", c.name, tb.Main.LANv4, tb.Main.LANv6, out)
+		if tb.Main.LANv4.String() != c.want4 || tb.Main.LANv6.String() != c.want6 || tb.Main.ListenDevice != c.wantDev {
+			t.Errorf("%s: lan %v %v %q from\n%s", c.name, tb.Main.LANv4, tb.Main.LANv6, tb.Main.ListenDevice, out)
 		}
 		if len(tb.Warnings) > 0 {
 			t.Errorf("%s: warnings %v from\n%s", c.name, tb.Warnings, out)
 		}
 	}
 	in := []byte("config airelay 'main'\n\toption lan_ipv4 ''\n")
-	if out := RuntimeConfig(in, netip.Addr{}, netip.Addr{}); !bytes.Equal(out, in) {
+	if out := RuntimeConfig(in, netip.Addr{}, netip.Addr{}, ""); !bytes.Equal(out, in) {
 		t.Errorf("no addresses known: the file must be unchanged, got %q", out)
+	}
+	if out := RuntimeConfig(in, netip.Addr{}, netip.Addr{}, "br/lan"); !bytes.Equal(out, in) {
+		t.Errorf("an invalid device name must not be written, got %q", out)
 	}
 }
 

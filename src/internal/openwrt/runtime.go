@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"net/netip"
 	"strings"
+
+	"github.com/airelay/airelay/src/internal/config"
 )
 
-// RuntimeConfig returns the UCI text src with the router's LAN addresses put into the main
-// section where lan_ipv4 or lan_ipv6 is missing or empty. A value the user wrote is kept. An
+// RuntimeConfig returns the UCI text src with the router's LAN addresses and LAN device put
+// into the main section where lan_ipv4, lan_ipv6 or listen_device is missing or empty. A value the user wrote is kept. An
 // invalid (zero) address leaves that option as it was. Everything else, keys included, is copied
 // byte for byte, so the result is the user's file plus at most two lines.
 //
@@ -15,8 +17,11 @@ import (
 // to /var/run/airelay/airelay and runs `airelay run --config` on that copy. The copy is
 // rewritten on every reload, so a new LAN address (interface trigger) or a uci commit reaches
 // the daemon through one SIGHUP, without a restart.
-func RuntimeConfig(src []byte, lan4, lan6 netip.Addr) []byte {
+func RuntimeConfig(src []byte, lan4, lan6 netip.Addr, device string) []byte {
 	want := map[string]string{}
+	if device != "" && config.CheckDevice(device) == nil {
+		want["listen_device"] = device
+	}
 	if lan4.Is4() {
 		want["lan_ipv4"] = lan4.String()
 	}
@@ -55,7 +60,7 @@ func RuntimeConfig(src []byte, lan4, lan6 netip.Addr) []byte {
 		}
 	}
 	add := func() {
-		for _, k := range []string{"lan_ipv4", "lan_ipv6"} {
+		for _, k := range []string{"lan_ipv4", "lan_ipv6", "listen_device"} {
 			if v, ok := want[k]; ok {
 				out.WriteString("\toption " + k + " '" + v + "'\n")
 			}

@@ -77,6 +77,8 @@ return view.extend({
 			_('Address of the plain-HTTP gateway that adds the API keys. "off" switches it off.'), 'hostport', ':8080');
 		text(s, 'listen', 'status_listen', _('Status and metrics'),
 			_('Address of /status and /metrics. Keep it on loopback; "off" switches it off.'), 'hostport', '127.0.0.1:9099');
+		text(s, 'listen', 'listen_device', _('Accept on device'),
+			_('The relay and the gateway take only connections that arrive on this network device. Empty: the LAN interface\'s device (br-lan), filled in at start.'), 'device');
 
 		flag(s, 'dns', 'dns_forward', _('Forward other names'),
 			_('Also resolve names that are not AI names (standalone use). Off: they are refused.'), '0');

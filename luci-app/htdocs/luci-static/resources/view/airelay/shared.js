@@ -472,6 +472,13 @@ const check = {
 		return null;
 	},
 
+	/* A network device name as Linux takes it: 1-15 bytes, no "/", ":" or white space. */
+	device: function(v) {
+		if (new TextEncoder().encode(v).length > 15 || v === '.' || v === '..' || /[\/: \t\n]/.test(v))
+			return _('not a device name (1-15 characters, no "/", ":" or spaces)');
+		return null;
+	},
+
 	egress: function(v) {
 		if (v === 'direct')
 			return null;
