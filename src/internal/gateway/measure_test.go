@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,7 +117,10 @@ func benchJSON(b *testing.B, c *http.Client, url, auth string) {
 // through it that the fake holds open, then reads the child's RSS and Go heap.
 func TestMeasureStreamsMemory(t *testing.T) {
 	skipUnlessMeasuring(t)
-	const streams = 200
+	streams := 200
+	if n, err := strconv.Atoi(os.Getenv("AIRELAY_MEASURE_STREAMS")); err == nil && n > 0 {
+		streams = n
+	}
 	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}); f.Arrivals = nil })
 	dir := t.TempDir()
 	uci := mainSection() + provider("openai", up.URL(), keyOpenAI, "bearer")
@@ -147,7 +152,8 @@ func TestMeasureStreamsMemory(t *testing.T) {
 		f := readLine("MEM")
 		heap, _ = strconv.ParseInt(f[0], 10, 64)
 		rss = vmRSS(t, cmd.Process.Pid)
-		t.Logf("%-28s RSS %6.1f MiB  heap in use %6.1f MiB  goroutines %s", label, mib(rss), mib(heap), f[1])
+		stack, _ := strconv.ParseInt(f[2], 10, 64)
+		t.Logf("%-28s RSS %6.1f MiB  heap in use %6.1f MiB  stacks %6.1f MiB  goroutines %s", label, mib(rss), mib(heap), mib(stack), f[1])
 		return rss, heap
 	}
 	// One request first, so that the baseline includes an upstream connection and warm pools.
@@ -183,12 +189,16 @@ func TestMeasureStreamsMemory(t *testing.T) {
 			res.Body.Close()
 		})
 	}
-	eventually(t, "200 streams to open", func() bool { return opened.Load() == streams || len(errs) > 0 })
+	eventually(t, "the streams to open", func() bool { return opened.Load() == int64(streams) || len(errs) > 0 })
 	if len(errs) > 0 {
 		t.Fatal(<-errs)
 	}
 	rss1, heap1 := sample(fmt.Sprintf("%d streams open", streams))
-	t.Logf("per open stream: RSS %.1f KiB, heap %.1f KiB", float64(rss1-rss0)/1024/streams, float64(heap1-heap0)/1024/streams)
+	if p := os.Getenv("AIRELAY_MEASURE_HEAP"); p != "" {
+		fmt.Fprintln(stdin, "heap "+p)
+		readLine("HEAP")
+	}
+	t.Logf("per open stream: RSS %.1f KiB, heap %.1f KiB", float64(rss1-rss0)/1024/float64(streams), float64(heap1-heap0)/1024/float64(streams))
 	cancel()
 	wg.Wait()
 }
@@ -225,6 +235,7 @@ func TestGatewayChildProcess(t *testing.T) {
 	pem, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
+	debug.SetMemoryLimit(tab.Main.MemoryLimit) // as the daemon runs (memory_limit)
 	g := New(Options{Table: func() *config.Table { return tab }, Stats: stats.New(), RootCAs: pool})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -234,10 +245,23 @@ func TestGatewayChildProcess(t *testing.T) {
 	fmt.Println("ADDR", ln.Addr())
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
+		if p, ok := strings.CutPrefix(in.Text(), "heap "); ok {
+			f, err := os.Create(p)
+			if err == nil {
+				err = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+			if g, gerr := os.Create(p + ".goroutines"); gerr == nil {
+				pprof.Lookup("goroutine").WriteTo(g, 1)
+				g.Close()
+			}
+			fmt.Println("HEAP", err)
+			continue
+		}
 		var m runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&m)
-		fmt.Println("MEM", m.HeapInuse, runtime.NumGoroutine())
+		fmt.Println("MEM", m.HeapInuse, runtime.NumGoroutine(), m.StackInuse, m.Sys)
 	}
 	os.Exit(0)
 }
