@@ -340,7 +340,7 @@ var (
 )
 
 const (
-	copyBufSize    = 4 << 10 // one device write (net/http's 4K bufio) per read; an SSE event fits many times
+	copyBufSize    = 4 << 10  // one device write (net/http's 4K bufio) per read; an SSE event fits many times
 	maxPooledBody  = 64 << 10 // larger kept bodies are left to the GC, not hoarded
 	idleConnTTL    = 90 * time.Second
 	maxIdlePerHost = 8
