@@ -3,10 +3,14 @@
 GO           ?= go
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 EMBED_CONFIG ?=
+# Go build tags. TAGS=nethttpomithttp2 drops net/http's HTTP/2 (~590 KB, ~200 KB of a mipsle
+# ipk) for flash-starved routers; the gateway then speaks HTTP/1.1 to providers, one TLS
+# connection per concurrent request instead of one shared one.
+TAGS         ?=
 BIN          := bin/airelay
 PKG          := ./src/cmd/airelay
 LDFLAGS      := -s -w -buildid= -X main.version=$(VERSION)
-GOFLAGS_REL  := -trimpath -ldflags '$(LDFLAGS)'
+GOFLAGS_REL  := -trimpath -ldflags '$(LDFLAGS)' $(if $(TAGS),-tags '$(TAGS)')
 
 # A site config replaces the embedded default through go build -overlay, so the tree is untouched.
 OVERLAY_JSON := build/embed-overlay.json
