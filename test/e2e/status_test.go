@@ -1,0 +1,42 @@
+package e2e
+
+import "time"
+
+// statusDoc is the part of the /status document (`airelay status --json`, also what LuCI
+// reads) that the scenarios check, decoded from the outside as any consumer would.
+type statusDoc struct {
+	Config struct {
+		Generation uint64    `json:"generation"`
+		LoadedAt   time.Time `json:"loaded_at"`
+		LastError  string    `json:"last_error"`
+	} `json:"config"`
+	Providers []providerRow `json:"providers"`
+	Devices   []deviceRow   `json:"devices"`
+}
+
+// counters are the values kept per provider, per device and per device and provider.
+type counters struct {
+	Conns     uint64 `json:"connections"`
+	Active    int64  `json:"active"`
+	Requests  uint64 `json:"requests"`
+	Denied    uint64 `json:"denied"`
+	Errors    uint64 `json:"errors"`
+	BytesUp   uint64 `json:"bytes_up"`
+	BytesDown uint64 `json:"bytes_down"`
+	TokensIn  uint64 `json:"tokens_in"`
+	TokensOut uint64 `json:"tokens_out"`
+}
+
+type providerRow struct {
+	ID string `json:"id"`
+	counters
+}
+
+type deviceRow struct {
+	Addr      string              `json:"addr"`
+	MAC       string              `json:"mac"`
+	Client    string              `json:"client"`
+	Name      string              `json:"name"`
+	Providers map[string]counters `json:"providers"`
+	counters
+}
