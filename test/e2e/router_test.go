@@ -1,0 +1,327 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The router: its files at their OpenWrt paths below h.root, dnsmasq, an fw4-shaped ruleset,
+// the web UI, and airelay started, reloaded and wired the way files/airelay.init does it.
+
+// startRouter lays out the router's files as the package installs them, loads the firewall,
+// starts dnsmasq and the web UI, then starts airelay the way its init script does.
+func (h *home) startRouter() {
+	for _, d := range []string{"etc/config", "var/etc", "tmp/dnsmasq.cfg01411c.d", chainPre + "/dstnat", chainPre + "/input"} {
+		os.MkdirAll(h.path(d), 0o755)
+	}
+	// /etc/config/airelay: the shipped config and the user's additions
+	shipped, err := os.ReadFile(filepath.Join(h.repo, "files/airelay.config"))
+	if err != nil {
+		h.fatalf("%v", err)
+	}
+	cfg := string(shipped) + siteConfig
+	for _, f := range []string{"/tmp/resolv.conf.d/resolv.conf.auto", "/tmp/resolv.conf.auto"} {
+		if _, err := os.Stat(f); err == nil {
+			// The namespaces share the test machine's /tmp; its WAN resolvers are not ours.
+			h.t.Logf("%s exists on this machine; naming the ISP's resolver in the config instead", f)
+			cfg += "\nconfig airelay 'main'\n\tlist resolver '" + ispDNS + "'\n"
+			break
+		}
+	}
+	if err := os.WriteFile(h.path(confPath), []byte(cfg), 0o600); err != nil {
+		h.fatalf("%v", err)
+	}
+	// the package's symlinks (mk/ipk.mk --link): fw4 follows them to the fragments while they exist
+	for _, chain := range []string{"dstnat", "input"} {
+		os.Symlink(h.path(runDir+"/fw4-"+chain+".nft"), h.path(chainPre+"/"+chain+"/30-airelay.nft"))
+	}
+	// dnsmasq as OpenWrt 24.10 configures its default instance (/etc/config/dhcp defaults),
+	// trimmed to what matters here: rebind protection (why airelay's lines carry
+	// rebind-domain-ok), upstream servers from resolv.conf.auto, and the instance's conf-dir,
+	// where airelay's init script puts its file.
+	os.WriteFile(h.path("tmp/hosts"), []byte(routerLAN+" openwrt\n"), 0o644)
+	os.MkdirAll(h.path("tmp/resolv.conf.d"), 0o755)
+	os.WriteFile(h.path("tmp/resolv.conf.d/resolv.conf.auto"), []byte("nameserver "+ispDNS+"\n"), 0o644)
+	os.WriteFile(h.path(dnsmasqConf), []byte(`domain-needed
+localise-queries
+stop-dns-rebind
+rebind-localhost-ok
+local=/lan/
+domain=lan
+expand-hosts
+no-hosts
+addn-hosts=`+h.path("tmp/hosts")+`
+cache-size=1000
+resolv-file=`+h.path("tmp/resolv.conf.d/resolv.conf.auto")+`
+conf-dir=`+h.path("tmp/dnsmasq.cfg01411c.d")+`
+listen-address=`+routerLAN+`,127.0.0.1
+bind-interfaces
+user=root
+log-queries
+`), 0o644)
+
+	if err := h.fw4Reload(); err != nil {
+		h.fatalf("fw4: %v", err)
+	}
+	h.startDnsmasq()
+
+	// The router's own HTTPS (uhttpd/LuCI): on loopback only, reachable from the LAN solely
+	// through the relay's tls_fallback.
+	ui, err := serveHTTPS(h.router, "127.0.0.1:443", h.leaf("openwrt.lan", routerLAN), "OpenWrt LuCI (router web UI)")
+	if err != nil {
+		h.fatalf("web UI: %v", err)
+	}
+	h.addServer(ui)
+	h.webUI = ui
+
+	if err := h.initStart(); err != nil {
+		h.fatalf("/etc/init.d/airelay start: %v", err)
+	}
+}
+
+func (h *home) startDnsmasq() {
+	h.t.Helper()
+	h.mu.Lock()
+	h.dnsmasqN++
+	h.mu.Unlock()
+	h.start("dnsmasq", h.router, nil, "dnsmasq", "--keep-in-foreground", "--conf-file="+h.path(dnsmasqConf),
+		"--pid-file=", "--log-facility=-")
+	if err := h.waitDNS(h.router, "127.0.0.1", "openwrt.lan", routerLAN); err != nil {
+		h.fatalf("router dnsmasq: %v\n%s", err, h.proc("dnsmasq").out.String())
+	}
+}
+
+// fw4Ruleset is shaped like the ruleset fw4 generates for OpenWrt's default zones (lan: br-lan,
+// wan: wan), reduced to what the test needs. It is stricter than OpenWrt on one point: the LAN
+// may reach the router only for DNS and ICMP, so everything airelay needs from the LAN is
+// opened by the fragments it generates. Those are included where fw4 includes
+// /usr/share/nftables.d/chain-pre/<chain>/*.nft; fw4 skips a dangling symlink.
+const fw4Ruleset = `table inet fw4
+delete table inet fw4
+table inet fw4 {
+	define lan_devices = { "br-lan" }
+	define wan_devices = { "wan" }
+
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iif "lo" accept comment "!fw4: Accept traffic from loopback"
+%s		ct state vmap { established : accept, related : accept } comment "!fw4: Handle inbound flows"
+		iifname $lan_devices meta l4proto { tcp, udp } th dport 53 accept comment "DNS from the LAN"
+		meta l4proto { icmp, ipv6-icmp } accept
+	}
+
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state vmap { established : accept, related : accept } comment "!fw4: Handle forwarded flows"
+		iifname $lan_devices oifname $wan_devices accept comment "lan to wan"
+	}
+
+	chain dstnat {
+		type nat hook prerouting priority dstnat; policy accept;
+%s	}
+
+	chain srcnat {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname $wan_devices meta nfproto ipv4 masquerade comment "!fw4: Masquerade IPv4 wan traffic"
+	}
+}
+`
+
+// fw4Ruleset renders the ruleset with the chain-pre includes that resolve.
+func (h *home) fw4Render() string {
+	inc := map[string]string{}
+	for _, chain := range []string{"input", "dstnat"} {
+		files, _ := filepath.Glob(h.path(chainPre + "/" + chain + "/*.nft"))
+		for _, f := range files {
+			if _, err := os.Stat(f); err == nil {
+				inc[chain] += "\t\tinclude \"" + f + "\"\n"
+			}
+		}
+	}
+	return fmt.Sprintf(fw4Ruleset, inc["input"], inc["dstnat"])
+}
+
+// fw4 check (nft -c) and fw4 reload (nft -f) in the router.
+func (h *home) fw4(check bool) error {
+	p := h.path("var/etc/fw4.nft")
+	if err := os.WriteFile(p, []byte(h.fw4Render()), 0o644); err != nil {
+		return err
+	}
+	args := []string{"nft", "-f", p}
+	if check {
+		args = []string{"nft", "-c", "-f", p}
+	}
+	if r := runIn(h.router, 20*time.Second, nil, args...); !r.ok() {
+		return fmt.Errorf("%s: %s", strings.Join(args, " "), r)
+	}
+	return nil
+}
+
+func (h *home) fw4Reload() error { return h.fw4(false) }
+
+// --- airelay, started and wired the way files/airelay.init does it ---
+
+func (h *home) airelay(args ...string) result {
+	return runIn(h.router, 20*time.Second, nil, append([]string{h.airelayBin}, args...)...)
+}
+
+// lanIPv4 is what network_get_ipaddr finds for network.lan: br-lan's address.
+func (h *home) lanIPv4() string {
+	out := h.in(h.router, "ip", "-4", "-o", "addr", "show", "dev", "br-lan")
+	m := regexp.MustCompile(`inet (\S+)/`).FindStringSubmatch(out)
+	if m == nil {
+		h.fatalf("no IPv4 address on br-lan: %s", out)
+	}
+	return m[1]
+}
+
+// runtimeConfig is the init script's runtime_config: the copy the daemon reads, with the LAN
+// address filled in. A bad config fails here and nothing changes.
+func (h *home) runtimeConfig() error {
+	os.MkdirAll(h.path(runDir), 0o700)
+	os.Chmod(h.path(runDir), 0o700)
+	r := h.airelay("runtime-config", "--config", h.path(confPath), "--out", h.path(runConf),
+		"--lan-ipv4", h.lanIPv4(), "--lan-ipv6", "")
+	if !r.ok() {
+		return fmt.Errorf("airelay runtime-config: %s", r)
+	}
+	return nil
+}
+
+// initStart is `/etc/init.d/airelay start`: runtime_config, the procd instance (airelay run
+// --config the copy), then service_started's wire_dnsmasq and wire_firewall.
+func (h *home) initStart() error {
+	if err := h.runtimeConfig(); err != nil {
+		return err
+	}
+	if err := h.startDaemon(); err != nil {
+		return err
+	}
+	return h.wire()
+}
+
+// startDaemon is what procd runs (and runs again when the daemon dies: respawn).
+func (h *home) startDaemon() error {
+	p := h.start("airelay", h.router, nil, h.airelayBin, "run", "--config", h.path(runConf))
+	return p.waitOutput("msg=ready", 30*time.Second)
+}
+
+// initReload is `/etc/init.d/airelay reload` (uci commit airelay): runtime_config, SIGHUP,
+// wire_dnsmasq, wire_firewall.
+func (h *home) initReload() error {
+	if err := h.runtimeConfig(); err != nil {
+		return err
+	}
+	if err := h.proc("airelay").signal(syscall.SIGHUP); err != nil {
+		return err
+	}
+	return h.wire()
+}
+
+// wire is service_started: the dnsmasq file in every instance's conf-dir (dnsmasq restarted
+// when it changed) and the fw4 fragments (fw4 check, then reload, when they changed).
+func (h *home) wire() error {
+	changed := false
+	for _, dir := range h.dnsmasqDirs() {
+		r := h.airelay("dnsmasq-conf", "--config", h.path(runConf))
+		if !r.ok() {
+			return fmt.Errorf("airelay dnsmasq-conf: %s", r)
+		}
+		c, err := put(filepath.Join(dir, "airelay.conf"), r.out)
+		if err != nil {
+			return err
+		}
+		changed = changed || c
+	}
+	if changed {
+		h.proc("dnsmasq").stop(5 * time.Second)
+		h.startDnsmasq()
+	}
+	changed = false
+	for _, chain := range []string{"dstnat", "input"} {
+		r := h.airelay("firewall", "--config", h.path(runConf), "--zone", "lan", "--chain", chain)
+		if !r.ok() {
+			return fmt.Errorf("airelay firewall: %s", r)
+		}
+		c, err := put(h.path(runDir+"/fw4-"+chain+".nft"), r.out)
+		if err != nil {
+			return err
+		}
+		changed = changed || c
+	}
+	if !changed {
+		return nil
+	}
+	if err := h.fw4(true); err != nil {
+		os.Remove(h.path(runDir + "/fw4-dstnat.nft"))
+		os.Remove(h.path(runDir + "/fw4-input.nft"))
+		h.fw4Reload()
+		return fmt.Errorf("the fragments do not load: %w", err)
+	}
+	return h.fw4Reload()
+}
+
+// dnsmasqDirs is the init script's dnsmasq_dirs: conf-dir of every instance's generated config.
+func (h *home) dnsmasqDirs() []string {
+	var dirs []string
+	files, _ := filepath.Glob(h.path("var/etc/dnsmasq.conf.*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, l := range strings.Split(string(b), "\n") {
+			if d, ok := strings.CutPrefix(l, "conf-dir="); ok {
+				d, _, _ = strings.Cut(d, ",")
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	if len(dirs) == 0 {
+		dirs = []string{h.path("tmp/dnsmasq.d")}
+	}
+	return dirs
+}
+
+// put is the init script's put: install content as file, or remove file when content is empty.
+// It reports whether file changed.
+func put(file, content string) (bool, error) {
+	old, err := os.ReadFile(file)
+	exists := err == nil
+	if content == "" {
+		if !exists {
+			return false, nil
+		}
+		return true, os.Remove(file)
+	}
+	if exists && string(old) == content {
+		return false, nil
+	}
+	return true, os.WriteFile(file, []byte(content), 0o644)
+}
+
+// status is `airelay status --json` on the router.
+func (h *home) status() (*statusDoc, error) {
+	r := h.airelay("status", "--json", "--addr", "127.0.0.1:9099")
+	if !r.ok() {
+		return nil, fmt.Errorf("airelay status: %s", r)
+	}
+	var st statusDoc
+	if err := json.Unmarshal([]byte(r.out), &st); err != nil {
+		return nil, fmt.Errorf("airelay status: %v\n%s", err, r.out)
+	}
+	return &st, nil
+}
+
+// device finds a device's row in a status document (a zero row when it is not there yet).
+func device(st *statusDoc, addr string) deviceRow {
+	for _, d := range st.Devices {
+		if d.Addr == addr {
+			return d
+		}
+	}
+	return deviceRow{Addr: addr}
+}
