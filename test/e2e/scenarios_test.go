@@ -474,6 +474,26 @@ func dropMidStream(s *sc) {
 		s.fatalf("after the provider came back, the relay does not work")
 	}
 	s.prove("the next request works")
+	s.settled("openai")
+}
+
+// settled checks that no connection or request of provider id is still counted active: a cut
+// stream must end the device's connection too, not linger until idle_timeout.
+func (s *sc) settled(id string) {
+	s.t.Helper()
+	began := time.Now()
+	for {
+		p := providerOf(s.status(), id)
+		if p.Active == 0 {
+			s.prove("no %s connection left active", id)
+			return
+		}
+		if time.Since(began) > 10*time.Second {
+			s.errorf("%d %s connections or requests still active 10s after the last one ended", p.Active, id)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // The provider is down (connection refused), then blackholed (no answer at all): the device
@@ -499,8 +519,10 @@ func unreachable(s *sc) {
 		}()
 		go func() { defer wg.Done(); gw = s.curl(h.lan, "--max-time", "40", gateway+"/openai/v1/models") }()
 		wg.Wait()
-		if relay.ok() || relay.took > max {
-			s.errorf("%s: relay: %s, want a failure within %s", what, relay.result, max)
+		// exit 7 would be the relay refusing the connection, 28 curl giving up: the relay must
+		// take the connection and close it once the provider cannot be reached
+		if relay.ok() || relay.code == 7 || relay.code == 28 || relay.took > max {
+			s.errorf("%s: relay: %s, want the TLS handshake closed within %s", what, relay.result, max)
 		}
 		if gw.status != wantGateway || gw.took > max {
 			s.errorf("%s: gateway: %d after %s, want %d within %s: %s", what, gw.status, gw.took, wantGateway, max, gw.result)
@@ -527,6 +549,7 @@ func unreachable(s *sc) {
 		s.errorf("status openai errors +%d, want ≥4", after.Errors-before.Errors)
 	}
 	s.prove("back: works; status openai errors +%d", after.Errors-before.Errors)
+	s.settled("openai")
 }
 
 // airelay crashes and procd starts it again, while dnsmasq keeps running with the same
