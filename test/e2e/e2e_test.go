@@ -75,6 +75,7 @@ func (s *sc) part(name string, f func(p *sc)) {
 	start := time.Now()
 	ok := s.t.Run(name, func(t *testing.T) {
 		p.t = t
+		defer s.h.under(t)()
 		f(p)
 	})
 	took := dur(time.Since(start))
@@ -173,6 +174,7 @@ func TestE2E(t *testing.T) {
 		began := time.Now()
 		ok := t.Run(fmt.Sprintf("%d-%s", sn.n, sn.title), func(t *testing.T) {
 			s.t = t
+			defer h.under(t)()
 			sn.run(s)
 		})
 		took := dur(time.Since(began))

@@ -132,6 +132,14 @@ func (h *home) up() {
 	h.startRouter()
 }
 
+// under makes t the test that h's helpers fail (a scenario's subtest: a setup step that fails
+// inside a scenario fails that scenario) until the returned func restores the previous one.
+func (h *home) under(t *testing.T) (restore func()) {
+	prev := h.t
+	h.t = t
+	return func() { h.t = prev }
+}
+
 func (h *home) fatalf(format string, args ...any) {
 	h.t.Helper()
 	h.t.Fatalf(format, args...)

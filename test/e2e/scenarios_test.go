@@ -365,6 +365,26 @@ func gatewayScenario(s *sc) {
 		s.fatalf("status for %s/openai: +%d requests, tokens +%d in +%d out; want +3, +%d, +%d", phoneAddr, after.Requests-before.Requests, gotIn, gotOut, wantIn, wantOut)
 	}
 	s.prove("status: %s openai +3 requests, +%d tokens in, +%d out (what the SDK was told)", phoneAddr, gotIn, gotOut)
+
+	// airelay's rules open its listeners to the LAN's devices only: from the WAN side, the
+	// router's address takes no connection on the gateway, the relay or 443.
+	var wg sync.WaitGroup
+	open := make([]string, 3)
+	for i, port := range []string{"8080", "8443", "443"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := dialIn(h.wan, "tcp", routerWAN+":"+port, 2*time.Second); err == nil {
+				c.Close()
+				open[i] = port
+			}
+		}()
+	}
+	wg.Wait()
+	if strings.Join(open, "") != "" {
+		s.fatalf("from wan, %s:%v accepted a connection", routerWAN, open)
+	}
+	s.prove("from wan, %s:8080, :8443 and :443 take no connection", routerWAN)
 }
 
 // --- 7. egress through a SOCKS5 proxy ---
