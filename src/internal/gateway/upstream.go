@@ -31,6 +31,7 @@ type exchange struct {
 
 	hasBody bool
 	body    limitBody  // the device's body, held to max_body
+	small   []byte     // a small body read whole before the first attempt; see readSmall
 	replay  *replayBuf // the body kept for a fallback; nil when streamed
 	stream  io.Reader  // what an attempt sends when not replaying
 
@@ -138,6 +139,28 @@ func (ex *exchange) keepBody(limit int64) *apiError {
 	return nil
 }
 
+// smallBody is the largest body of known length read whole before the first attempt. The
+// transport then writes the request's head and body to the provider in one write (one packet)
+// instead of flushing the head alone first, as it must for a body it cannot see into; and the
+// body can be resent to a fallback. Most API requests are this small.
+const smallBody = 16 << 10
+
+// readSmall reads the body of known length n (0 < n <= smallBody) into a buffer of its own. It
+// is not pooled: the transport may still be writing it after the handler returned (a provider
+// that answers before reading the whole request), and a reused buffer would then send another
+// device's bytes.
+func (ex *exchange) readSmall(n int64) *apiError {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(&ex.body, b); err != nil {
+		if ex.body.over.Load() {
+			return errTooLarge
+		}
+		return errBadBody
+	}
+	ex.small = b
+	return nil
+}
+
 // rewrite is the single place an outbound request is shaped: the attempt's upstream and path,
 // the Host, the key, and no Accept-Encoding so that usage can be read from the body (the
 // transport neither asks for nor undoes compression), nor Expect. The proxy has already dropped hop-by-hop
@@ -157,6 +180,13 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	delete(out.Header, "Accept-Encoding")
 	delete(out.Header, "Expect") // net/http already answered the device's 100-continue
 	if !ex.hasBody {
+		return
+	}
+	if b := ex.small; b != nil {
+		out.Body = io.NopCloser(bytes.NewReader(b)) // seen by the transport as in memory
+		out.ContentLength = int64(len(b))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		ex.conn.AddBytes(uint64(len(b)), 0)
 		return
 	}
 	if rb := ex.replay; rb != nil {
@@ -340,10 +370,13 @@ var (
 )
 
 const (
-	copyBufSize    = 4 << 10  // one device write (net/http's 4K bufio) per read; an SSE event fits many times
-	maxPooledBody  = 64 << 10 // larger kept bodies are left to the GC, not hoarded
-	idleConnTTL    = 90 * time.Second
-	maxIdlePerHost = 8
+	copyBufSize   = 4 << 10  // one device write (net/http's 4K bufio) per read; an SSE event fits many times
+	maxPooledBody = 64 << 10 // larger kept bodies are left to the GC, not hoarded
+	idleConnTTL   = 90 * time.Second
+	// Idle upstream connections kept per provider: enough that a burst of devices in parallel
+	// reuses them instead of dialling (and TLS-handshaking) anew once it exceeds the pool;
+	// idleConnTTL prunes them when the burst is over.
+	maxIdlePerHost = 64
 )
 
 func getBuf() *bytes.Buffer { return bodyBufs.Get().(*bytes.Buffer) }
