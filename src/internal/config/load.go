@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,26 +72,22 @@ func LoadEmbedded() (*Table, error) { return LoadBytes(EmbeddedName, embedded) }
 // LoadBytes reads config text; name is what errors call it.
 func LoadBytes(name string, data []byte) (*Table, error) { return parse(name, data) }
 
-// parse lints the text, then hands the linted text to go-uci, which reads only files: it goes to
-// a private (0700) temporary directory, read once and removed.
+// parse lints the text, then hands the linted text to go-uci, which reads only files (see
+// uciTree).
 func parse(name string, data []byte) (*Table, error) {
 	lintErrs, warns, subst, cleaned := lint(name, data)
 	if len(lintErrs) > 0 {
 		return nil, errors.Join(lintErrs...)
 	}
-	tmp, err := os.MkdirTemp("", "airelay-config-")
+	tree, cfg, done, err := uciTree(cleaned)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	if err := os.WriteFile(filepath.Join(tmp, "airelay"), cleaned, 0o600); err != nil {
-		return nil, err
-	}
-	tree := uci.NewTree(tmp)
-	if err := tree.LoadConfig("airelay", true); err != nil {
+	defer done()
+	if err := tree.LoadConfig(cfg, true); err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
-	l := &loader{name: name, tree: tree, cfg: "airelay", subst: subst, t: &Table{Source: name, Warnings: warns}}
+	l := &loader{name: name, tree: tree, cfg: cfg, subst: subst, t: &Table{Source: name, Warnings: warns}}
 	l.load()
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
