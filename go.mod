@@ -9,4 +9,4 @@ require (
 	golang.org/x/sys v0.47.0
 )
 
-require golang.org/x/net v0.57.0 // indirect
+require golang.org/x/net v0.57.0

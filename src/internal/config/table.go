@@ -192,6 +192,22 @@ func (t *Table) MatchHost(name string) *Provider {
 	return nil
 }
 
+// MatchHostLower is MatchHost for a name already in lower case and without the final dot, as
+// the DNS fast path builds it in a buffer of its own. It does not allocate.
+func (t *Table) MatchHostLower(name []byte) *Provider {
+	if p := t.exact[string(name)]; p != nil {
+		return p
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] == '.' {
+			if p := t.wildcard[string(name[i+1:])]; p != nil {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
 func hasUpper(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if 'A' <= s[i] && s[i] <= 'Z' {

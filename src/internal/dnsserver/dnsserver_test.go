@@ -33,7 +33,7 @@ config provider 'off'
 	list host 'api.disabled.com'
 `
 
-func table(t *testing.T, forward, enabled string) *config.Table {
+func table(t testing.TB, forward, enabled string) *config.Table {
 	t.Helper()
 	text := strings.NewReplacer("%FORWARD%", forward, "%ENABLED%", enabled).Replace(testConfig)
 	tb, err := config.LoadBytes("test", []byte(text))
@@ -43,7 +43,8 @@ func table(t *testing.T, forward, enabled string) *config.Table {
 	return tb
 }
 
-// serve starts the handler on UDP and TCP on one loopback port.
+// serve starts the handler on UDP and TCP on one loopback port; a *Handler the way the service
+// starts it (NewUDPServer: batched, with the fast path).
 func serve(t *testing.T, h dns.Handler) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -55,6 +56,9 @@ func serve(t *testing.T, h dns.Handler) string {
 		t.Fatal(err)
 	}
 	us, ts := &dns.Server{PacketConn: pc, Handler: h}, &dns.Server{Listener: ln, Handler: h}
+	if dh, ok := h.(*Handler); ok {
+		us = NewUDPServer(dh, pc, 1232)
+	}
 	go us.ActivateAndServe()
 	go ts.ActivateAndServe()
 	t.Cleanup(func() { _ = us.Shutdown(); _ = ts.Shutdown() })

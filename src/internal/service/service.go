@@ -325,7 +325,7 @@ func (s *Service) bind(t *config.Table, role, addr string) (*binding, error) {
 				return nil, err
 			}
 		}
-		us := &dns.Server{PacketConn: pc, Handler: s.dns, UDPSize: 1232}
+		us := dnsserver.NewUDPServer(s.dns, pc, 1232)
 		ts := &dns.Server{Listener: ln, Handler: s.dns, ReadTimeout: 5 * time.Second}
 		go func() { _ = us.ActivateAndServe() }()
 		go func() { _ = ts.ActivateAndServe() }()
