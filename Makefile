@@ -54,7 +54,7 @@ cross: embed-overlay
 	@ls -l dist/airelay-linux-* | awk '{printf "%-32s %9d bytes  %6.2f MiB\n", $$9, $$5, $$5/1048576}'
 
 lint:
-	@out=$$(gofmt -l src); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l src bench test); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed (.ci/run installs it)"; fi
 

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// warm sends one gateway request and one relayed handshake through each program, so that
+// "idle" means started and used once, not untouched.
+func (e *env) warm() {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, base := range []string{"http://" + e.addr("air_http") + "/openai/v1", "http://" + e.addr("ngx_http") + "/openai/v1"} {
+		if res, err := c.Post(base+"/chat/completions", "application/json", strings.NewReader(chatStreamBody)); err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}
+	for _, t := range e.relayTargets() {
+		if tc, _, err := handshake(t.addr, e.tlsConfig()); err == nil {
+			tc.Close()
+		}
+	}
+}
+
+func (e *env) idleMemory() {
+	e.warm()
+	time.Sleep(2 * time.Second)
+	m := e.res.Memory
+	m.Idle = map[string]mem{}
+	m.IdleNote = "started, one gateway request and one relayed TLS connection served, 2 s quiet"
+	m.Idle["airelay"] = memOf(e.air.pid())
+	if e.ngx != nil {
+		m.Idle["nginx"] = memOf(e.ngx.pid())
+	}
+	if e.hap != nil {
+		m.Idle["haproxy"] = memOf(e.hap.pid())
+	}
+	for k, v := range m.Idle {
+		log.Printf("idle %-8s RSS %s  PSS %s (%d processes)", k, fmtMiB(float64(v.RSS)), fmtMiB(float64(v.PSS)), v.Procs)
+	}
+}
+
+func fmtMiB(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
+
+// holdStreams opens n SSE streams through base that the fake holds open after the first event,
+// samples the proxy's memory, then closes them.
+func (e *env) holdStreams(name, base string, p *proc, n int) *MemRow {
+	row := &MemRow{Program: name, What: fmt.Sprintf("%d open SSE streams through the gateway", n)}
+	row.Before = memOf(p.pid())
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &http.Transport{MaxIdleConnsPerHost: -1, DisableCompression: true}
+	c := &http.Client{Transport: tr}
+	var opened, failed atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32) // opening, not open: keep the accept queues short
+	for range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/chat/completions?hold=1", strings.NewReader(chatStreamBody))
+			req.Header.Set("Content-Type", "application/json")
+			res, err := c.Do(req)
+			if err != nil {
+				<-sem
+				failed.Add(1)
+				return
+			}
+			br := bufio.NewReaderSize(res.Body, 512)
+			line, err := br.ReadSlice('\n')
+			<-sem
+			if err != nil || !bytes.HasPrefix(line, []byte("data:")) {
+				failed.Add(1)
+				res.Body.Close()
+				return
+			}
+			opened.Add(1)
+			<-ctx.Done()
+			res.Body.Close()
+		}()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for opened.Load()+failed.Load() < int64(n) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	row.Loaded = memOf(p.pid())
+	row.Opened, row.Errors = int(opened.Load()), int(failed.Load())
+	if p == e.air {
+		saveProfile("heap", "heap-"+slug(base)+".prof")
+		saveProfile("goroutine?debug=1", "goroutines-"+slug(base)+".txt")
+	}
+	cancel()
+	wg.Wait()
+	tr.CloseIdleConnections()
+	log.Printf("%-8s %d streams open (%d failed): RSS %s → %s, PSS %s → %s", name, row.Opened, row.Errors,
+		fmtMiB(float64(row.Before.RSS)), fmtMiB(float64(row.Loaded.RSS)), fmtMiB(float64(row.Before.PSS)), fmtMiB(float64(row.Loaded.PSS)))
+	time.Sleep(time.Second)
+	return row
+}
+
+// holdConns opens n TLS connections through the relay at addr (handshake complete, so both
+// sides are spliced) and samples the relay's memory.
+func (e *env) holdConns(name, addr string, p *proc, n int) *MemRow {
+	row := &MemRow{Program: name, What: fmt.Sprintf("%d open connections through the TLS relay", n)}
+	row.Before = memOf(p.pid())
+	cfg := e.tlsConfig()
+	conns := make([]*tls.Conn, 0, n)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			tc, _, err := handshake(addr, cfg)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				row.Errors++
+				return
+			}
+			conns = append(conns, tc)
+		}()
+	}
+	wg.Wait()
+	time.Sleep(time.Second)
+	row.Loaded = memOf(p.pid())
+	row.Opened = len(conns)
+	if p == e.air {
+		saveProfile("heap", "heap-relay-conns.prof")
+		saveProfile("goroutine?debug=1", "goroutines-relay-conns.txt")
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	log.Printf("%-8s %d relay connections open (%d failed): RSS %s → %s, PSS %s → %s", name, row.Opened, row.Errors,
+		fmtMiB(float64(row.Before.RSS)), fmtMiB(float64(row.Loaded.RSS)), fmtMiB(float64(row.Before.PSS)), fmtMiB(float64(row.Loaded.PSS)))
+	time.Sleep(2 * time.Second)
+	return row
+}
+
+func (e *env) runMemory() error {
+	m := e.res.Memory
+	n := e.p.Streams
+	m.Streams = append(m.Streams, e.holdStreams("airelay", "http://"+e.addr("air_http")+"/openai/v1", e.air, n))
+	if e.ngx != nil {
+		m.Streams = append(m.Streams, e.holdStreams("nginx", "http://"+e.addr("ngx_http")+"/openai/v1", e.ngx, n))
+	}
+	// The same through the HTTPS upstream: airelay multiplexes the streams over a few HTTP/2
+	// connections, nginx opens one TLS connection per stream.
+	r := e.holdStreams("airelay", "http://"+e.addr("air_http")+"/openai-tls/v1", e.air, n)
+	r.Note = "HTTPS upstream (HTTP/2)"
+	m.Streams = append(m.Streams, r)
+	if e.ngx != nil {
+		r := e.holdStreams("nginx", "http://"+e.addr("ngx_http")+"/openai-tls/v1", e.ngx, n)
+		r.Note = "HTTPS upstream (HTTP/1.1, a TLS connection per stream)"
+		m.Streams = append(m.Streams, r)
+	}
+	for _, t := range e.relayTargets() {
+		if t.proxy == nil {
+			continue
+		}
+		m.RelayConn = append(m.RelayConn, e.holdConns(t.name, t.addr, t.proxy, n))
+	}
+	m.AfterLoad = map[string]mem{"airelay": memOf(e.air.pid())}
+	if e.ngx != nil {
+		m.AfterLoad["nginx"] = memOf(e.ngx.pid())
+	}
+	if e.hap != nil {
+		m.AfterLoad["haproxy"] = memOf(e.hap.pid())
+	}
+	return nil
+}

@@ -1,0 +1,46 @@
+# `make bench`: airelay side by side with nginx, HAProxy, dnsmasq and a direct connection on
+# loopback (bench/README.md). Writes BENCHMARKS.md, bench/results.json and bench/chart.svg.
+# Not part of `make test`. BENCH_QUICK=1 makes short runs for iterating and writes to
+# build/bench/quick/ instead. `make bench-profile` keeps pprof profiles of airelay under the load.
+
+BENCH_DIR   := build/bench
+BENCH_QUICK ?=
+BENCH_OUT   := $(if $(BENCH_QUICK),$(BENCH_DIR)/quick,.)
+BENCH_ARGS  := $(if $(BENCH_QUICK),-quick) -airelay $(BENCH_DIR)/airelay -dist $(BENCH_DIR)/tree/dist \
+	-md $(BENCH_OUT)/BENCHMARKS.md -json $(BENCH_OUT)/$(if $(BENCH_QUICK),,bench/)results.json \
+	-svg $(BENCH_OUT)/$(if $(BENCH_QUICK),,bench/)chart.svg
+# The profiling build: airelay plus a pprof listener, added through -overlay (never in src/).
+BENCH_PPROF_OVERLAY := $(BENCH_DIR)/pprof-overlay.json
+
+.PHONY: bench bench-deps bench-build bench-footprint bench-profile
+bench: bench-deps bench-build bench-footprint
+	@mkdir -p $(BENCH_OUT)
+	$(BENCH_DIR)/airbench $(BENCH_ARGS)
+	@echo "bench: $$(( $$(date +%s) - $$(cat $(BENCH_DIR)/started) )) s in all, installs and builds included"
+
+bench-deps:
+	@mkdir -p $(BENCH_DIR) && date +%s > $(BENCH_DIR)/started
+	@./bench/deps.sh
+
+# The airelay under test is built exactly as `make build` builds bin/airelay.
+bench-build:
+	@mkdir -p $(BENCH_DIR)
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_REL) -o $(BENCH_DIR)/airelay $(PKG)
+	$(GO) build -o $(BENCH_DIR)/airbench ./bench/cmd/airbench
+
+# `make cross` and `make ipk` on a copy of the tree, so that the bench never races other work
+# for dist/.
+bench-footprint:
+	@rm -rf $(BENCH_DIR)/tree && mkdir -p $(BENCH_DIR)/tree
+	@tar -cf - --exclude=node_modules Makefile go.mod go.sum mk src files package $(wildcard luci-app) | tar -xf - -C $(BENCH_DIR)/tree
+	@$(MAKE) --no-print-directory -C $(BENCH_DIR)/tree ipk VERSION='$(IPK_VERSION)' SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) >/dev/null
+	@ls -l $(BENCH_DIR)/tree/dist | awk 'NR>1 {printf "bench: %-48s %9d bytes\n", $$9, $$5}'
+
+bench-profile: bench-deps bench-build bench-footprint
+	@printf '{"Replace":{"%s":"%s"}}\n' "$(CURDIR)/src/cmd/airelay/zz_bench_pprof.go" "$(CURDIR)/bench/profile/pprof.go.txt" > $(BENCH_PPROF_OVERLAY)
+	CGO_ENABLED=0 $(GO) build -overlay=$(CURDIR)/$(BENCH_PPROF_OVERLAY) -trimpath -o $(BENCH_DIR)/airelay-pprof $(PKG)
+	@mkdir -p $(BENCH_DIR)/profile
+	AIRELAY_PPROF=127.0.0.1:6061 AIRBENCH_PROFILE_DIR=$(BENCH_DIR)/profiles $(BENCH_DIR)/airbench -quick \
+		-airelay $(BENCH_DIR)/airelay-pprof -dist $(BENCH_DIR)/tree/dist -only l7,l7tls,memory \
+		-md $(BENCH_DIR)/profile/BENCHMARKS.md -json $(BENCH_DIR)/profile/results.json -svg $(BENCH_DIR)/profile/chart.svg
+	@echo "bench: profiles in $(BENCH_DIR)/profiles; e.g. go tool pprof -top $(BENCH_DIR)/airelay-pprof $(BENCH_DIR)/profiles/cpu-*.prof"
