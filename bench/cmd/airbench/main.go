@@ -333,6 +333,22 @@ var nextPort = int(time.Now().UnixNano() % 8192)
 func (e *env) addr(k string) string { return fmt.Sprintf("127.0.0.1:%d", e.port[k]) }
 
 // startCommon starts the fake provider and the long-running programs under test.
+// restartProxies stops airelay, nginx and HAProxy and starts them again on the same ports, warmed
+// with one request each: every memory scenario then starts from the same idle process instead
+// of from whatever the previous scenario left in its heap.
+func (e *env) restartProxies() error {
+	e.air.stop()
+	e.ngx.stop()
+	e.hap.stop()
+	e.air, e.ngx, e.hap = nil, nil, nil
+	if err := e.startProxies(); err != nil {
+		return err
+	}
+	e.warm()
+	time.Sleep(time.Second)
+	return nil
+}
+
 func (e *env) startCommon() error {
 	up, err := start(e.dir, "upstream", e.p.ProxyCPUs, []string{"GOMAXPROCS=1"}, mustSelf(), "upstream",
 		"-plain", e.addr("plain")+","+e.addr("plain32")+","+e.addr("s_plain"), "-tls", e.addr("tls"),
@@ -347,6 +363,11 @@ func (e *env) startCommon() error {
 	if err := waitTCP(up, e.addr("tls"), 10*time.Second); err != nil {
 		return err
 	}
+	return e.startProxies()
+}
+
+func (e *env) startProxies() error {
+	var err error
 	if e.air, err = e.startAirelay("airelay", "", 1, e.p.ProxyCPUs); err != nil {
 		return err
 	}

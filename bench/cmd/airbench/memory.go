@@ -155,19 +155,37 @@ func (e *env) holdConns(name, addr string, p *proc, n int) *MemRow {
 func (e *env) runMemory() error {
 	m := e.res.Memory
 	n := e.p.Streams
-	m.Streams = append(m.Streams, e.holdStreams("airelay", "http://"+e.addr("air_http")+"/openai/v1", e.air, n))
-	if e.ngx != nil {
-		m.Streams = append(m.Streams, e.holdStreams("nginx", "http://"+e.addr("ngx_http")+"/openai/v1", e.ngx, n))
+	// Each scenario starts from freshly started, warmed programs (restartProxies), so "before"
+	// is the idle process and "loaded" holds only this scenario's connections.
+	type scenario struct {
+		name, path string
+		note       string
+		ngx        bool
 	}
-	// The same through the HTTPS upstream: airelay multiplexes the streams over a few HTTP/2
-	// connections, nginx opens one TLS connection per stream.
-	r := e.holdStreams("airelay", "http://"+e.addr("air_http")+"/openai-tls/v1", e.air, n)
-	r.Note = "HTTPS upstream (HTTP/2)"
-	m.Streams = append(m.Streams, r)
-	if e.ngx != nil {
-		r := e.holdStreams("nginx", "http://"+e.addr("ngx_http")+"/openai-tls/v1", e.ngx, n)
-		r.Note = "HTTPS upstream (HTTP/1.1, a TLS connection per stream)"
+	for _, sc := range []scenario{
+		{"airelay", "/openai/v1", "", false},
+		{"nginx", "/openai/v1", "", true},
+		// The HTTPS upstream: airelay multiplexes the streams over a few HTTP/2 connections,
+		// nginx opens one TLS connection per stream.
+		{"airelay", "/openai-tls/v1", "HTTPS upstream (HTTP/2)", false},
+		{"nginx", "/openai-tls/v1", "HTTPS upstream (HTTP/1.1, a TLS connection per stream)", true},
+	} {
+		if sc.ngx && !e.hasNgx {
+			continue
+		}
+		if err := e.restartProxies(); err != nil {
+			return err
+		}
+		p, base := e.air, "http://"+e.addr("air_http")+sc.path
+		if sc.ngx {
+			p, base = e.ngx, "http://"+e.addr("ngx_http")+sc.path
+		}
+		r := e.holdStreams(sc.name, base, p, n)
+		r.Note = sc.note
 		m.Streams = append(m.Streams, r)
+	}
+	if err := e.restartProxies(); err != nil {
+		return err
 	}
 	for _, t := range e.relayTargets() {
 		if t.proxy == nil {
@@ -175,6 +193,7 @@ func (e *env) runMemory() error {
 		}
 		m.RelayConn = append(m.RelayConn, e.holdConns(t.name, t.addr, t.proxy, n))
 	}
+	// AfterLoad: the relay runs' processes once their connections closed.
 	m.AfterLoad = map[string]mem{"airelay": memOf(e.air.pid())}
 	if e.ngx != nil {
 		m.AfterLoad["nginx"] = memOf(e.ngx.pid())

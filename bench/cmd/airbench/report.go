@@ -562,7 +562,7 @@ func writeDetails(b *strings.Builder, r *Results) {
 		}
 		for _, k := range []string{"airelay", "nginx", "haproxy"} {
 			if v, ok := mm.AfterLoad[k]; ok {
-				t.add(k, "after the load runs, idle again", mibs(v.RSS), mibs(v.PSS), fmt.Sprint(v.Procs))
+				t.add(k, "after 1000 relay connections, closed again", mibs(v.RSS), mibs(v.PSS), fmt.Sprint(v.Procs))
 			}
 		}
 		b.WriteString(t.String())
