@@ -492,6 +492,7 @@ func (l *loader) loadProvider(s sec) {
 	}
 	p.Auth = Auth(s.enum("auth"))
 	p.KeyPolicy = KeyPolicy(s.enum("key_policy"))
+	p.StreamUsage = s.bool("stream_usage")
 	p.AllowPrivate = s.bool("allow_private")
 	// print-config shows what is in force: the derived upstream and prefix, normalised hosts.
 	if p.Upstream != nil {

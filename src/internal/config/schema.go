@@ -87,6 +87,7 @@ var Schema = []Section{
 		{Name: "api_key", Type: TSecret, Doc: "Gateway: the key put on requests. Never logged or shown."},
 		{Name: "auth", Type: TEnum, Default: "bearer", Values: []string{"bearer", "x-api-key", "x-goog-api-key"}, Doc: "Gateway: header that carries api_key."},
 		{Name: "key_policy", Type: TEnum, Default: "fill", Values: []string{"fill", "replace", "pass"}, Doc: "Gateway: fill (only when the device sent no key or a placeholder), replace (always), pass (never)."},
+		{Name: "stream_usage", Type: TBool, Default: "0", Doc: "Gateway: on streamed OpenAI-style chat completions that do not ask for usage, ask the provider for it (stream_options.include_usage) and drop that extra chunk on the way back, so the device's tokens are counted. Only for providers that accept stream_options."},
 		{Name: "fallback", Type: TRef, Ref: "provider", List: true, Doc: "Gateway: providers tried in order on connect error, timeout, 429 or 5xx before any byte reached the device."},
 		{Name: "allow_private", Type: TBool, Default: "0", Doc: "Allow relaying to private or loopback addresses learned from DNS (refused by default: loops, open proxy)."},
 	}},

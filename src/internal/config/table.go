@@ -124,6 +124,7 @@ type Provider struct {
 	APIKey       Secret
 	Auth         Auth
 	KeyPolicy    KeyPolicy
+	StreamUsage  bool        // ask for usage on streamed chat completions; see the gateway
 	Fallback     []*Provider // resolved references, in order
 	AllowPrivate bool
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -502,6 +503,52 @@ func TestTokenCounts(t *testing.T) {
 			if in, out := after.TokensIn-before.TokensIn, after.TokensOut-before.TokensOut; in != tc.in || out != tc.out {
 				t.Errorf("tokens %d/%d, want %d/%d", in, out, tc.in, tc.out)
 			}
+			if up, down := after.BytesUp-before.BytesUp, after.BytesDown-before.BytesDown; up != uint64(len(tc.body)) || down != uint64(len(body)) {
+				t.Errorf("bytes up/down %d/%d, want %d/%d", up, down, len(tc.body), len(body))
+			}
+		})
+	}
+}
+
+// TestStreamUsage: with stream_usage, a stream that did not ask for usage is counted all the
+// same, the provider is asked for it, and the device gets exactly the stream it asked for.
+func TestStreamUsage(t *testing.T) {
+	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.InputTokens, f.OutputTokens = 1234, 567 })
+	e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer", "stream_usage", "1")+
+		provider("plain", up.URL(), keyOpenAI, "bearer"))
+	noUsage := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	for _, tc := range []struct {
+		name, provider, body string
+		in, out              uint64
+		asked, usageChunk    bool // the provider was asked for usage; the device got the usage chunk
+	}{
+		{"stream_usage, device did not ask", "openai", noUsage, 1234, 567, true, false},
+		{"stream_usage, device asked itself", "openai", chatStream, 1234, 567, true, true},
+		{"stream_usage, not a stream", "openai", chatBody, 1234, 567, false, false},
+		{"no stream_usage", "plain", noUsage, 0, 0, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.values(tc.provider)
+			res, body := e.do("POST", "/"+tc.provider+"/v1/chat/completions", tc.body)
+			if res.StatusCode != 200 {
+				t.Fatalf("status %d: %s", res.StatusCode, body)
+			}
+			rec := up.Records()[len(up.Records())-1]
+			if got := bytes.Contains(rec.Body, []byte(`"include_usage":true`)); got != tc.asked {
+				t.Errorf("provider asked for usage: %v, want %v (body %s)", got, tc.asked, rec.Body)
+			}
+			if got := strings.Contains(body, `"choices":[]`); got != tc.usageChunk {
+				t.Errorf("device got the usage chunk: %v, want %v:\n%s", got, tc.usageChunk, body)
+			}
+			if strings.Contains(tc.body, `"stream":true`) && !strings.HasSuffix(body, "data: [DONE]\n\n") {
+				t.Errorf("stream does not end with [DONE]: %q", body)
+			}
+			e.idle()
+			after := e.values(tc.provider)
+			if in, out := after.TokensIn-before.TokensIn, after.TokensOut-before.TokensOut; in != tc.in || out != tc.out {
+				t.Errorf("tokens %d/%d, want %d/%d", in, out, tc.in, tc.out)
+			}
+			// Bytes are the device's: what it sent and what it got, not what the provider saw.
 			if up, down := after.BytesUp-before.BytesUp, after.BytesDown-before.BytesDown; up != uint64(len(tc.body)) || down != uint64(len(body)) {
 				t.Errorf("bytes up/down %d/%d, want %d/%d", up, down, len(tc.body), len(body))
 			}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,8 @@ type exchange struct {
 	hasBody bool
 	body    limitBody  // the device's body, held to max_body
 	small   []byte     // a small body read whole before the first attempt; see readSmall
+	usage   []byte     // small with stream_options.include_usage added; nil: not applicable
+	usageOK bool       // usage has been worked out
 	replay  *replayBuf // the body kept for a fallback; nil when streamed
 	stream  io.Reader  // what an attempt sends when not replaying
 
@@ -48,6 +51,8 @@ type exchange struct {
 	upStatus  int         // a refused 429/5xx
 	status    int         // what the device got; 0: nothing yet
 	down      downBody
+	strip     usageStrip // the provider's stream when this attempt asked for usage itself
+	askUsage  bool       // this attempt's request asked for usage on the device's behalf
 	tokIn     uint64
 	tokOut    uint64
 }
@@ -59,7 +64,7 @@ func exchangeOf(ctx context.Context) *exchange { return ctx.Value(exchangeKey{})
 // attempt sends the request to p through tr.
 func (ex *exchange) attempt(p *config.Provider, tr http.RoundTripper, canRetry bool) {
 	ex.p, ex.tr, ex.canRetry = p, tr, canRetry
-	ex.err, ex.cause, ex.upStatus = nil, nil, 0
+	ex.err, ex.cause, ex.upStatus, ex.askUsage = nil, nil, 0, false
 	ex.streaming.Store(false)
 	ex.conn = ex.g.o.Stats.Begin(ex.dev, p.ID)
 	defer ex.conn.End()
@@ -183,10 +188,18 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		return
 	}
 	if b := ex.small; b != nil {
+		if ex.p.StreamUsage && ex.in.Method == http.MethodPost && strings.HasSuffix(ex.rest, "/chat/completions") {
+			if !ex.usageOK {
+				ex.usage, ex.usageOK = withStreamUsage(b), true
+			}
+			if ex.usage != nil {
+				b, ex.askUsage = ex.usage, true
+			}
+		}
 		out.Body = io.NopCloser(bytes.NewReader(b)) // seen by the transport as in memory
 		out.ContentLength = int64(len(b))
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-		ex.conn.AddBytes(uint64(len(b)), 0)
+		ex.conn.AddBytes(uint64(len(ex.small)), 0) // what the device sent
 		return
 	}
 	if rb := ex.replay; rb != nil {
@@ -235,18 +248,24 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	ex.streaming.Store(true)
 	ex.timer.Reset(orForever(ex.m.StreamIdleTimeout))
 	res.Body = &ex.down
+	if ex.askUsage && code == http.StatusOK && strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		ex.down.uncounted = true // the device's bytes are counted as they leave the strip
+		ex.strip = usageStrip{r: &ex.down, counted: ex.conn}
+		res.Body = &ex.strip
+	}
 	return nil
 }
 
 // downBody is the provider's response body on its way to the device: it restarts the idle
 // timer, counts bytes and scans for usage as the proxy reads.
 type downBody struct {
-	rc     io.ReadCloser
-	ex     *exchange
-	scan   usageScanner
-	noScan bool // compressed: nothing to read
-	failed bool
-	closed bool
+	rc        io.ReadCloser
+	ex        *exchange
+	scan      usageScanner
+	noScan    bool // compressed: nothing to read
+	uncounted bool // bytes are counted further down the line
+	failed    bool
+	closed    bool
 }
 
 func (b *downBody) Read(p []byte) (int, error) {
@@ -257,7 +276,9 @@ func (b *downBody) Read(p []byte) (int, error) {
 		if !b.noScan {
 			b.scan.Feed(p[:n])
 		}
-		ex.conn.AddBytes(0, uint64(n))
+		if !b.uncounted {
+			ex.conn.AddBytes(0, uint64(n))
+		}
 	}
 	if err != nil && err != io.EOF && !b.failed {
 		b.failed = true

@@ -116,6 +116,12 @@ return view.extend({
 		};
 		o.remove = function() {};
 
+		o = s.option(form.Flag, 'stream_usage', _('Count tokens of streams'),
+			_('For OpenAI-style chat completions streamed without usage: ask the provider for it and drop that extra chunk before it reaches the device. Only for providers that accept stream_options.'));
+		o.modalonly = true;
+		o.default = '0';
+		o.rmempty = false;
+
 		o = s.option(form.DynamicList, 'fallback', _('Fallback providers'),
 			_('Tried in this order on a connection error, timeout, 429 or 5xx before any byte reached the device.'));
 		o.modalonly = true;
