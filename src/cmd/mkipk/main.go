@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -61,11 +62,21 @@ func run(args []string) error {
 	postinst := fl.String("postinst", "", "postinst script file")
 	prerm := fl.String("prerm", "", "prerm script file")
 	epoch := fl.Int64("epoch", -1, "mtime of every entry (default $SOURCE_DATE_EPOCH, else 0)")
+	gzipCmd := fl.String("gzip", "auto", "gzip program for the archives (auto: gzip on PATH, else Go's compress/gzip; none: Go's)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
 	if fl.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fl.Arg(0))
+	}
+	switch *gzipCmd {
+	case "auto":
+		if p, err := exec.LookPath("gzip"); err == nil {
+			ipk.GzipCommand = p
+		}
+	case "none", "":
+	default:
+		ipk.GzipCommand = *gzipCmd
 	}
 	if *epoch < 0 {
 		*epoch = 0
