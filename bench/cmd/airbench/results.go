@@ -192,6 +192,7 @@ func machineInfo(repo string) Machine {
 	if v := kbField("/proc/meminfo", "MemTotal:"); v > 0 {
 		m.MemTotal = strings.TrimSpace(strings.TrimSuffix(fmtMiB(float64(v)), " MiB")) + " MiB"
 	}
+	benchOutput := map[string]bool{"BENCHMARKS.md": true, "bench/results.json": true, "bench/chart.svg": true}
 	git := func(args ...string) string {
 		out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).Output()
 		if err != nil {
@@ -200,11 +201,16 @@ func machineInfo(repo string) Machine {
 		return strings.TrimSpace(string(out))
 	}
 	m.Commit = git("rev-parse", "HEAD")
-	m.Describe = git("describe", "--tags", "--always", "--dirty")
+	m.Describe = git("describe", "--tags", "--always")
 	for _, l := range strings.Split(git("status", "--porcelain", "--untracked-files=no"), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			m.DirtyFiles = append(m.DirtyFiles, l)
+		l = strings.TrimSpace(l)
+		if f := strings.Fields(l); len(f) < 2 || benchOutput[f[len(f)-1]] {
+			continue // the bench's own output from an earlier run says nothing about the code
 		}
+		m.DirtyFiles = append(m.DirtyFiles, l)
+	}
+	if len(m.DirtyFiles) > 0 {
+		m.Describe += "-dirty"
 	}
 	slices.Sort(m.DirtyFiles)
 	ver := func(name string, argv ...string) {
