@@ -169,3 +169,45 @@ func FuzzFastAnswer(f *testing.F) {
 		}
 	})
 }
+
+// TestBatchedIPv6 serves on ::1, where the batched reader goes through x/net/ipv6.
+func TestBatchedIPv6(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	h := newHandler(table(t, "0", "1"), "127.0.0.1:1")
+	s := NewUDPServer(h, pc, 1232)
+	if s.DecorateReader == nil {
+		t.Fatal("a socket bound to ::1 is not batched")
+	}
+	go s.ActivateAndServe()
+	t.Cleanup(func() { _ = s.Shutdown() })
+	addr := pc.LocalAddr().String()
+	for _, name := range []string{"api.openai.com.", "example.org."} {
+		in := query(t, addr, "udp", name, dns.TypeA, true)
+		switch name {
+		case "api.openai.com.":
+			if len(in.Answer) != 1 || in.Answer[0].(*dns.A).A.String() != "192.168.1.1" {
+				t.Fatalf("%s over ::1: %v", name, in)
+			}
+		default:
+			if in.Rcode != dns.RcodeRefused {
+				t.Fatalf("%s over ::1: %v", name, in)
+			}
+		}
+	}
+}
+
+// TestWildcardNotBatched: a socket on a wildcard address keeps miekg/dns's own reader, which
+// answers from the address the query came to.
+func TestWildcardNotBatched(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if s := NewUDPServer(newHandler(table(t, "0", "1"), "127.0.0.1:1"), pc, 1232); s.DecorateReader != nil {
+		t.Fatal("a wildcard socket was batched")
+	}
+}
