@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/airelay/airelay/src/testca"
 )
 
 // Addresses. "The internet" uses documentation prefixes that are not private, because airelay
@@ -91,7 +93,7 @@ type home struct {
 	root                  string // the router's files, at their OpenWrt paths below root
 	wan, router, lan, kid string // namespace names
 	airelayBin, fakeBin   string
-	ca                    *ca
+	ca                    *testca.CA
 
 	mu       sync.Mutex
 	procs    map[string]*proc
@@ -163,20 +165,25 @@ func (h *home) build() {
 // public CA would: for the names the server answers as. Devices and the router trust this CA
 // in place of the public roots; airelay never holds a key for any of them.
 func (h *home) pki() {
-	c, err := newCA("airelay e2e public root")
+	c, err := testca.New("airelay e2e public root")
 	if err != nil {
 		h.fatalf("CA: %v", err)
 	}
 	h.ca = c
 	for _, p := range providers {
-		if err := writeLeaf(filepath.Join(h.dir, "pki", p.id), h.leaf(p.host)); err != nil {
+		// cert.pem and key.pem for the fakeprovider (and a ca.pem nobody reads).
+		dir := filepath.Join(h.dir, "pki", p.id)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			h.fatalf("%v", err)
+		}
+		if _, _, _, err := c.WriteFiles(dir, h.leaf(p.host)); err != nil {
 			h.fatalf("%v", err)
 		}
 	}
 }
 
 func (h *home) leaf(names ...string) tls.Certificate {
-	c, err := h.ca.leaf(names...)
+	c, err := h.ca.Leaf(names...)
 	if err != nil {
 		h.fatalf("leaf %v: %v", names, err)
 	}
@@ -259,7 +266,7 @@ func (h *home) etc(ns string, files map[string]string, roots bool) {
 	dir := filepath.Join("/etc/netns", ns)
 	files["hosts"] = "127.0.0.1 localhost\n::1 localhost\n"
 	if roots {
-		files["ssl/certs/ca-certificates.crt"] = string(h.ca.pem)
+		files["ssl/certs/ca-certificates.crt"] = string(h.ca.PEM)
 		if b, err := os.ReadFile("/etc/ssl/openssl.cnf"); err == nil {
 			files["ssl/openssl.cnf"] = string(b)
 		}

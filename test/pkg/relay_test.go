@@ -101,7 +101,7 @@ var (
 )
 
 // upstream runs src/cmd/fakeprovider (an HTTPS stand-in for api.openai.com whose leaf comes
-// from a throwaway src/internal/testca CA) and returns the pool trusting that CA and its address.
+// from a throwaway src/testca CA) and returns the pool trusting that CA and its address.
 func upstream(t *testing.T) (*x509.CertPool, string) {
 	t.Helper()
 	fakeOnce.Do(func() {

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/airelay/airelay/src/internal/fakeprovider"
-	"github.com/airelay/airelay/src/internal/testca"
+	"github.com/airelay/airelay/src/testca"
 )
 
 func main() {

@@ -20,7 +20,7 @@ import (
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/fakeprovider"
 	"github.com/airelay/airelay/src/internal/stats"
-	"github.com/airelay/airelay/src/internal/testca"
+	"github.com/airelay/airelay/src/testca"
 )
 
 // The routers' keys; every test checks that none of them leaks.

@@ -14,7 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/airelay/airelay/src/internal/config"
-	"github.com/airelay/airelay/src/internal/testca"
+	"github.com/airelay/airelay/src/testca"
 )
 
 // A provider name that the upstream resolver maps to a loopback address is refused: relaying

@@ -21,7 +21,7 @@ import (
 
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/stats"
-	"github.com/airelay/airelay/src/internal/testca"
+	"github.com/airelay/airelay/src/testca"
 )
 
 type harness struct {

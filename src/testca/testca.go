@@ -1,6 +1,7 @@
 // Package testca makes throwaway certificate authorities and leaf certificates for tests: a
 // local fake provider serves api.openai.com with a leaf of a CA that only the test trusts. It is
-// imported by tests and test tools only, never by the airelay binary.
+// imported by tests and test tools only (src/, test/e2e, bench/), never by the airelay binary;
+// it is outside src/internal so that test/ and bench/ may import it too.
 package testca
 
 import (
@@ -15,8 +16,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
+
+// serial numbers certificates uniquely within a process, from a start no earlier run reused.
+var serial atomic.Int64
+
+func init() { serial.Store(time.Now().UnixNano()) }
+
+func nextSerial() *big.Int { return big.NewInt(serial.Add(1)) }
 
 // CA is a certificate authority held in memory.
 type CA struct {
@@ -32,7 +41,7 @@ func New(name string) (*CA, error) {
 		return nil, err
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		SerialNumber:          nextSerial(),
 		Subject:               pkix.Name{CommonName: name},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
@@ -65,7 +74,7 @@ func (ca *CA) Leaf(names ...string) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		SerialNumber: nextSerial(),
 		Subject:      pkix.Name{CommonName: names[0]},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
