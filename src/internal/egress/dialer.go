@@ -191,7 +191,12 @@ func (d *Dialer) viaProxy(ctx, parent context.Context, addr, host string, port u
 	}
 	if err != nil {
 		c.Close()
-		ce := ctx.Err()
+		// The parent first: its AfterFunc can cut the handshake before ctx, its child, has
+		// been marked cancelled too (context cancels children in no set order).
+		ce := parent.Err()
+		if ce == nil {
+			ce = ctx.Err()
+		}
 		if ce == nil && errors.Is(err, os.ErrDeadlineExceeded) {
 			ce = context.DeadlineExceeded // the socket deadline is the dial's; its timer may lag
 		}
