@@ -52,13 +52,13 @@ func lint(name string, data []byte) (errs []error, warns []string, subst []strin
 			sec = lookupSection(toks[1])
 			secName = fmt.Sprintf("@%s[%d]", toks[1], unnamed[toks[1]])
 			unnamed[toks[1]]++
-			if !validSectionName(toks[1]) {
+			if !ValidName(toks[1]) {
 				errs = append(errs, fmt.Errorf("%s:%d: section type %q: use letters, digits and '_' only", name, line, toks[1]))
 			}
 			lines[i] = "config " + toks[1]
 			if len(toks) == 3 {
 				secName = toks[2]
-				if !validSectionName(toks[2]) {
+				if !ValidName(toks[2]) {
 					errs = append(errs, fmt.Errorf("%s:%d: section name %q: use letters, digits and '_' only", name, line, toks[2]))
 				}
 				lines[i] += " '" + toks[2] + "'"
@@ -76,7 +76,7 @@ func lint(name string, data []byte) (errs []error, warns []string, subst []strin
 				errs = append(errs, fmt.Errorf("%s:%d: %s %q comes before any 'config' line", name, line, toks[0], toks[1]))
 				continue
 			}
-			if !validSectionName(toks[1]) {
+			if !ValidName(toks[1]) {
 				errs = append(errs, fmt.Errorf("%s:%d: %s name %q: use letters, digits and '_' only", name, line, toks[0], toks[1]))
 				continue
 			}
@@ -184,7 +184,9 @@ func splitLine(s string) ([]string, error) {
 	return toks, nil
 }
 
-func validSectionName(s string) bool {
+// ValidName reports whether s is a UCI name: one or more letters, digits or '_'. Section and
+// option names are, and so are the firewall zone names that stand in nft defines.
+func ValidName(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -114,20 +114,8 @@ type Rules struct {
 	Input  []byte // for chain input: accept the relay and the gateway from the LAN zone only
 }
 
-// validZone: 1-32 letters, digits or '_', so the name can be put in an nft define. (Not a
-// regexp: it would be the only one in the daemon, and cost its binary size and start time.)
-func validZone(z string) bool {
-	if z == "" || len(z) > 32 {
-		return false
-	}
-	for i := 0; i < len(z); i++ {
-		c := z[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// validZone: 1-32 letters, digits or '_', so the name can be put in an nft define.
+func validZone(z string) bool { return len(z) <= 32 && config.ValidName(z) }
 
 // Firewall returns the fw4 fragments for zone (normally "lan"). Nothing is ever opened to any
 // other zone: every rule matches the zone's devices, so WAN traffic never reaches a rule.
