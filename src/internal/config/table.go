@@ -180,22 +180,16 @@ func (t *Table) MatchHost(name string) *Provider {
 	if hasUpper(name) {
 		name = strings.ToLower(name)
 	}
-	if p := t.exact[name]; p != nil {
-		return p
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] == '.' {
-			if p := t.wildcard[name[i+1:]]; p != nil {
-				return p
-			}
-		}
-	}
-	return nil
+	return matchLower(t, name)
 }
 
 // MatchHostLower is MatchHost for a name already in lower case and without the final dot, as
 // the DNS fast path builds it in a buffer of its own. It does not allocate.
-func (t *Table) MatchHostLower(name []byte) *Provider {
+func (t *Table) MatchHostLower(name []byte) *Provider { return matchLower(t, name) }
+
+// matchLower looks a lower-case name without the final dot up: exact, then by each parent
+// domain for wildcards.
+func matchLower[S string | []byte](t *Table, name S) *Provider {
 	if p := t.exact[string(name)]; p != nil {
 		return p
 	}
