@@ -146,11 +146,10 @@ func fastAnswer(t *config.Table, q, out []byte) int {
 		w += copy(out[w:], soaMname)
 		w += copy(out[w:], soaRname)
 		binary.BigEndian.PutUint32(out[w:], 1) // serial
-		for _, v := range [4]uint32{ttl, ttl, ttl, ttl} {
-			binary.BigEndian.PutUint32(out[w+4:], v)
-			w += 4
+		for i := 1; i <= 4; i++ {              // refresh, retry, expire, minimum
+			binary.BigEndian.PutUint32(out[w+4*i:], ttl)
 		}
-		w += 4
+		w += 20
 	}
 	if edns {
 		out[11] = 1
