@@ -704,28 +704,25 @@ func TestMaxConns(t *testing.T) {
 	up := startUpstream(t, "")
 	e := startGateway(t, mainSection("max_conns", "1")+provider("openai", up.URL(), keyOpenAI, "bearer"))
 	addr := strings.TrimPrefix(e.base, "http://")
-	get := "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n"
-	first, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	// send connects and asks for the model list, keeping the connection alive.
+	send := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := io.WriteString(c, "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	defer first.Close()
-	if _, err := io.WriteString(first, get); err != nil {
-		t.Fatal(err)
-	}
+	first := send()
 	first.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if line, err := readStatusLine(first); err != nil || !strings.Contains(line, " 200 ") {
 		t.Fatalf("first connection: %q %v", line, err)
 	}
 	// The first stays open (keep-alive): the second is connected by the kernel but not served.
-	second, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	if _, err := io.WriteString(second, get); err != nil {
-		t.Fatal(err)
-	}
+	second := send()
 	second.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if line, err := readStatusLine(second); err == nil {
 		t.Fatalf("second connection served past max_conns 1: %q", line)
