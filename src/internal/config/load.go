@@ -366,6 +366,7 @@ func (l *loader) loadMain(s sec) {
 	m.LANv6 = s.addr("lan_ipv6", false)
 	m.DNSListen = s.hostPort("dns_listen")
 	m.DNSForward = s.bool("dns_forward")
+	m.DoHCanary = s.bool("doh_canary")
 	m.DNSTTL = uint32(s.int("dns_ttl"))
 	m.TLSListen = s.hostPort("tls_listen")
 	m.HTTPListen = s.hostPort("http_listen")

@@ -55,6 +55,7 @@ var Schema = []Section{
 		{Name: "lan_ipv6", Type: TIPv6, Doc: "AAAA answer for intercepted names. Empty: NODATA, so devices use IPv4."},
 		{Name: "dns_listen", Type: THostPort, Default: "127.0.0.1:5353", Doc: "UDP and TCP address of the DNS interceptor that dnsmasq forwards the AI names to. Empty or off: off."},
 		{Name: "dns_forward", Type: TBool, Default: "0", Doc: "Forward names that are not intercepted to the resolvers (standalone use). 0: they get REFUSED."},
+		{Name: "doh_canary", Type: TBool, Default: "1", Doc: "While airelay runs, dnsmasq answers use-application-dns.net with NXDOMAIN, the signal that keeps browsers (Firefox) from turning on DNS over HTTPS by themselves and so bypassing the interception. Removed on stop. DoH set up by hand, or a VPN on the device, is out of airelay's reach."},
 		{Name: "dns_ttl", Type: TInt, Default: "60", Min: 1, Max: 86400, Doc: "TTL in seconds of intercepted answers."},
 		{Name: "tls_listen", Type: THostPort, Default: ":8443", Doc: "TCP address of the SNI relay (the firewall redirects LAN port 443 here). Empty or off: off."},
 		{Name: "tls_fallback", Type: THostPort, Doc: "Where TLS with no or an unknown SNI goes (the router's own HTTPS server). Empty or off: such connections are closed."},

@@ -86,6 +86,7 @@ type Main struct {
 	LANv4, LANv6  netip.Addr // zero: no answer of that family
 	DNSListen     string
 	DNSForward    bool
+	DoHCanary     bool // dnsmasq answers use-application-dns.net with NXDOMAIN while airelay runs
 	DNSTTL        uint32
 	TLSListen     string
 	TLSFallback   string
