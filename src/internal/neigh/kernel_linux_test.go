@@ -68,6 +68,8 @@ func TestKernelTable(t *testing.T) {
 		}
 		for _, args := range [][]string{
 			{"link", "set", "airelay0", "up"},
+			{"addr", "add", "192.0.2.1/24", "dev", "airelay0"}, // routes, so targeted gets find the device
+			{"-6", "addr", "add", "2001:db8::1/64", "dev", "airelay0", "nodad"},
 			{"neigh", "add", "192.0.2.7", "lladdr", "02:00:00:00:00:07", "dev", "airelay0", "nud", "permanent"},
 			{"-6", "neigh", "add", "2001:db8::7", "lladdr", "02:00:00:00:00:08", "dev", "airelay0", "nud", "permanent"},
 			{"neigh", "add", "192.0.2.8", "lladdr", "02:00:00:00:00:09", "dev", "airelay0", "nud", "stale"},
@@ -99,6 +101,21 @@ func TestKernelTable(t *testing.T) {
 		tb.dump = func() ([]byte, error) { return nil, errors.New("dumped again within maxAge") }
 		if got := tb.Lookup(v4); !bytes.Equal(got, net.HardwareAddr{2, 0, 0, 0, 0, 7}) {
 			errs = append(errs, fmt.Errorf("cached Lookup(%s) = %v", v4, got))
+		}
+		// Devices the kernel learns after the dump are found at once by a targeted get,
+		// both families, while the dump stays forbidden.
+		for _, args := range [][]string{
+			{"neigh", "add", "192.0.2.66", "lladdr", "02:00:00:00:00:66", "dev", "airelay0", "nud", "reachable"},
+			{"-6", "neigh", "add", "2001:db8::66", "lladdr", "02:00:00:00:00:67", "dev", "airelay0", "nud", "reachable"},
+		} {
+			if err := run(args...); err != nil {
+				return err
+			}
+		}
+		for ip, want := range map[string]string{"192.0.2.66": "02:00:00:00:00:66", "2001:db8::66": "02:00:00:00:00:67", "192.0.2.67": "", "198.51.100.1": ""} {
+			if got := tb.Lookup(netip.MustParseAddr(ip)); want == "" && got != nil || want != "" && got.String() != want {
+				errs = append(errs, fmt.Errorf("Lookup(%s) right after the dump = %v, want %q", ip, got, want))
+			}
 		}
 		return errors.Join(errs...)
 	})

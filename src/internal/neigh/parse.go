@@ -46,6 +46,13 @@ func (e entry) confirmed() bool { return e.state&(nudReachable|nudPermanent|nudN
 
 var errTruncated = errors.New("netlink: truncated message")
 
+// nlError is a netlink error reply: the kernel's errno, positive.
+type nlError int32
+
+func (e nlError) Error() string {
+	return fmt.Sprintf("netlink: neighbour request failed: errno %d", int32(e))
+}
+
 // parseDump appends to dst every usable neighbour in b, the concatenated replies to an
 // RTM_GETNEIGH dump. Entries without a 6-byte, non-zero link-layer address and entries in
 // state FAILED or INCOMPLETE are skipped; so are malformed neighbour messages. A malformed
@@ -66,7 +73,7 @@ func parseDump(b []byte, dst []entry) ([]entry, error) {
 		case nlmsgError:
 			if len(msg) >= 4 {
 				if errno := int32(ne.Uint32(msg[0:4])); errno != 0 {
-					return dst, fmt.Errorf("netlink: neighbour dump failed: errno %d", -errno)
+					return dst, nlError(-errno)
 				}
 			}
 		case rtmNewNeigh:

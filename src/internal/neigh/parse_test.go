@@ -143,3 +143,12 @@ func FuzzParseDump(f *testing.F) {
 		index(es)
 	})
 }
+
+const nudStale = 0x04
+
+// errMsg is a netlink error reply carrying -errno, as the kernel sends it.
+func errMsg(errno int32) []byte {
+	p := make([]byte, 4+nlmsgHdrLen)
+	ne.PutUint32(p[0:4], uint32(-errno))
+	return nlmsg(nlmsgError, p)
+}
