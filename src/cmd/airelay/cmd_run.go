@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/service"
 	"github.com/airelay/airelay/src/internal/stats"
 )
@@ -25,13 +26,19 @@ func init() {
 func runRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", stderr)
 	path := configFlag(fs)
+	logTarget := fs.String("log", "auto", "where logs go: stderr, journal (stderr with systemd's <N> level prefixes), syslog (/dev/log, daemon facility, a priority per level; the OpenWrt init script's choice) or syslog:PATH; auto is journal under systemd, else stderr")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
+	if err := logging.CheckTarget(*logTarget); err != nil {
+		fmt.Fprintln(stderr, "airelay run: --log:", err)
+		return exitConfig
+	}
 	err := service.Run(service.Options{
-		Load:    func() (*config.Table, error) { return loadConfig(*path) },
-		Version: version,
-		Log:     stderr,
+		Load:      func() (*config.Table, error) { return loadConfig(*path) },
+		Version:   version,
+		Log:       stderr,
+		LogTarget: *logTarget,
 	})
 	var ce *service.ConfigError
 	switch {

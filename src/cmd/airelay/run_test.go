@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -149,5 +150,61 @@ func TestEmbeddedSiteConfig(t *testing.T) {
 	out, err := exec.Command(bin, "print-config").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "config provider 'sitellm'") || !strings.Contains(string(out), "10.42.0.1") || strings.Contains(string(out), "'openai'") {
 		t.Fatalf("site config not embedded: %v\n%s", err, out)
+	}
+}
+
+// TestRunSyslog: `airelay run --log syslog:PATH` (the init script passes --log syslog) sends the
+// ready line as daemon.info and a failed reload as daemon.err to the socket, nothing to stderr;
+// an unknown target is refused before anything starts.
+func TestRunSyslog(t *testing.T) {
+	bin := buildBinary(t)
+	sock := filepath.Join(t.TempDir(), "log")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := writeConfig(t, "config airelay 'main'\n\toption dns_listen '127.0.0.1:0'\n\toption tls_listen '127.0.0.1:0'\n\toption http_listen ''\n\toption status_listen ''\n")
+	cmd := exec.Command(bin, "run", "--log", "syslog:"+sock, "--config", cfg)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	next := func(substr string) string {
+		t.Helper()
+		buf := make([]byte, 4096)
+		for {
+			_ = l.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := l.Read(buf)
+			if err != nil {
+				t.Fatalf("no %q message: %v (stderr %q)", substr, err, stderr.String())
+			}
+			t.Logf("syslog: %q", buf[:n])
+			if m := string(buf[:n]); strings.Contains(m, substr) {
+				return m
+			}
+		}
+	}
+	if m := next("msg=ready"); !strings.HasPrefix(m, "<30>") || !strings.Contains(m, " airelay["+strconv.Itoa(cmd.Process.Pid)+"]: msg=ready") {
+		t.Errorf("ready message %q, want <30> (daemon.info) and the tag airelay[pid]", m)
+	}
+	if err := os.WriteFile(cfg, []byte("config airelay 'main'\n\toption dns_ttl 'x'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	if m := next("reload"); !strings.HasPrefix(m, "<27>") {
+		t.Errorf("failed reload message %q, want <27> (daemon.err)", m)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	next("msg=stopped")
+	if err := cmd.Wait(); err != nil || stderr.Len() != 0 {
+		t.Errorf("exit %v, stderr %q (want nothing: every line went to syslog)", err, stderr.String())
+	}
+
+	out, err := exec.Command(bin, "run", "--log", "file", "--config", cfg).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), `log target "file"`) {
+		t.Errorf("--log file: %v %s", err, out)
 	}
 }

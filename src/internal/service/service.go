@@ -33,6 +33,7 @@ import (
 	"github.com/airelay/airelay/src/internal/dnsserver"
 	"github.com/airelay/airelay/src/internal/egress"
 	"github.com/airelay/airelay/src/internal/gateway"
+	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/neigh"
 	"github.com/airelay/airelay/src/internal/relay"
 	"github.com/airelay/airelay/src/internal/resolve"
@@ -44,6 +45,9 @@ type Options struct {
 	Load    func() (*config.Table, error) // reads the config; called at start and on each reload
 	Version string
 	Log     io.Writer // log output; nil → stderr
+	// LogTarget is where logs go: auto, stderr, journal, syslog or syslog:PATH (package
+	// logging); "" is auto. An unusable target falls back to Log with a warning.
+	LogTarget string
 	// Signals, when set, replaces the process signals (tests send SIGHUP/SIGTERM through it).
 	Signals <-chan os.Signal
 	// Ready, when set, is called once the listeners serve, with their addresses by role.
@@ -52,13 +56,14 @@ type Options struct {
 
 // Service is a running airelay.
 type Service struct {
-	opts     Options
-	table    atomic.Pointer[config.Table]
-	gen      atomic.Uint64
-	loadedAt atomic.Int64
-	lastErr  atomic.Pointer[string]
-	level    slog.LevelVar
-	log      *slog.Logger
+	opts      Options
+	table     atomic.Pointer[config.Table]
+	gen       atomic.Uint64
+	loadedAt  atomic.Int64
+	lastErr   atomic.Pointer[string]
+	level     slog.LevelVar
+	log       *slog.Logger
+	logCloser io.Closer // the syslog socket; nil for stderr
 
 	stats    *stats.Registry
 	resolver *resolve.Resolver
@@ -92,6 +97,15 @@ func Run(opts Options) error {
 		return &ConfigError{err}
 	}
 	s := newService(opts, t)
+	// Before the listeners and the ready line: a SIGHUP sent as soon as the daemon looks
+	// ready (a reload right after start) must reload it, not end it by default action.
+	sig := opts.Signals
+	if sig == nil {
+		c := make(chan os.Signal, 4)
+		signal.Notify(c, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(c)
+		sig = c
+	}
 	in, err := inheritSockets()
 	if err != nil {
 		return fmt.Errorf("sockets from systemd: %w", err)
@@ -109,13 +123,6 @@ func Run(opts Options) error {
 	stopWatchdog := s.watchdog()
 	defer stopWatchdog()
 
-	sig := opts.Signals
-	if sig == nil {
-		c := make(chan os.Signal, 4)
-		signal.Notify(c, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(c)
-		sig = c
-	}
 	for v := range sig {
 		if v == syscall.SIGHUP {
 			s.reload()
@@ -139,10 +146,25 @@ func newService(opts Options, t *config.Table) *Service {
 		out = os.Stderr
 	}
 	s := &Service{opts: opts, stats: stats.New(), bound: map[string]*binding{}}
-	s.log = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: &s.level}))
+	h, closer, err := logging.New(opts.LogTarget, out, &s.level)
+	if err != nil {
+		h, closer = slog.NewTextHandler(out, &slog.HandlerOptions{Level: &s.level}), nil
+	}
+	s.log, s.logCloser = slog.New(h), closer
+	if err != nil {
+		s.log.Warn("logging to stderr instead", "err", err)
+	}
 	s.resolver = &resolve.Resolver{Servers: func() []string { return s.table.Load().Main.Resolvers }}
 	s.neigh = neigh.New(30 * time.Second)
-	mac := func(a netip.Addr) net.HardwareAddr { return s.neigh.Lookup(a) }
+	mac := func(a netip.Addr) net.HardwareAddr {
+		m := s.neigh.Lookup(a)
+		if m == nil && s.table.Load().HasMACRules() && s.log.Enabled(context.Background(), slog.LevelDebug) {
+			// Lookup asked the kernel for this address just now (or within the second), so
+			// rules naming MACs fail to match only for a device the router truly cannot see.
+			s.log.Debug("neigh: no MAC for device after a fresh lookup; only IP rules and default_access apply", "client", a.String())
+		}
+		return m
+	}
 	s.relay = &relay.Relay{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Log: s.log}
 	s.gateway = gateway.New(gateway.Options{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Log: s.log})
 	s.dns = &dnsserver.Handler{Table: s.table.Load, Log: s.log, Servers: s.resolver.Upstreams}
@@ -407,6 +429,9 @@ func (s *Service) shutdown() {
 		s.log.Warn("drain deadline reached; open connections were cut")
 	}
 	s.log.Info("stopped")
+	if s.logCloser != nil {
+		_ = s.logCloser.Close()
+	}
 }
 
 func (s *Service) stopAll(ctx context.Context) {

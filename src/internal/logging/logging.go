@@ -1,0 +1,289 @@
+// Package logging owns where airelay's log lines go and at which priority, so that a router's
+// logread and a systemd journal file each line under its real level:
+//
+//	h, closer, err := logging.New("auto", os.Stderr, &level) // once, at start
+//	log := slog.New(h)
+//
+// Targets: "stderr" writes slog's text lines as they are (a terminal, tests); "journal" puts
+// journald's "<N>" level prefix before each line on stderr (systemd reads it, SyslogLevelPrefix
+// is on by default); "syslog" sends each line as one datagram to /dev/log (OpenWrt's logd, or
+// any syslogd) with facility daemon and the level's priority, which procd's stderr capture
+// cannot do (it files everything on stderr as daemon.err). "syslog:PATH" names another socket.
+// "auto" is journal when stderr is the journal's stream (JOURNAL_STREAM), else stderr.
+//
+// It must not decide what is logged (callers do) nor ever block the daemon on a dead log
+// socket: a send that fails is retried once on a fresh socket, then the line goes to stderr.
+package logging
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Syslog severities (RFC 5424) of slog's four levels, and the daemon facility.
+const (
+	facilityDaemon = 3 << 3
+	sevErr         = 3
+	sevWarning     = 4
+	sevInfo        = 6
+	sevDebug       = 7
+)
+
+// severity maps a slog level to its syslog severity: below info is debug, below warn is info.
+func severity(l slog.Level) int {
+	switch {
+	case l >= slog.LevelError:
+		return sevErr
+	case l >= slog.LevelWarn:
+		return sevWarning
+	case l >= slog.LevelInfo:
+		return sevInfo
+	}
+	return sevDebug
+}
+
+// DefaultSocket is where syslog daemons listen.
+const DefaultSocket = "/dev/log"
+
+// New returns a handler for target writing records at or above level. stderr is where the
+// "stderr" and "journal" targets write and where "syslog" falls back to. The closer ends the
+// syslog socket (a no-op for the others).
+func New(target string, stderr io.Writer, level slog.Leveler) (slog.Handler, io.Closer, error) {
+	if err := CheckTarget(target); err != nil {
+		return nil, nil, err
+	}
+	if target == "" || target == "auto" {
+		target = "stderr"
+		if isJournal(stderr) {
+			target = "journal"
+		}
+	}
+	switch {
+	case target == "stderr":
+		return slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}), nopCloser{}, nil
+	case target == "journal":
+		return byLevel(level, func(sev int) io.Writer {
+			return &prefixWriter{w: stderr, prefix: "<" + strconv.Itoa(sev) + ">"}
+		}), nopCloser{}, nil
+	case target == "syslog" || strings.HasPrefix(target, "syslog:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(target, "syslog"), ":")
+		if path == "" {
+			path = DefaultSocket
+		}
+		s := &syslogConn{path: path, tag: progName() + "[" + strconv.Itoa(os.Getpid()) + "]: ", fallback: stderr}
+		if err := s.dial(); err != nil {
+			return nil, nil, fmt.Errorf("log target %q: %w", target, err)
+		}
+		return byLevel(level, func(sev int) io.Writer { return &syslogWriter{c: s, pri: facilityDaemon | sev} }), s, nil
+	}
+	panic("unreachable: CheckTarget let " + target + " through")
+}
+
+// CheckTarget tells whether New knows target, without opening anything.
+func CheckTarget(target string) error {
+	switch {
+	case target == "" || target == "auto" || target == "stderr" || target == "journal" || target == "syslog":
+		return nil
+	case strings.HasPrefix(target, "syslog:") && len(target) > len("syslog:"):
+		return nil
+	}
+	return fmt.Errorf("log target %q: want auto, stderr, journal, syslog or syslog:PATH", target)
+}
+
+// byLevel is a handler that hands each record to the text handler of its severity, each
+// writing to its own writer, so the writer knows the priority without parsing the line. The
+// time and level attributes are left out: syslog and the journal keep both themselves.
+func byLevel(level slog.Leveler, writer func(sev int) io.Writer) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
+			return slog.Attr{}
+		}
+		return a
+	}}
+	var h leveled
+	for i, sev := range [...]int{sevDebug, sevInfo, sevWarning, sevErr} {
+		h[i] = slog.NewTextHandler(writer(sev), opts)
+	}
+	return h
+}
+
+// leveled holds the text handlers for debug, info, warning and error, in that order.
+type leveled [4]slog.Handler
+
+func (h leveled) index(l slog.Level) int {
+	switch severity(l) {
+	case sevErr:
+		return 3
+	case sevWarning:
+		return 2
+	case sevInfo:
+		return 1
+	}
+	return 0
+}
+
+func (h leveled) Enabled(ctx context.Context, l slog.Level) bool { return h[0].Enabled(ctx, l) }
+
+func (h leveled) Handle(ctx context.Context, r slog.Record) error {
+	return h[h.index(r.Level)].Handle(ctx, r)
+}
+
+func (h leveled) WithAttrs(as []slog.Attr) slog.Handler {
+	for i := range h {
+		h[i] = h[i].WithAttrs(as)
+	}
+	return h
+}
+
+func (h leveled) WithGroup(name string) slog.Handler {
+	for i := range h {
+		h[i] = h[i].WithGroup(name)
+	}
+	return h
+}
+
+// prefixWriter writes prefix before each line (slog's text handler writes one line a call).
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(append(p.buf[:0], p.prefix...), b...)
+	if _, err := p.w.Write(p.buf); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// isJournal reports whether w is the stream systemd connected to the journal: JOURNAL_STREAM
+// holds its device and inode ("dev:ino"), which must match w's file.
+func isJournal(w io.Writer) bool {
+	js := os.Getenv("JOURNAL_STREAM")
+	f, ok := w.(*os.File)
+	if js == "" || !ok {
+		return false
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	return js == strconv.FormatUint(uint64(st.Dev), 10)+":"+strconv.FormatUint(uint64(st.Ino), 10)
+}
+
+func progName() string {
+	name := os.Args[0]
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	if name == "" {
+		name = "airelay"
+	}
+	return name
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+// syslogConn is the socket to the syslog daemon, shared by the four writers.
+type syslogConn struct {
+	path     string
+	tag      string // "airelay[pid]: "
+	fallback io.Writer
+
+	mu     sync.Mutex
+	conn   net.Conn
+	stream bool // connected with "unix" (SOCK_STREAM): messages end in a newline
+	buf    []byte
+}
+
+func (s *syslogConn) dial() error {
+	var err error
+	for _, network := range []string{"unixgram", "unix"} {
+		var c net.Conn
+		if c, err = net.Dial(network, s.path); err == nil {
+			if s.conn != nil {
+				s.conn.Close()
+			}
+			s.conn, s.stream = c, network == "unix"
+			return nil
+		}
+	}
+	return err
+}
+
+func (s *syslogConn) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	return err
+}
+
+// send writes one message "<PRI>Mmm dd hh:mm:ss tag[pid]: line", the form libc's syslog()
+// sends and logd and busybox syslogd read. A stream socket gets a newline as the separator.
+func (s *syslogConn) send(pri int, line []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	line = trimNewline(line)
+	s.buf = append(s.buf[:0], '<')
+	s.buf = strconv.AppendInt(s.buf, int64(pri), 10)
+	s.buf = append(s.buf, '>')
+	s.buf = time.Now().AppendFormat(s.buf, time.Stamp)
+	s.buf = append(s.buf, ' ')
+	s.buf = append(s.buf, s.tag...)
+	s.buf = append(s.buf, line...)
+	for try := 0; try < 2; try++ {
+		if s.conn == nil {
+			if s.dial() != nil {
+				break
+			}
+		}
+		msg := s.buf
+		if s.stream {
+			msg = append(msg, '\n')
+		}
+		_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := s.conn.Write(msg); err == nil {
+			return
+		}
+		s.conn.Close()
+		s.conn = nil // logd restarted: dial again once
+	}
+	fmt.Fprintf(s.fallback, "<%d>%s\n", pri&7, line)
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// syslogWriter sends each Write as one message at its priority.
+type syslogWriter struct {
+	c   *syslogConn
+	pri int
+}
+
+func (w *syslogWriter) Write(b []byte) (int, error) {
+	w.c.send(w.pri, b)
+	return len(b), nil
+}
