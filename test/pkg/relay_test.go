@@ -238,11 +238,14 @@ func TestDnsmasqForwards(t *testing.T) {
 		conf  string
 		query string
 		want  string // "" : not 10.9.9.9
+		nx    bool   // the answer must be NXDOMAIN
 	}{
-		{"forwarded", string(conf), "api.openai.com.", "10.9.9.9"},
-		{"wildcard subdomain", string(conf), "x.ai.example.com.", "10.9.9.9"},
-		{"wildcard parent not caught", string(conf), "ai.example.com.", ""},
-		{"rebind protection without rebind-domain-ok", regexp.MustCompile(`(?m)^rebind-domain-ok=.*\n`).ReplaceAllString(string(conf), ""), "api.openai.com.", ""},
+		{"forwarded", string(conf), "api.openai.com.", "10.9.9.9", false},
+		// Firefox's DoH canary: NXDOMAIN keeps its DNS over HTTPS off (doh_canary, default on)
+		{"doh canary", string(conf), "use-application-dns.net.", "", true},
+		{"wildcard subdomain", string(conf), "x.ai.example.com.", "10.9.9.9", false},
+		{"wildcard parent not caught", string(conf), "ai.example.com.", "", false},
+		{"rebind protection without rebind-domain-ok", regexp.MustCompile(`(?m)^rebind-domain-ok=.*\n`).ReplaceAllString(string(conf), ""), "api.openai.com.", "", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			port := freePort(t)
@@ -273,6 +276,9 @@ func TestDnsmasqForwards(t *testing.T) {
 				if a, ok := rr.(*dns.A); ok {
 					got = a.A.String()
 				}
+			}
+			if c.nx != (in.Rcode == dns.RcodeNameError) {
+				t.Errorf("%s via dnsmasq: rcode %s, want NXDOMAIN %v", c.query, dns.RcodeToString[in.Rcode], c.nx)
 			}
 			if c.want != "" && got != c.want || c.want == "" && got == "10.9.9.9" {
 				t.Errorf("%s via dnsmasq: %q (rcode %s), want %q\n%s", c.query, got, dns.RcodeToString[in.Rcode], c.want, log.String())

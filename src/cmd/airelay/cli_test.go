@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/stats"
 )
 
 func cli(args ...string) (code int, stdout, stderr string) {
@@ -100,5 +101,59 @@ func TestDocsUpToDate(t *testing.T) {
 	}
 	if out != string(want) {
 		t.Fatal("docs/config.md is stale: go run ./src/cmd/airelay schema --markdown > docs/config.md")
+	}
+}
+
+// TestRuntimeConfigKeysAndPorts: the init script's runtime-config puts the keys file's keys into
+// the copy (never on stdout or stderr), warns of a key for no provider, and refuses a listener
+// the unprivileged daemon could not bind, naming option, value and why; check refuses it too.
+func TestRuntimeConfigKeysAndPorts(t *testing.T) {
+	cfg := writeConfig(t, "config airelay 'main'\n\toption tls_listen ':8443'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n")
+	keys := filepath.Join(t.TempDir(), "airelay_keys")
+	os.WriteFile(keys, []byte("config key 'openai'\n\toption api_key 'sk-SECRET'\nconfig key 'gone'\n\toption api_key 'sk-OTHER'\n"), 0o600)
+	out := filepath.Join(t.TempDir(), "copy")
+	code, so, se := cli("runtime-config", "--config", cfg, "--keys", keys, "--run-as", "airelay", "--out", out)
+	if code != 0 || strings.Contains(so+se, "sk-") || !strings.Contains(se, "section 'gone': no provider section has that name") {
+		t.Fatalf("runtime-config: %d %q %q", code, so, se)
+	}
+	copyText, _ := os.ReadFile(out)
+	if !strings.Contains(string(copyText), "config provider 'openai'\n\toption api_key 'sk-SECRET'\n") {
+		t.Errorf("copy without the key:\n%s", copyText)
+	}
+	os.WriteFile(keys, []byte("config key 'openai'\n\toption api_key 'sk-SECRET\n"), 0o600)
+	if code, so, se := cli("runtime-config", "--config", cfg, "--keys", keys, "--out", out); code != 2 || !strings.Contains(se, keys+":2: unterminated") || strings.Contains(so+se, "sk-") {
+		t.Errorf("bad keys file: %d %q %q", code, so, se)
+	}
+
+	low := writeConfig(t, "config airelay 'main'\n\toption tls_listen ':443'\n")
+	for _, args := range [][]string{
+		{"runtime-config", "--config", low, "--run-as", "airelay", "--out", out},
+		{"check", "--config", low, "--run-as", "airelay"},
+	} {
+		code, _, se := cli(args...)
+		if code != 2 || !strings.Contains(se, "section 'main' option 'tls_listen' value ':443': port 443 is below") || !strings.Contains(se, "user 'airelay'") {
+			t.Errorf("%s with tls_listen :443 as airelay: %d %q", args[0], code, se)
+		}
+	}
+	if code, _, se := cli("check", "--config", low, "--run-as", "root"); code != 0 {
+		t.Errorf("check as root: %d %q", code, se)
+	}
+}
+
+func TestPrintStatusRedirect(t *testing.T) {
+	for _, tc := range []struct {
+		r    *stats.RedirectStatus
+		want string
+	}{
+		{nil, ""},
+		{&stats.RedirectStatus{Active: true}, "TLS redirect (LAN port 443): active\n"},
+		{&stats.RedirectStatus{Reason: "fw4 refused the rules"}, "TLS redirect (LAN port 443): NOT active: fw4 refused the rules\n"},
+	} {
+		var b strings.Builder
+		printStatus(&b, &stats.Status{Version: "v", Redirect: tc.r})
+		got := b.String()
+		if tc.want == "" && strings.Contains(got, "TLS redirect") || tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("redirect %+v: status text\n%s", tc.r, got)
+		}
 	}
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/openwrt"
 )
 
 func init() {
@@ -27,6 +29,8 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", stderr)
 	path := configFlag(fs)
+	runAs := runAsFlag(fs)
+	keysPath := fs.String("keys", "", "also check this UCI file of API keys (/etc/config/airelay_keys)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -34,6 +38,16 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
+	}
+	if errs := openwrt.PrivilegedPorts(t, *runAs, unprivilegedPortStart()); len(errs) > 0 {
+		fmt.Fprintln(stderr, errors.Join(errs...))
+		return exitConfig
+	}
+	if *keysPath != "" {
+		if _, err := config.LoadKeys(*keysPath); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitConfig
+		}
 	}
 	for _, w := range t.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/openwrt"
@@ -71,6 +76,8 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	lan4 := fs.String("lan-ipv4", "", "the router's LAN IPv4 address, used when lan_ipv4 is empty")
 	lan6 := fs.String("lan-ipv6", "", "the router's LAN IPv6 address, used when lan_ipv6 is empty")
 	dev := fs.String("lan-device", "", "the LAN's network device (br-lan), used when listen_device is empty")
+	keysPath := fs.String("keys", "", "UCI file of the providers' API keys (/etc/config/airelay_keys) put into the copy; a missing file is no keys")
+	runAs := runAsFlag(fs)
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -83,13 +90,28 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "airelay runtime-config:", err)
 		return exitConfig
 	}
-	if _, err := config.Load(*path); err != nil {
+	t, err := config.Load(*path)
+	if err != nil {
 		fmt.Fprintln(stderr, err) // the user's file, named as they know it
 		return exitConfig
 	}
+	if errs := openwrt.PrivilegedPorts(t, *runAs, unprivilegedPortStart()); len(errs) > 0 {
+		fmt.Fprintln(stderr, errors.Join(errs...))
+		return exitConfig
+	}
+	var keys map[string]string
+	if *keysPath != "" {
+		if keys, err = config.LoadKeys(*keysPath); err != nil {
+			fmt.Fprintln(stderr, "airelay runtime-config:", err)
+			return exitConfig
+		}
+	}
 	a4, _ := netip.ParseAddr(*lan4) // an empty or bad address is the zero Addr: not filled in
 	a6, _ := netip.ParseAddr(*lan6)
-	data := openwrt.RuntimeConfig(src, a4, a6, *dev)
+	data, unused := openwrt.RuntimeConfig(src, a4, a6, *dev, keys)
+	for _, p := range unused {
+		fmt.Fprintf(stderr, "warning: %s: section '%s': no provider section has that name; its key is not used\n", *keysPath, p)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(*out), ".airelay-*")
 	if err != nil {
 		fmt.Fprintln(stderr, "airelay runtime-config:", err)
@@ -115,4 +137,29 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// runAsFlag is --run-as: the user the daemon runs as, whose right to bind low ports decides
+// whether a listener below 1024 can work. The default is the init script's choice: airelay
+// when the package created that user, else root.
+func runAsFlag(fs *flag.FlagSet) *string {
+	def := "root"
+	if b, err := os.ReadFile("/etc/passwd"); err == nil && (bytes.HasPrefix(b, []byte("airelay:")) || bytes.Contains(b, []byte("\nairelay:"))) {
+		def = "airelay"
+	}
+	return fs.String("run-as", def, "user the daemon runs as; listeners below net.ipv4.ip_unprivileged_port_start are refused unless root")
+}
+
+// unprivilegedPortStart is the lowest port a process without CAP_NET_BIND_SERVICE may bind:
+// the kernel's net.ipv4.ip_unprivileged_port_start (Linux 4.11+), 1024 where it cannot be read.
+func unprivilegedPortStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return 1024
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 0 {
+		return 1024
+	}
+	return n
 }

@@ -3,7 +3,8 @@
 //
 //	DnsmasqConf    conf-dir lines that send the AI names to airelay's DNS interceptor
 //	Firewall       fw4 nftables fragments: LAN TCP 443 to the router → tls_listen, LAN → http_listen
-//	RuntimeConfig  the UCI file with lan_ipv4/lan_ipv6 filled in from the router's LAN interface
+//	RuntimeConfig  the UCI file with lan_ipv4/lan_ipv6 filled in from the router's LAN interface,
+//	               and the API keys from /etc/config/airelay_keys
 //
 //	t, _ := config.Load("/etc/config/airelay")
 //	os.WriteFile("/tmp/dnsmasq.d/airelay.conf", openwrt.DnsmasqConf(t), 0o644)
@@ -63,8 +64,17 @@ func DnsmasqConf(t *config.Table) []byte {
 			fmt.Fprintf(&b, "rebind-domain-ok=/%s/\n", h)
 		}
 	}
+	if t.Main.DoHCanary {
+		// An address= with no address is dnsmasq's NXDOMAIN: Firefox's documented signal to
+		// leave DNS over HTTPS off, so its lookups of the AI names stay with dnsmasq.
+		fmt.Fprintf(&b, "address=/%s/\n", DoHCanary)
+	}
 	return b.Bytes()
 }
+
+// DoHCanary is the name browsers ask before turning on DNS over HTTPS by themselves; an
+// NXDOMAIN answer tells them the network filters DNS (Mozilla's canary domain).
+const DoHCanary = "use-application-dns.net"
 
 // dnsTarget turns dns_listen into dnsmasq's server address form: "127.0.0.1#5353". A wildcard
 // host is reached on loopback.
@@ -132,11 +142,7 @@ func Firewall(t *config.Table, zone string) (Rules, error) {
 	if !t.Main.Enabled {
 		return Rules{}, nil
 	}
-	v := zone
-	if v[0] >= '0' && v[0] <= '9' {
-		v = "_" + v // fw4 prefixes defines of zones whose name starts with a digit
-	}
-	devs := "$" + v + "_devices"
+	devs := zoneDevices(zone, t.Main.ListenDevice)
 	var nat, in bytes.Buffer
 	if port, ok := listenPort(t.Main.TLSListen); ok && !loopbackOnly(t.Main.TLSListen) {
 		if port != 443 {
@@ -155,6 +161,22 @@ func Firewall(t *config.Table, zone string) (Rules, error) {
 		r.Input = append([]byte(Generated), in.Bytes()...)
 	}
 	return r, nil
+}
+
+// zoneDevices is what the rules match incoming devices with. With a listen_device (the init
+// script fills in the LAN's device), that device by name: fw4 renders the zone's define as an
+// empty set "{ }" when the zone resolves to no device at that moment, and nft then refuses the
+// whole include, which dropped the redirect. The listeners accept only on listen_device anyway.
+// Without one, the zone's $<zone>_devices define.
+func zoneDevices(zone, device string) string {
+	if device != "" && config.CheckDevice(device) == nil && !strings.ContainsAny(device, "\"\\$") {
+		return strconv.Quote(device)
+	}
+	v := zone
+	if v[0] >= '0' && v[0] <= '9' {
+		v = "_" + v // fw4 prefixes defines of zones whose name starts with a digit
+	}
+	return "$" + v + "_devices"
 }
 
 // listenPort returns the port of a host:port listen address; false when empty or port 0.

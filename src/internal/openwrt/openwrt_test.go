@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,7 +64,7 @@ func TestGolden(t *testing.T) {
 	golden(t, "site.dstnat.nft", r.DstNAT)
 	golden(t, "site.input.nft", r.Input)
 	src, _ := os.ReadFile("testdata/site.uci")
-	golden(t, "site.runtime.uci", RuntimeConfig(src, netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("fd00:ab::1"), "br-lan"))
+	golden(t, "site.runtime.uci", first(RuntimeConfig(src, netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("fd00:ab::1"), "br-lan", nil)))
 }
 
 func TestDnsmasqTargets(t *testing.T) {
@@ -132,7 +133,7 @@ func TestRuntimeConfig(t *testing.T) {
 		{"user value kept", "config airelay 'main'\n\toption lan_ipv4 '192.168.9.1'\n\toption listen_device 'lan1'\n", "192.168.9.1", "fd00::1", "lan1"},
 		{"no main section", "config provider 'x'\n\tlist host 'a.example'", "10.0.0.1", "fd00::1", "br-lan"},
 	} {
-		out := RuntimeConfig([]byte(c.in), a4, a6, "br-lan")
+		out, _ := RuntimeConfig([]byte(c.in), a4, a6, "br-lan", nil)
 		tb := load(t, string(out))
 		if tb.Main.LANv4.String() != c.want4 || tb.Main.LANv6.String() != c.want6 || tb.Main.ListenDevice != c.wantDev {
 			t.Errorf("%s: lan %v %v %q from\n%s", c.name, tb.Main.LANv4, tb.Main.LANv6, tb.Main.ListenDevice, out)
@@ -142,30 +143,46 @@ func TestRuntimeConfig(t *testing.T) {
 		}
 	}
 	in := []byte("config airelay 'main'\n\toption lan_ipv4 ''\n")
-	if out := RuntimeConfig(in, netip.Addr{}, netip.Addr{}, ""); !bytes.Equal(out, in) {
+	if out, _ := RuntimeConfig(in, netip.Addr{}, netip.Addr{}, "", nil); !bytes.Equal(out, in) {
 		t.Errorf("no addresses known: the file must be unchanged, got %q", out)
 	}
-	if out := RuntimeConfig(in, netip.Addr{}, netip.Addr{}, "br/lan"); !bytes.Equal(out, in) {
+	if out, _ := RuntimeConfig(in, netip.Addr{}, netip.Addr{}, "br/lan", nil); !bytes.Equal(out, in) {
 		t.Errorf("an invalid device name must not be written, got %q", out)
 	}
 }
 
 // The fragments load into a ruleset shaped like fw4's (table inet fw4, zone defines, the
 // chains they are included in), checked by nft itself without touching the kernel's rules.
+// With the LAN device named (the init script's runtime copy), they load even when fw4 renders
+// the zone's device set empty, which nft refuses as soon as a rule uses it (issue 13: the
+// redirect was silently dropped); the zone-define form is shown to fail there, so the case is
+// real.
 func TestFirewallNftCheck(t *testing.T) {
 	nft, err := exec.LookPath("nft")
 	if err != nil {
 		t.Skip("nft is not installed")
 	}
-	r, err := Firewall(site(t), "lan")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "dstnat.nft"), r.DstNAT, 0o644)
-	os.WriteFile(filepath.Join(dir, "input.nft"), r.Input, 0o644)
-	ruleset := `table inet fw4 {
-	define lan_devices = { "br-lan" }
+	withDev := load(t, "config airelay 'main'\n\toption listen_device 'br-lan'\n")
+	for _, tc := range []struct {
+		name    string
+		tb      *config.Table
+		devices string
+		loads   bool
+	}{
+		{"zone define", site(t), `{ "br-lan" }`, true},
+		{"zone define, empty zone", site(t), `{ }`, false},
+		{"device", withDev, `{ "br-lan" }`, true},
+		{"device, empty zone", withDev, `{ }`, true},
+	} {
+		r, err := Firewall(tc.tb, "lan")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "dstnat.nft"), r.DstNAT, 0o644)
+		os.WriteFile(filepath.Join(dir, "input.nft"), r.Input, 0o644)
+		ruleset := `table inet fw4 {
+	define lan_devices = ` + tc.devices + `
 	define lan_subnets = { 192.168.1.0/24 }
 	chain input {
 		type filter hook input priority filter; policy drop;
@@ -179,13 +196,89 @@ func TestFirewallNftCheck(t *testing.T) {
 	}
 }
 `
-	p := filepath.Join(dir, "ruleset.nft")
-	os.WriteFile(p, []byte(ruleset), 0o644)
-	out, err := exec.Command(nft, "-c", "-f", p).CombinedOutput()
-	if err != nil {
-		if bytes.Contains(out, []byte("Operation not permitted")) || bytes.Contains(out, []byte("Netlink")) {
+		p := filepath.Join(dir, "ruleset.nft")
+		os.WriteFile(p, []byte(ruleset), 0o644)
+		out, err := exec.Command(nft, "-c", "-f", p).CombinedOutput()
+		if err != nil && (bytes.Contains(out, []byte("Operation not permitted")) || bytes.Contains(out, []byte("Netlink"))) {
 			t.Skipf("nft -c needs netlink here: %s", out)
 		}
-		t.Fatalf("nft -c rejects the fragments: %v\n%s\n%s", err, out, ruleset)
+		if loads := err == nil; loads != tc.loads {
+			t.Errorf("%s: nft -c loads = %v, want %v: %v\n%s\n%s", tc.name, loads, tc.loads, err, out, ruleset)
+		}
+	}
+}
+
+func TestFirewallDevice(t *testing.T) {
+	tb := load(t, "config airelay 'main'\n\toption listen_device 'br-lan'\n")
+	r, err := Firewall(tb, "lan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(r.DstNAT, []byte(`iifname "br-lan" fib daddr type local tcp dport 443 counter redirect to :8443 `)) ||
+		!bytes.Contains(r.Input, []byte(`iifname "br-lan" tcp dport 8443 counter accept `)) {
+		t.Errorf("rules with listen_device br-lan:\n%s%s", r.DstNAT, r.Input)
+	}
+}
+
+func first[A, B any](a A, _ B) A { return a }
+
+// TestRuntimeConfigKeys: keys from the keys file become the providers' api_key in the copy,
+// replacing one left in the config; a key for no provider is reported; the copy loads and
+// carries the key the loader reads back, quote included.
+func TestRuntimeConfigKeys(t *testing.T) {
+	in := "config airelay 'main'\n\noption lan_ipv4 '10.0.0.1'\n\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n\toption api_key 'old'\n\nconfig provider anthropic # comment\n\tlist host 'api.anthropic.com'\n\nconfig provider 'groq'\n\tlist host 'api.groq.com'\n\toption api_key 'kept'"
+	keys := map[string]string{"openai": "sk-new", "anthropic": "sk-'q\"", "gone": "x", "zz": "y"}
+	out, unused := RuntimeConfig([]byte(in), netip.Addr{}, netip.Addr{}, "", keys)
+	want := "config airelay 'main'\n\noption lan_ipv4 '10.0.0.1'\n\nconfig provider 'openai'\n\toption api_key 'sk-new'\n\tlist host 'api.openai.com'\n\nconfig provider anthropic # comment\n\toption api_key 'sk-'\\''q\"'\n\tlist host 'api.anthropic.com'\n\nconfig provider 'groq'\n\tlist host 'api.groq.com'\n\toption api_key 'kept'"
+	if string(out) != want {
+		t.Errorf("copy:\n%s\nwant:\n%s", out, want)
+	}
+	if !slices.Equal(unused, []string{"gone", "zz"}) {
+		t.Errorf("unused = %v", unused)
+	}
+	tb, err := config.LoadBytes("copy", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, k := range map[string]string{"openai": "sk-new", "anthropic": "sk-'q\"", "groq": "kept"} {
+		if got := tb.Provider(p).APIKey.Reveal(); got != k {
+			t.Errorf("%s: api_key %q, want %q", p, got, k)
+		}
+	}
+}
+
+func TestPrivilegedPorts(t *testing.T) {
+	tb, err := config.LoadBytes("/etc/config/airelay", []byte("config airelay 'main'\n\toption tls_listen ':443'\n\toption dns_listen '127.0.0.1:53'\n\toption http_listen ':8080'\n\toption status_listen ''\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := PrivilegedPorts(tb, "airelay", 1024)
+	if len(errs) != 2 {
+		t.Fatalf("got %v, want tls_listen and dns_listen", errs)
+	}
+	for i, want := range []string{
+		"/etc/config/airelay: section 'main' option 'dns_listen' value '127.0.0.1:53': port 53 is below 1024, and airelay runs as user 'airelay'",
+		"/etc/config/airelay: section 'main' option 'tls_listen' value ':443': port 443 is below 1024",
+	} {
+		if !strings.HasPrefix(errs[i].Error(), want) {
+			t.Errorf("error %d: %v\nwant prefix %s", i, errs[i], want)
+		}
+	}
+	if errs := PrivilegedPorts(tb, "root", 1024); errs != nil {
+		t.Errorf("root: %v", errs)
+	}
+	if errs := PrivilegedPorts(tb, "airelay", 0); errs != nil {
+		t.Errorf("ip_unprivileged_port_start 0: %v", errs)
+	}
+}
+
+func TestDoHCanary(t *testing.T) {
+	on := DnsmasqConf(load(t, "config provider 'openai'\n\tlist host 'api.openai.com'\n"))
+	off := DnsmasqConf(load(t, "config airelay 'main'\n\toption doh_canary '0'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n"))
+	if !bytes.HasSuffix(on, []byte("\naddress=/use-application-dns.net/\n")) {
+		t.Errorf("doh_canary on by default: %s", on)
+	}
+	if bytes.Contains(off, []byte(DoHCanary)) || !bytes.Contains(off, []byte("server=/api.openai.com/")) {
+		t.Errorf("doh_canary 0: %s", off)
 	}
 }
