@@ -27,6 +27,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", stderr)
 	path := configFlag(fs)
 	logTarget := fs.String("log", "auto", "where logs go: stderr, journal (stderr with systemd's <N> level prefixes), syslog (/dev/log, daemon facility, a priority per level; the OpenWrt init script's choice) or syslog:PATH; auto is journal under systemd, else stderr")
+	redirect := fs.String("redirect-state", "", "file in which the init script records whether the firewall redirect loaded; shown in status")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -35,10 +36,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	err := service.Run(service.Options{
-		Load:      func() (*config.Table, error) { return loadConfig(*path) },
-		Version:   version,
-		Log:       stderr,
-		LogTarget: *logTarget,
+		Load:          func() (*config.Table, error) { return loadConfig(*path) },
+		Version:       version,
+		Log:           stderr,
+		LogTarget:     *logTarget,
+		RedirectState: *redirect,
 	})
 	var ce *service.ConfigError
 	switch {
@@ -125,7 +127,18 @@ func printStatus(w io.Writer, st *stats.Status) {
 	for _, r := range roles {
 		ls = append(ls, r+" "+st.Listeners[r])
 	}
-	fmt.Fprintf(w, "listening: %s\n\n", strings.Join(ls, ", "))
+	fmt.Fprintf(w, "listening: %s\n", strings.Join(ls, ", "))
+	if r := st.Redirect; r != nil {
+		state := "active"
+		if !r.Active {
+			state = "NOT active"
+		}
+		if r.Reason != "" {
+			state += ": " + r.Reason
+		}
+		fmt.Fprintf(w, "TLS redirect (LAN port 443): %s\n", state)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "PROVIDER\tCONNS\tACTIVE\tREQUESTS\tDENIED\tERRORS\tUP\tDOWN\tTOKENS IN\tTOKENS OUT\t")
 	for _, p := range st.Providers {

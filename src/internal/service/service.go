@@ -48,6 +48,9 @@ type Options struct {
 	// LogTarget is where logs go: auto, stderr, journal, syslog or syslog:PATH (package
 	// logging); "" is auto. An unusable target falls back to Log with a warning.
 	LogTarget string
+	// RedirectState is the file where the init script says whether the firewall redirect
+	// loaded (stats.ParseRedirect); read for each status request. "": not shown.
+	RedirectState string
 	// Signals, when set, replaces the process signals (tests send SIGHUP/SIGTERM through it).
 	Signals <-chan os.Signal
 	// Ready, when set, is called once the listeners serve, with their addresses by role.
@@ -503,6 +506,13 @@ func (s *Service) Status() *stats.Status {
 	}
 	if e := s.lastErr.Load(); e != nil {
 		st.Config.LastError = *e
+	}
+	if s.opts.RedirectState != "" {
+		if b, err := os.ReadFile(s.opts.RedirectState); err == nil {
+			st.Redirect = stats.ParseRedirect(b)
+		} else if !os.IsNotExist(err) {
+			st.Redirect = &stats.RedirectStatus{Reason: "redirect state unreadable: " + err.Error()}
+		}
 	}
 	return st
 }

@@ -64,6 +64,32 @@ type Status struct {
 	Listeners     map[string]string `json:"listeners"`
 	Providers     []ProviderStatus  `json:"providers"`
 	Devices       []DeviceStatus    `json:"devices"`
+	Redirect      *RedirectStatus   `json:"redirect,omitempty"` // nil: not known (not on OpenWrt)
+}
+
+// RedirectStatus is whether the firewall sends the LAN's HTTPS to the router on to the relay.
+// The init script knows (it loads the rules and reads them back from the ruleset) and writes
+// it to a state file that the daemon reads when status is asked for.
+type RedirectStatus struct {
+	Active bool   `json:"active"`
+	Reason string `json:"reason,omitempty"` // why not, or what it is
+}
+
+// ParseRedirect reads the state file: a first line "active" or "inactive", then the reason.
+// Anything else is reported as not active, with the file's first line as the reason.
+func ParseRedirect(b []byte) *RedirectStatus {
+	state, reason, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	reason = strings.Join(strings.Fields(reason), " ")
+	if len(reason) > 512 {
+		reason = reason[:512]
+	}
+	switch strings.TrimSpace(state) {
+	case "active":
+		return &RedirectStatus{Active: true, Reason: reason}
+	case "inactive":
+		return &RedirectStatus{Reason: reason}
+	}
+	return &RedirectStatus{Reason: "unreadable redirect state: " + strconv.Quote(strings.TrimSpace(state))}
 }
 
 // ConfigStatus says which config is serving.
@@ -120,6 +146,13 @@ func WriteMetrics(w io.Writer, s *Status) error {
 	fmt.Fprintf(&b, "# HELP airelay_uptime_seconds Seconds since airelay started.\n# TYPE airelay_uptime_seconds gauge\nairelay_uptime_seconds %d\n", s.UptimeSeconds)
 	fmt.Fprintf(&b, "# HELP airelay_config_generation Number of configs loaded since start.\n# TYPE airelay_config_generation gauge\nairelay_config_generation %d\n", s.Config.Generation)
 	fmt.Fprintf(&b, "# HELP airelay_build_info Version of the running binary.\n# TYPE airelay_build_info gauge\nairelay_build_info{version=%s} 1\n", quote(s.Version))
+	if s.Redirect != nil {
+		active := 0
+		if s.Redirect.Active {
+			active = 1
+		}
+		fmt.Fprintf(&b, "# HELP airelay_tls_redirect_active Whether the firewall redirects the LAN's HTTPS to the relay.\n# TYPE airelay_tls_redirect_active gauge\nairelay_tls_redirect_active %d\n", active)
+	}
 
 	type series struct {
 		labels string

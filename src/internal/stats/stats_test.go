@@ -141,3 +141,25 @@ func BenchmarkBeginEnd(b *testing.B) {
 		c.End()
 	}
 }
+
+func TestParseRedirect(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want RedirectStatus
+	}{
+		{"active\n", RedirectStatus{Active: true}},
+		{"active\nLAN TCP 443 on br-lan → :8443\n", RedirectStatus{Active: true, Reason: "LAN TCP 443 on br-lan → :8443"}},
+		{"inactive\nfw4 refused the rules:\n  Error: set is empty\n", RedirectStatus{Reason: "fw4 refused the rules: Error: set is empty"}},
+		{"", RedirectStatus{Reason: `unreadable redirect state: ""`}},
+		{"maybe\n", RedirectStatus{Reason: `unreadable redirect state: "maybe"`}},
+	} {
+		if got := ParseRedirect([]byte(tc.in)); *got != tc.want {
+			t.Errorf("ParseRedirect(%q) = %+v, want %+v", tc.in, *got, tc.want)
+		}
+	}
+	var b strings.Builder
+	st := &Status{Version: "v", Redirect: &RedirectStatus{Reason: "x"}}
+	if err := WriteMetrics(&b, st); err != nil || !strings.Contains(b.String(), "\nairelay_tls_redirect_active 0\n") {
+		t.Errorf("metrics with an inactive redirect: %v\n%s", err, b.String())
+	}
+}
