@@ -46,7 +46,7 @@ ipk-airelay: $(MKIPK)
 			--file files/airelay.init=/etc/init.d/airelay:0755 \
 			--file files/airelay.config=/etc/config/airelay:0600 \
 			--file files/airelay.defaults=/etc/uci-defaults/90-airelay:0755 \
-			--file files/airelay.capabilities.json=/etc/capabilities/airelay.json:0644 \
+			--file files/airelay.keep=/lib/upgrade/keep.d/airelay:0644 \
 			--link /usr/share/nftables.d/chain-pre/dstnat/30-airelay.nft=/var/run/airelay/fw4-dstnat.nft \
 			--link /usr/share/nftables.d/chain-pre/input/30-airelay.nft=/var/run/airelay/fw4-input.nft \
 			--conffile /etc/config/airelay; \

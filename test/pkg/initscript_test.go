@@ -57,6 +57,8 @@ network_get_device() { eval "$1=lo"; }
 	"etc/init.d/dnsmasq":             "#!/bin/sh\necho \"dnsmasq $*\" >>/calls\n",
 	"sbin/fw4":                       "#!/bin/sh\necho \"fw4 $*\" >>/calls\n[ \"$2\" != check ] || [ ! -e /tmp/fw4-check-fails ]\n",
 	"usr/bin/logger":                 "#!/bin/sh\necho \"logger $*\" >>/calls\n",
+	// fw4's live ruleset: the dstnat fragment is in it once fw4 loaded it (unless a test says not)
+	"usr/sbin/nft": "#!/bin/sh\necho \"nft $*\" >>/calls\n[ -e /tmp/nft-lost-rules ] || cat /var/run/airelay/fw4-dstnat.nft 2>/dev/null\n",
 	"etc/passwd":                     "root:x:0:0:root:/root:/bin/ash\n",
 	"etc/group":                      "root:x:0:\n",
 	"var/etc/dnsmasq.conf.cfg01411c": "conf-file=/etc/dnsmasq.conf\nconf-dir=/tmp/dnsmasq.cfg01411c.d\nuser=dnsmasq\n",
@@ -139,17 +141,36 @@ func TestInitScript(t *testing.T) {
 	}
 	dnsConf := "tmp/dnsmasq.cfg01411c.d/airelay.conf"
 
+	// uci-defaults, as on an upgrade from a version that kept keys in /etc/config/airelay: the
+	// legacy key moves to the keys file beside the one LuCI set there, and both files are 0600
+	shipped, _ := read("etc/config/airelay")
+	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(strings.Replace(shipped, "config provider 'anthropic'\n", "config provider 'anthropic'\n\toption api_key 'sk-legacy'\n", 1)), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/config/airelay_keys"), []byte("config key 'openai'\n\toption api_key 'sk-from-keys-file'\n"), 0o644)
+	if out, err := exec.Command("chroot", root, "/bin/sh", "/etc/uci-defaults/90-airelay").CombinedOutput(); err != nil {
+		t.Fatalf("uci-defaults: %v\n%s", err, out)
+	}
+	if c, _ := read("etc/config/airelay"); c != shipped {
+		t.Errorf("uci-defaults left the config as\n%s", c)
+	}
+	if k, _ := read("etc/config/airelay_keys"); k != "config key 'anthropic'\n\toption api_key 'sk-legacy'\n\nconfig key 'openai'\n\toption api_key 'sk-from-keys-file'\n" {
+		t.Errorf("keys file after uci-defaults:\n%s", k)
+	}
+	for _, p := range []string{"etc/config/airelay", "etc/config/airelay_keys"} {
+		if st, err := os.Stat(filepath.Join(root, p)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s after uci-defaults: %v %v, want 0600", p, st.Mode(), err)
+		}
+	}
+
 	// start
 	calls := initd("start")
 	for _, want := range []string{
-		"procd_set_param command /usr/sbin/airelay run --config /var/run/airelay/airelay",
+		"procd_set_param command /usr/sbin/airelay run --log syslog --redirect-state /var/run/airelay/redirect --config /var/run/airelay/airelay",
 		"procd_set_param respawn",
 		"procd_set_param stdout 1",
 		"procd_set_param stderr 1",
 		"procd_set_param limits nofile=8192 8192",
 		"procd_set_param user root", // no airelay user in this root
-		"procd_set_param capabilities /etc/capabilities/airelay.json",
-		"procd_add_reload_trigger airelay",
+		"procd_add_reload_trigger airelay airelay_keys",
 		"procd_add_reload_interface_trigger lan",
 		"dnsmasq restart",
 		"fw4 -q check",
@@ -159,7 +180,17 @@ func TestInitScript(t *testing.T) {
 			t.Errorf("start: no %q in\n%s", want, strings.Join(calls, "\n"))
 		}
 	}
+	// procd applies capabilities and no_new_privs only to jailed instances: none are asked for
+	if count(calls, "procd_set_param capabilities") != 0 || count(calls, "procd_set_param no_new_privs") != 0 {
+		t.Errorf("start asks procd for a sandbox it does not apply:\n%s", strings.Join(calls, "\n"))
+	}
 	rc, _ := read("var/run/airelay/airelay")
+	if !strings.Contains(rc, "\toption api_key 'sk-from-keys-file'\n") {
+		t.Errorf("runtime config without the key from /etc/config/airelay_keys:\n%s", rc)
+	}
+	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "active\n") {
+		t.Errorf("redirect state after start: %q", state)
+	}
 	if !strings.Contains(rc, "option lan_ipv4 '192.168.1.1'") || !strings.Contains(rc, "option lan_ipv6 'fd00:ab::1'") || !strings.Contains(rc, "option listen_device 'lo'") {
 		t.Errorf("runtime config without the LAN addresses:\n%s", rc)
 	}
@@ -178,9 +209,10 @@ func TestInitScript(t *testing.T) {
 	}
 	nat, _ := read("var/run/airelay/fw4-dstnat.nft")
 	in, _ := read("var/run/airelay/fw4-input.nft")
-	if !strings.Contains(nat, "iifname $lan_devices fib daddr type local tcp dport 443 counter redirect to :8443 ") ||
-		!strings.Contains(in, "iifname $lan_devices tcp dport 8443 counter accept ") ||
-		!strings.Contains(in, "iifname $lan_devices tcp dport 8080 counter accept ") ||
+	// the LAN's device by name (network_get_device says lo here), not fw4's zone set
+	if !strings.Contains(nat, `iifname "lo" fib daddr type local tcp dport 443 counter redirect to :8443 `) ||
+		!strings.Contains(in, `iifname "lo" tcp dport 8443 counter accept `) ||
+		!strings.Contains(in, `iifname "lo" tcp dport 8080 counter accept `) ||
 		nat != airelay("firewall", "--config", "/var/run/airelay/airelay", "--chain", "dstnat") {
 		t.Errorf("fw4 fragments:\n%s\n%s", nat, in)
 	}
@@ -233,7 +265,8 @@ func TestInitScript(t *testing.T) {
 			t.Errorf("stop: no %q in\n%s", want, strings.Join(calls, "\n"))
 		}
 	}
-	for _, p := range []string{dnsConf, "var/run/airelay/fw4-dstnat.nft", "var/run/airelay/fw4-input.nft"} {
+	// the copy holds the API keys: it must not stay in tmpfs
+	for _, p := range []string{dnsConf, "var/run/airelay/fw4-dstnat.nft", "var/run/airelay/fw4-input.nft", "var/run/airelay/airelay", "var/run/airelay/redirect"} {
 		if _, ok := read(p); ok {
 			t.Errorf("%s left behind after stop", p)
 		}
@@ -254,7 +287,34 @@ func TestInitScript(t *testing.T) {
 	if _, ok := read("var/run/airelay/fw4-dstnat.nft"); ok || count(calls, "logger ") == 0 {
 		t.Errorf("fw4 check failed but the fragment stayed, or nothing was logged:\n%s", strings.Join(calls, "\n"))
 	}
+	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "inactive\nfw4 refused the rules for zone 'lan'") {
+		t.Errorf("redirect state when fw4 refuses the rules: %q", state)
+	}
 	initd("stop")
+	os.Remove(filepath.Join(root, "tmp/fw4-check-fails"))
+
+	// fw4 took the files but its live ruleset lacks the rule: status says so
+	os.WriteFile(filepath.Join(root, "tmp/nft-lost-rules"), nil, 0o644)
+	calls = initd("start")
+	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "inactive\nthe redirect rule is not in fw4's dstnat chain") || count(calls, "logger -t airelay -p daemon.err") == 0 {
+		t.Errorf("redirect state with the rule missing from the ruleset: %q\n%s", state, strings.Join(calls, "\n"))
+	}
+	initd("stop")
+	os.Remove(filepath.Join(root, "tmp/nft-lost-rules"))
+
+	// as the package's unprivileged user, a listener below 1024 is refused at start with the
+	// reason in the log, and nothing is started
+	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(standIns["etc/passwd"]+"airelay:x:100:100:airelay:/var:/bin/false\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/group"), []byte(standIns["etc/group"]+"airelay:x:100:\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(strings.Replace(cfg, "option tls_listen ':8443'", "option tls_listen ':443'", 1)), 0o600)
+	os.Remove(filepath.Join(root, "calls"))
+	if out, err := exec.Command("chroot", root, "/bin/sh", "/etc/rc.common", "/etc/init.d/airelay", "start").CombinedOutput(); err == nil && count(func() []string { b, _ := os.ReadFile(filepath.Join(root, "calls")); return strings.Split(string(b), "\n") }(), "procd_open_instance") > 0 {
+		t.Errorf("start with tls_listen :443 as user airelay started an instance: %s", out)
+	}
+	b, _ = os.ReadFile(filepath.Join(root, "calls"))
+	if !strings.Contains(string(b), "logger -t airelay -p daemon.err /etc/config/airelay is not valid; nothing changed: /etc/config/airelay: section 'main' option 'tls_listen' value ':443': port 443 is below") {
+		t.Errorf("no log line saying why :443 was refused:\n%s", b)
+	}
 	if _, ok := read("tmp/dnsmasq.d/airelay.conf"); ok {
 		t.Error("stop left /tmp/dnsmasq.d/airelay.conf")
 	}

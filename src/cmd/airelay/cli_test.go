@@ -157,3 +157,49 @@ func TestPrintStatusRedirect(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateKeys is the package's uci-defaults step on an old config with keys in it: they
+// move to the keys file (0600), the config keeps everything else, nothing prints a key, a
+// second run changes nothing, and the runtime copy still carries the keys.
+func TestMigrateKeys(t *testing.T) {
+	dir := t.TempDir()
+	cfg, keys := filepath.Join(dir, "airelay"), filepath.Join(dir, "airelay_keys")
+	old := "config airelay 'main'\n\toption tls_listen ':8443'\n\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n\toption api_key 'sk-SECRET-1'\n\nconfig provider 'anthropic'\n\tlist host 'api.anthropic.com'\n\toption api_key 'sk-SECRET-2'\n"
+	os.WriteFile(cfg, []byte(old), 0o644)
+	code, so, se := cli("migrate-keys", "--config", cfg, "--keys", keys)
+	if code != 0 || so != "moved the API keys of anthropic, openai from "+cfg+" to "+keys+"\n" || se != "" {
+		t.Fatalf("migrate-keys: %d %q %q", code, so, se)
+	}
+	c, _ := os.ReadFile(cfg)
+	k, _ := os.ReadFile(keys)
+	if strings.Contains(string(c), "sk-SECRET") || string(c) != strings.ReplaceAll(strings.ReplaceAll(old, "\toption api_key 'sk-SECRET-1'\n", ""), "\toption api_key 'sk-SECRET-2'\n", "") {
+		t.Errorf("config after the move:\n%s", c)
+	}
+	if string(k) != "config key 'anthropic'\n\toption api_key 'sk-SECRET-2'\n\nconfig key 'openai'\n\toption api_key 'sk-SECRET-1'\n" {
+		t.Errorf("keys file:\n%s", k)
+	}
+	for _, p := range []string{cfg, keys} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v %v, want 0600", p, st.Mode(), err)
+		}
+	}
+	if code, so, se := cli("migrate-keys", "--config", cfg, "--keys", keys); code != 0 || so+se != "" {
+		t.Errorf("second run: %d %q %q", code, so, se)
+	}
+	out := filepath.Join(dir, "copy")
+	if code, _, se := cli("runtime-config", "--config", cfg, "--keys", keys, "--run-as", "root", "--out", out); code != 0 {
+		t.Fatalf("runtime-config: %s", se)
+	}
+	tb, err := config.Load(out)
+	if err != nil || tb.Provider("openai").APIKey.Reveal() != "sk-SECRET-1" || tb.Provider("anthropic").APIKey.Reveal() != "sk-SECRET-2" {
+		t.Errorf("runtime copy: %v", err)
+	}
+	// no config at all (fresh image): only the empty keys file, 0600
+	k2 := filepath.Join(dir, "k2")
+	if code, so, se := cli("migrate-keys", "--config", filepath.Join(dir, "none"), "--keys", k2); code != 0 || so+se != "" {
+		t.Errorf("no config: %d %q %q", code, so, se)
+	}
+	if st, err := os.Stat(k2); err != nil || st.Mode().Perm() != 0o600 || st.Size() != 0 {
+		t.Errorf("keys file on a fresh install: %v %v", st, err)
+	}
+}

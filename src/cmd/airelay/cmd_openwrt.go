@@ -22,6 +22,7 @@ func init() {
 	commands["dnsmasq-conf"] = command{"print the dnsmasq conf-dir lines that send the AI names to airelay", runDnsmasqConf}
 	commands["firewall"] = command{"print the fw4 nftables fragment for one chain (dstnat or input)", runFirewall}
 	commands["runtime-config"] = command{"write the config with the router's LAN addresses filled in", runRuntimeConfig}
+	commands["migrate-keys"] = command{"move API keys from the config to the keys file LuCI cannot read", runMigrateKeys}
 }
 
 func runDnsmasqConf(args []string, stdout, stderr io.Writer) int {
@@ -112,30 +113,90 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	for _, p := range unused {
 		fmt.Fprintf(stderr, "warning: %s: section '%s': no provider section has that name; its key is not used\n", *keysPath, p)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".airelay-*")
+	err = writePrivate(*out, data, func(tmp string) error {
+		if _, err := config.Load(tmp); err != nil {
+			return fmt.Errorf("the filled-in copy of %s does not load: %w", *path, err)
+		}
+		return nil
+	})
 	if err != nil {
 		fmt.Fprintln(stderr, "airelay runtime-config:", err)
+		var bad checkError
+		if errors.As(err, &bad) {
+			return exitConfig
+		}
 		return exitFail
 	}
+	return exitOK
+}
+
+// checkError is writePrivate's check refusing the new file.
+type checkError struct{ error }
+
+// writePrivate replaces path atomically with data, mode 0600, after check (may be nil) accepted
+// the new file under its temporary name.
+func writePrivate(path string, data []byte, check func(tmp string) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".airelay-*")
+	if err != nil {
+		return err
+	}
 	defer os.Remove(tmp.Name())
-	if _, err = tmp.Write(data); err == nil {
-		err = tmp.Chmod(0o600)
+	if err = tmp.Chmod(0o600); err == nil {
+		_, err = tmp.Write(data)
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "airelay runtime-config:", err)
-		return exitFail
+	if err == nil && check != nil {
+		if cerr := check(tmp.Name()); cerr != nil {
+			err = checkError{cerr}
+		}
 	}
-	if _, err := config.Load(tmp.Name()); err != nil {
-		fmt.Fprintf(stderr, "airelay runtime-config: the filled-in copy of %s does not load: %v\n", *path, err)
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// runMigrateKeys is the package's uci-defaults step: keys written in /etc/config/airelay (older
+// versions, or by hand) move to /etc/config/airelay_keys, which LuCI's ACL does not grant, so
+// the browser cannot read them back. The keys file is written before the config, so a failure
+// between the two leaves a key in both places, never in none. It prints no key.
+func runMigrateKeys(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("migrate-keys", stderr)
+	path := fs.String("config", config.DefaultPath, "UCI config file to take the keys out of")
+	keysPath := fs.String("keys", config.KeysPath, "keys file to put them in (created, mode 0600)")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	keys, err := config.LoadKeys(*keysPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "airelay migrate-keys:", err)
 		return exitConfig
 	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
-		fmt.Fprintln(stderr, "airelay runtime-config:", err)
+	src, err := os.ReadFile(*path)
+	if err != nil && !os.IsNotExist(err) {
+		fmt.Fprintln(stderr, "airelay migrate-keys:", err)
 		return exitFail
 	}
+	out, merged, moved := openwrt.MoveKeys(src, keys)
+	if _, statErr := os.Stat(*keysPath); len(moved) > 0 || statErr != nil {
+		if err := writePrivate(*keysPath, openwrt.KeysFile(merged), nil); err != nil {
+			fmt.Fprintln(stderr, "airelay migrate-keys:", err)
+			return exitFail
+		}
+	} else if err := os.Chmod(*keysPath, 0o600); err != nil {
+		fmt.Fprintln(stderr, "airelay migrate-keys:", err)
+		return exitFail
+	}
+	if len(moved) == 0 {
+		return exitOK
+	}
+	if err := writePrivate(*path, out, nil); err != nil {
+		fmt.Fprintln(stderr, "airelay migrate-keys:", err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "moved the API keys of %s from %s to %s\n", strings.Join(moved, ", "), *path, *keysPath)
 	return exitOK
 }
 

@@ -126,6 +126,11 @@ func unplace(v string, subst []string) string {
 	return subst[i]
 }
 
+// SplitLine splits one UCI line into its words the way uci(1) reads them (quotes, '\” and
+// escapes undone, a # comment dropped). Callers outside the loader use it to edit UCI text
+// without losing what it means.
+func SplitLine(s string) ([]string, error) { return splitLine(s) }
+
 // splitLine splits a UCI line into words: bare, 'single' or "double" quoted (with \ escapes in
 // double quotes and bare words), up to a # that starts a comment.
 func splitLine(s string) ([]string, error) {
