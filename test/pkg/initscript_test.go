@@ -54,11 +54,11 @@ procd_add_reload_interface_trigger() { rec procd_add_reload_interface_trigger "$
 network_get_ipaddr6() { eval "$1=fd00:ab::1"; }
 network_get_device() { eval "$1=lo"; }
 `,
-	"etc/init.d/dnsmasq":             "#!/bin/sh\necho \"dnsmasq $*\" >>/calls\n",
-	"sbin/fw4":                       "#!/bin/sh\necho \"fw4 $*\" >>/calls\n[ \"$2\" != check ] || [ ! -e /tmp/fw4-check-fails ]\n",
-	"usr/bin/logger":                 "#!/bin/sh\necho \"logger $*\" >>/calls\n",
+	"etc/init.d/dnsmasq": "#!/bin/sh\necho \"dnsmasq $*\" >>/calls\n",
+	"sbin/fw4":           "#!/bin/sh\necho \"fw4 $*\" >>/calls\n[ \"$2\" != check ] || [ ! -e /tmp/fw4-check-fails ]\n",
+	"usr/bin/logger":     "#!/bin/sh\necho \"logger $*\" >>/calls\n",
 	// fw4's live ruleset: the dstnat fragment is in it once fw4 loaded it (unless a test says not)
-	"usr/sbin/nft": "#!/bin/sh\necho \"nft $*\" >>/calls\n[ -e /tmp/nft-lost-rules ] || cat /var/run/airelay/fw4-dstnat.nft 2>/dev/null\n",
+	"usr/sbin/nft":                   "#!/bin/sh\necho \"nft $*\" >>/calls\n[ -e /tmp/nft-lost-rules ] || cat /var/run/airelay/fw4-dstnat.nft 2>/dev/null\n",
 	"etc/passwd":                     "root:x:0:0:root:/root:/bin/ash\n",
 	"etc/group":                      "root:x:0:\n",
 	"var/etc/dnsmasq.conf.cfg01411c": "conf-file=/etc/dnsmasq.conf\nconf-dir=/tmp/dnsmasq.cfg01411c.d\nuser=dnsmasq\n",
@@ -308,7 +308,10 @@ func TestInitScript(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "etc/group"), []byte(standIns["etc/group"]+"airelay:x:100:\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(strings.Replace(cfg, "option tls_listen ':8443'", "option tls_listen ':443'", 1)), 0o600)
 	os.Remove(filepath.Join(root, "calls"))
-	if out, err := exec.Command("chroot", root, "/bin/sh", "/etc/rc.common", "/etc/init.d/airelay", "start").CombinedOutput(); err == nil && count(func() []string { b, _ := os.ReadFile(filepath.Join(root, "calls")); return strings.Split(string(b), "\n") }(), "procd_open_instance") > 0 {
+	if out, err := exec.Command("chroot", root, "/bin/sh", "/etc/rc.common", "/etc/init.d/airelay", "start").CombinedOutput(); err == nil && count(func() []string {
+		b, _ := os.ReadFile(filepath.Join(root, "calls"))
+		return strings.Split(string(b), "\n")
+	}(), "procd_open_instance") > 0 {
 		t.Errorf("start with tls_listen :443 as user airelay started an instance: %s", out)
 	}
 	b, _ = os.ReadFile(filepath.Join(root, "calls"))
