@@ -1,5 +1,5 @@
-// The status page shows what the plugin returns (running or not, devices, providers, usage
-// bars) and polls; client fields offer the router's known devices.
+// The status page shows what the plugin returns (running or not, the TLS redirect, devices,
+// providers, usage bars) and polls; client fields offer the router's known devices.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Env, text } from './lib/luci.mjs';
@@ -73,4 +73,47 @@ test('client fields offer the known devices as hints', async () => {
 	assert.deepEqual(mac.vallist, [ 'AA:BB:CC:DD:EE:01 (tablet)' ]);
 	assert.deepEqual(ip.keylist, [ '192.168.1.50', 'fd00::50' ]);
 	assert.ok(env.calls.some((c) => c.object === 'luci-rpc' && c.method === 'getHostHints'));
+});
+
+// find returns the first node of a rendered tree whose id is id.
+function find(n, id) {
+	if (n == null || typeof n !== 'object')
+		return null;
+	if (n.attrs?.id === id)
+		return n;
+	for (const c of n.children ?? []) {
+		const f = find(c, id);
+		if (f)
+			return f;
+	}
+	return null;
+}
+
+test('the TLS redirect: active, not active with the reason (a warning), or unknown (nothing)', async () => {
+	let env = new Env({ rpc: { 'luci.airelay.status': { ...STATUS, redirect: { active: true, reason: '' } } } });
+	let { node } = await env.view('status');
+	let r = find(node, 'airelay-redirect');
+	assert.ok(r, 'no redirect line');
+	assert.equal(text(r).trim(), 'TLS redirect: active');
+	assert.doesNotMatch(r.attrs.class, /warning/);
+
+	const reason = 'fw4 is not running: the nft table inet fw4 is missing';
+	env = new Env({ rpc: { 'luci.airelay.status': { ...STATUS, redirect: { active: false, reason } } } });
+	({ node } = await env.view('status'));
+	r = find(node, 'airelay-redirect');
+	assert.match(r.attrs.class, /alert-message warning/);
+	assert.ok(text(r).includes('TLS redirect: not active') && text(r).includes(`\u2014 ${reason}`), text(r));
+	assert.ok(text(node).includes(`not active ( ${reason} )`) || text(node).includes(reason), 'also in the service table');
+
+	env = new Env({ rpc: { 'luci.airelay.status': STATUS } });
+	({ node } = await env.view('status'));
+	assert.equal(find(node, 'airelay-redirect'), null, 'unknown (not on OpenWrt): no claim either way');
+	assert.ok(!text(node).includes('TLS redirect'));
+
+	// the poll redraws it
+	env = new Env({ rpc: { 'luci.airelay.status': { ...STATUS, redirect: { active: true } } } });
+	({ node } = await env.view('status'));
+	env.rpcReplies['luci.airelay.status'] = { ...STATUS, redirect: { active: false, reason } };
+	await env.polls[0].fn();
+	assert.ok(text(find(node, 'airelay-redirect')).includes(reason));
 });
