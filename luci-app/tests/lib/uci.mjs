@@ -1,9 +1,10 @@
 // A stand-in for OpenWrt's `uci` command line, for the rpcd plugin's tests on machines without
 // OpenWrt. It does what the plugin uses, the way uci does it: `-q`, `-c DIR`, `get`, `show`,
 // `set`, `delete`, `commit` and `batch` (commands on stdin). Changes are staged in a save
-// directory ($UCI_SAVEDIR, like /tmp/.uci) until `commit` writes the config file, which it
-// writes with mode 0644 as a plain new file would get, so the plugin has to make its keys file
-// private itself. Each run appends its argv as a JSON line to $UCI_LOG, so a test can show that
+// directory ($UCI_SAVEDIR, like /tmp/.uci) until `commit` writes the config file. `set` needs
+// the config file to exist, as in uci. Commit writes the file with mode 0644, where libuci's
+// uci_file_commit keeps the mode of the file it replaces: harsher on purpose, so the tests
+// show that the plugin makes and keeps its keys file 0600 itself. Each run appends its argv as a JSON line to $UCI_LOG, so a test can show that
 // no key was ever on a command line. Values are parsed as libuci parses them: '…', "…" and \
 // escapes, concatenated.
 //
@@ -125,6 +126,8 @@ class Uci {
 			delete s.options[opt];
 	}
 	stage(conf, change) {
+		if (!fs.existsSync(this.file(conf)))
+			throw new Error('Entry not found');
 		if (change[0] !== 'add' && !(this.load(conf) ?? []).some((s) => s.name === change[1]))
 			throw new Error('Invalid argument');
 		fs.mkdirSync(this.savedir, { recursive: true });
