@@ -34,12 +34,33 @@ test('the ACL file declares one grant, the one the menu depends on', () => {
 	assert.deepEqual(menu['admin/services/airelay'].depends.uci, { airelay: true });
 });
 
-test('ubus: exactly the objects and methods the views declare, all read-only', () => {
+// The methods that change something on the router; every other one only reads.
+const WRITES = { 'luci.airelay': [ 'clear_key', 'set_key' ] };
+
+function grants(mode) {
+	return Object.fromEntries(Object.entries(acl['luci-app-airelay'][mode].ubus ?? {}).map(([ o, m ]) => [ o, [ ...m ].sort() ]));
+}
+
+test('ubus: exactly the objects and methods the views declare; writes only the key methods', () => {
 	const { ubus } = used();
-	const want = Object.fromEntries(Object.entries(ubus).map(([ o, m ]) => [ o, [ ...m ].sort() ]));
-	const got = Object.fromEntries(Object.entries(acl['luci-app-airelay'].read.ubus).map(([ o, m ]) => [ o, [ ...m ].sort() ]));
-	assert.deepEqual(got, want);
-	assert.equal(acl['luci-app-airelay'].write.ubus, undefined, 'no ubus write grant');
+	const want = { read: {}, write: {} };
+	for (const [ o, methods ] of Object.entries(ubus))
+		for (const m of [ ...methods ].sort())
+			((WRITES[o] ?? []).includes(m) ? (want.write[o] ??= []) : (want.read[o] ??= [])).push(m);
+	assert.deepEqual(grants('read'), want.read);
+	assert.deepEqual(grants('write'), want.write);
+	assert.deepEqual(grants('write'), WRITES, 'the write grant is set_key and clear_key, nothing else');
+});
+
+test('the keys file is granted to nobody: not as uci, not as a file', () => {
+	const text = fs.readFileSync(ACL, 'utf8');
+	assert.ok(!text.includes('airelay_keys'), 'the ACL names airelay_keys');
+	for (const mode of [ 'read', 'write' ]) {
+		assert.deepEqual(acl['luci-app-airelay'][mode].uci, [ 'airelay' ]);
+		assert.equal(acl['luci-app-airelay'][mode].file, undefined);
+	}
+	const code = all.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+	assert.ok(!code.includes('airelay_keys'), 'a view touches airelay_keys');
 });
 
 test('uci: exactly the configs the views read and write', () => {
@@ -57,7 +78,7 @@ test('files: no grant, as the views read no file', () => {
 		assert.equal(acl['luci-app-airelay'][mode].file, undefined);
 	assert.deepEqual(Object.keys(acl['luci-app-airelay']).sort(), [ 'description', 'read', 'write' ]);
 	assert.deepEqual(Object.keys(acl['luci-app-airelay'].read).sort(), [ 'ubus', 'uci' ]);
-	assert.deepEqual(Object.keys(acl['luci-app-airelay'].write), [ 'uci' ]);
+	assert.deepEqual(Object.keys(acl['luci-app-airelay'].write).sort(), [ 'ubus', 'uci' ]);
 });
 
 test('what the views declare while rendering is within the ACL', async () => {
@@ -66,8 +87,9 @@ test('what the views declare while rendering is within the ACL', async () => {
 		if (name !== 'shared.js')
 			await env.view(name.replace(/\.js$/, ''));
 	assert.ok(env.declared.length > 0);
+	const g = acl['luci-app-airelay'];
 	for (const { object, method } of env.declared)
-		assert.ok(acl['luci-app-airelay'].read.ubus[object]?.includes(method), `${object}.${method} not granted`);
+		assert.ok(g.read.ubus[object]?.includes(method) || g.write.ubus[object]?.includes(method), `${object}.${method} not granted`);
 	for (const conf of env.uci.loaded.concat(env.maps.map((m) => m.config)))
 		assert.equal(conf, 'airelay');
 });

@@ -84,10 +84,13 @@ test('the plugin is executable and lists what the ACL grants', () => {
 	assert.ok(fs.statSync(PLUGIN).mode & 0o111, 'rpcd runs only executable plugins');
 	const r = spawnSync(PLUGIN, [ 'list' ], { encoding: 'utf8' });
 	const methods = json(r);
-	const acl = JSON.parse(fs.readFileSync(ACL, 'utf8'))['luci-app-airelay'].read.ubus['luci.airelay'];
-	assert.deepEqual(Object.keys(methods).sort(), [ ...acl ].sort());
-	for (const m of Object.values(methods))
-		assert.deepEqual(m, {}, 'no method takes arguments');
+	const grant = JSON.parse(fs.readFileSync(ACL, 'utf8'))['luci-app-airelay'];
+	const acl = [ ...grant.read.ubus['luci.airelay'], ...grant.write.ubus['luci.airelay'] ];
+	assert.deepEqual(Object.keys(methods).sort(), acl.sort());
+	assert.deepEqual(methods, {
+		status: {}, check: {}, keys: {},
+		set_key: { provider: 'str', key: 'str' }, clear_key: { provider: 'str' }
+	}, 'the arguments rpcd passes on (strings)');
 });
 
 for (const shell of SHELLS) {

@@ -1,9 +1,9 @@
-// The status page shows what the plugin returns (running or not, devices, providers, usage
-// bars) and polls; the providers page never puts the stored API key into the page.
+// The status page shows what the plugin returns (running or not, the TLS redirect, devices,
+// providers, usage bars) and polls; client fields offer the router's known devices.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Env, text } from './lib/luci.mjs';
-import { config, SECRET } from './lib/fixtures.mjs';
+import { config } from './lib/fixtures.mjs';
 
 const STATUS = {
 	running: true, version: '1.2.3', uptime_seconds: 90061,
@@ -64,43 +64,6 @@ test('polls status every 5 seconds and redraws', async () => {
 	assert.ok(text(node).includes('Kids tablet'), 'the poll redrew the page');
 });
 
-test('the API key is write-only: never loaded, kept when empty, replaced, removed', async () => {
-	const env = new Env({ uci: config });
-	await env.view('providers');
-	const opts = env.maps[0].children[0].children;
-	const key = opts.find((o) => o.option === 'api_key');
-	const remove = opts.find((o) => o.option === '_api_key_remove');
-	const state = opts.find((o) => o.option === '_api_key_state');
-
-	// nothing the page shows or loads holds the key
-	for (const o of opts) {
-		for (const v of [ o.cfgvalue('openai'), o.textvalue('openai'), o.load('openai') ])
-			assert.ok(!JSON.stringify(v ?? '').includes(SECRET), `${o.option} exposes the key`);
-	}
-	const w = key.renderWidget('openai', 0, key.cfgvalue('openai'));
-	assert.ok(!JSON.stringify(w).includes(SECRET));
-	assert.equal(w.placeholder, '(unchanged)');
-	assert.equal(key.renderWidget('anthropic', 0, null).placeholder, '(no key)');
-	assert.equal(state.cfgvalue('openai'), 'set');
-	assert.equal(state.cfgvalue('anthropic'), 'none');
-
-	key.formvalues.openai = '';
-	key.parse('openai');
-	assert.equal(env.uci.get('airelay', 'openai', 'api_key'), SECRET, 'an empty field keeps the key');
-
-	key.formvalues.openai = 'sk-new';
-	key.parse('openai');
-	assert.equal(env.uci.get('airelay', 'openai', 'api_key'), 'sk-new', 'a new value replaces it');
-
-	remove.formvalues.openai = '0';
-	remove.parse('openai');
-	assert.equal(env.uci.get('airelay', 'openai', 'api_key'), 'sk-new', 'unticked: kept');
-	remove.formvalues.openai = '1';
-	remove.parse('openai');
-	assert.equal(env.uci.get('airelay', 'openai', 'api_key'), null, 'ticked: removed');
-	assert.equal(env.uci.get('airelay', 'openai', '_api_key_remove'), null, 'the tick is not stored');
-});
-
 test('client fields offer the known devices as hints', async () => {
 	const env = new Env({ uci: config, rpc: { 'luci-rpc.getHostHints': { 'AA:BB:CC:DD:EE:01': { name: 'tablet', ipaddrs: [ '192.168.1.50' ], ip6addrs: [ 'fd00::50' ] } } } });
 	await env.view('clients');
@@ -110,4 +73,47 @@ test('client fields offer the known devices as hints', async () => {
 	assert.deepEqual(mac.vallist, [ 'AA:BB:CC:DD:EE:01 (tablet)' ]);
 	assert.deepEqual(ip.keylist, [ '192.168.1.50', 'fd00::50' ]);
 	assert.ok(env.calls.some((c) => c.object === 'luci-rpc' && c.method === 'getHostHints'));
+});
+
+// find returns the first node of a rendered tree whose id is id.
+function find(n, id) {
+	if (n == null || typeof n !== 'object')
+		return null;
+	if (n.attrs?.id === id)
+		return n;
+	for (const c of n.children ?? []) {
+		const f = find(c, id);
+		if (f)
+			return f;
+	}
+	return null;
+}
+
+test('the TLS redirect: active, not active with the reason (a warning), or unknown (nothing)', async () => {
+	let env = new Env({ rpc: { 'luci.airelay.status': { ...STATUS, redirect: { active: true, reason: '' } } } });
+	let { node } = await env.view('status');
+	let r = find(node, 'airelay-redirect');
+	assert.ok(r, 'no redirect line');
+	assert.equal(text(r).trim(), 'TLS redirect: active');
+	assert.doesNotMatch(r.attrs.class, /warning/);
+
+	const reason = 'fw4 is not running: the nft table inet fw4 is missing';
+	env = new Env({ rpc: { 'luci.airelay.status': { ...STATUS, redirect: { active: false, reason } } } });
+	({ node } = await env.view('status'));
+	r = find(node, 'airelay-redirect');
+	assert.match(r.attrs.class, /alert-message warning/);
+	assert.ok(text(r).includes('TLS redirect: not active') && text(r).includes(`\u2014 ${reason}`), text(r));
+	assert.ok(text(node).includes(`not active ( ${reason} )`) || text(node).includes(reason), 'also in the service table');
+
+	env = new Env({ rpc: { 'luci.airelay.status': STATUS } });
+	({ node } = await env.view('status'));
+	assert.equal(find(node, 'airelay-redirect'), null, 'unknown (not on OpenWrt): no claim either way');
+	assert.ok(!text(node).includes('TLS redirect'));
+
+	// the poll redraws it
+	env = new Env({ rpc: { 'luci.airelay.status': { ...STATUS, redirect: { active: true } } } });
+	({ node } = await env.view('status'));
+	env.rpcReplies['luci.airelay.status'] = { ...STATUS, redirect: { active: false, reason } };
+	await env.polls[0].fn();
+	assert.ok(text(find(node, 'airelay-redirect')).includes(reason));
 });

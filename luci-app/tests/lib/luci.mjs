@@ -1,9 +1,11 @@
 // A recording stand-in for the few LuCI client APIs the airelay views use (view, form, uci,
 // rpc, poll, dom, E, _), so the tests can run the views' own code in Node: load a view the way
 // luci.js does (its 'require' lines become the factory's parameters), call render(), and look
-// at the form it built. It renders nothing and checks no layout; form.*.parse follows LuCI's
-// documented rules (an empty field removes the option unless rmempty is false; a Flag at its
-// default is removed), which the write-only API key test relies on.
+// at the form it built. It renders nothing and checks no layout. form.*.parse follows LuCI's
+// form.js (an empty field removes the option unless rmempty is false; any other value is
+// written when it differs from the stored one; a Flag writes its value unless it is the
+// default and rmempty is set), and the uci stand-in records changes as LuCI's uci.js does, so
+// tests can count what a save would stage (the "Unsaved changes" of LuCI's header).
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -69,18 +71,32 @@ function isEqual(a, b) {
 	return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
 
-// Uci is a UCI store: { config: [ {'.name', '.type', option: value|[values]} ] }.
+// Uci is a UCI store as LuCI's uci.js keeps it: the loaded values (data, { config: [ {'.name',
+// '.type', option: value|[values]} ] }) with the page's changes applied, and the changes
+// themselves, recorded by uci.js's rules: set() records a value even when it equals the stored
+// one, unset() records a deletion only of an option that was loaded, a section added and removed
+// again leaves nothing. changes(conf) lists them as `uci changes` would show them.
 export class Uci {
 	constructor(data = {}) {
 		this.data = structuredClone(data);
+		this.saved = structuredClone(data);
 		this.loaded = [];
+		this.created = new Set();
+		this.changed = {};
+		this.deleted = {};
 	}
 	load(conf) {
 		this.loaded.push(conf);
 		return Promise.resolve([ conf ]);
 	}
+	save() {
+		return Promise.resolve();
+	}
 	section(conf, sid) {
 		return (this.data[conf] || []).find((s) => s['.name'] === sid);
+	}
+	savedSection(conf, sid) {
+		return (this.saved[conf] || []).find((s) => s['.name'] === sid);
 	}
 	sections(conf, type) {
 		return (this.data[conf] || []).filter((s) => type == null || s['.type'] === type);
@@ -92,14 +108,68 @@ export class Uci {
 		return opt == null ? s : (s[opt] ?? null);
 	}
 	set(conf, sid, opt, val) {
+		if (val == null || val === '')
+			return this.unset(conf, sid, opt);
 		const s = this.section(conf, sid);
-		if (s)
-			s[opt] = val;
+		if (!s || opt.charAt(0) === '.')
+			return;
+		s[opt] = val;
+		const k = `${conf}.${sid}`;
+		if (!this.created.has(k))
+			(this.changed[k] ??= {})[opt] = val;
+		if (this.deleted[k] && this.deleted[k] !== true)
+			delete this.deleted[k][opt];
 	}
 	unset(conf, sid, opt) {
 		const s = this.section(conf, sid);
-		if (s)
-			delete s[opt];
+		if (!s)
+			return;
+		delete s[opt];
+		const k = `${conf}.${sid}`;
+		if (this.changed[k])
+			delete this.changed[k][opt];
+		if (!this.created.has(k) && this.savedSection(conf, sid) && opt in this.savedSection(conf, sid))
+			(this.deleted[k] ??= {})[opt] = true;
+	}
+	add(conf, type, name) {
+		const sid = name ?? `cfg${(this.created.size + 1).toString(16).padStart(6, '0')}`;
+		(this.data[conf] ??= []).push({ '.name': sid, '.type': type });
+		this.created.add(`${conf}.${sid}`);
+		return sid;
+	}
+	remove(conf, sid) {
+		const k = `${conf}.${sid}`;
+		this.data[conf] = (this.data[conf] || []).filter((s) => s['.name'] !== sid);
+		delete this.changed[k];
+		if (this.created.has(k))
+			this.created.delete(k);
+		else
+			this.deleted[k] = true;
+	}
+	// changes lists [ op, 'conf.section[.option]', value ] like `uci changes`.
+	changes(conf) {
+		const out = [];
+		for (const k of this.created)
+			if (k.startsWith(`${conf}.`)) {
+				const s = this.section(conf, k.slice(conf.length + 1));
+				out.push([ 'add', k, s?.['.type'] ]);
+				for (const [ o, v ] of Object.entries(s ?? {}))
+					if (!o.startsWith('.'))
+						out.push([ 'set', `${k}.${o}`, v ]);
+			}
+		for (const [ k, opts ] of Object.entries(this.changed))
+			if (k.startsWith(`${conf}.`))
+				for (const [ o, v ] of Object.entries(opts))
+					out.push([ 'set', `${k}.${o}`, v ]);
+		for (const [ k, opts ] of Object.entries(this.deleted))
+			if (k.startsWith(`${conf}.`)) {
+				if (opts === true)
+					out.push([ 'remove', k ]);
+				else
+					for (const o of Object.keys(opts))
+						out.push([ 'remove', `${k}.${o}` ]);
+			}
+		return out;
 	}
 }
 
@@ -131,8 +201,16 @@ function makeForm(env) {
 			const v = this.cfgvalue(sid);
 			return Array.isArray(v) ? v.join(' ') : v;
 		}
+		// formvalue is what the user entered (formvalues[sid], set by a test) or else what the
+		// widget shows after rendering: the stored value or the default (LuCI's ui widgets).
 		formvalue(sid) {
-			return this.formvalues[sid];
+			if (sid in this.formvalues)
+				return this.formvalues[sid];
+			return this.widgetValue(sid);
+		}
+		widgetValue(sid) {
+			const v = this.cfgvalue(sid);
+			return v != null ? v : (this.default ?? null);
 		}
 		write(sid, value) {
 			return this.map.data.set(this.map.config, sid, this.option, value);
@@ -141,17 +219,20 @@ function makeForm(env) {
 			return this.map.data.unset(this.map.config, sid, this.option);
 		}
 		renderWidget(sid, index, cfgvalue) {
-			return { widget: this.constructor.name, option: this.option, placeholder: this.placeholder, value: cfgvalue };
+			return { widget: this.constructor.name, option: this.option, placeholder: this.placeholder, value: cfgvalue, readonly: this.readonly };
 		}
+		// parse follows LuCI's form.js (AbstractValue.parse): an empty field is removed unless
+		// rmempty is false, anything else is written when it differs from the stored value.
 		parse(sid) {
 			const cval = this.cfgvalue(sid), fval = this.formvalue(sid);
 			if (fval == null || fval === '' || (Array.isArray(fval) && fval.length === 0)) {
 				if (this.rmempty || this.optional)
-					return this.remove(sid);
+					return Promise.resolve(this.remove(sid));
 			}
-			else if (!isEqual(cval, fval)) {
-				return this.write(sid, fval);
+			else if (this.forcewrite || !isEqual(cval, fval)) {
+				return Promise.resolve(this.write(sid, fval));
 			}
+			return Promise.resolve();
 		}
 	}
 	class Value extends AbstractValue {}
@@ -169,11 +250,17 @@ function makeForm(env) {
 			this.disabled = '0';
 			this.default = this.disabled;
 		}
+		widgetValue(sid) {
+			const v = this.cfgvalue(sid);
+			return (v != null ? v : this.default) === this.enabled ? this.enabled : this.disabled;
+		}
+		// LuCI's Flag.parse: the checkbox's value, removed when it is the default and rmempty
+		// (or optional) is set, else written, whether it changed or not.
 		parse(sid) {
 			const fval = this.formvalue(sid) ?? this.disabled;
 			if (fval === this.default && (this.optional || this.rmempty))
-				return this.remove(sid);
-			return this.write(sid, fval);
+				return Promise.resolve(this.remove(sid));
+			return Promise.resolve(this.write(sid, fval));
 		}
 	}
 
@@ -191,6 +278,16 @@ function makeForm(env) {
 			const o = new Cls(this.map, this, option, title, description);
 			this.children.push(o);
 			return o;
+		}
+		// parse runs every option's parse for every section, as LuCI's AbstractSection.parse;
+		// which options take part is up to the section (a grid leaves its modal-only ones out).
+		parse(only) {
+			const tasks = [];
+			for (const sid of this.cfgsections())
+				for (const o of this.children)
+					if (!only || only(o))
+						tasks.push(o.parse(sid));
+			return Promise.all(tasks);
 		}
 		taboption(tab, Cls, ...rest) {
 			if (!(tab in this.tabs))
@@ -218,8 +315,33 @@ function makeForm(env) {
 			return this.map.data.sections(this.map.config, this.sectiontype).map((s) => s['.name']);
 		}
 	}
+	TypedSection.prototype.handleAdd = function(ev, name) {
+		this.map.data.add(this.map.config, this.sectiontype, name);
+		return this.map.save(null, true);
+	};
+	TypedSection.prototype.handleRemove = function(sid) {
+		this.map.data.remove(this.map.config, sid);
+		return this.map.save(null, true);
+	};
 	class TableSection extends TypedSection {}
-	class GridSection extends TableSection {}
+	// A grid shows its options with modalonly !== true in its rows; Edit opens a modal with the
+	// options whose modalonly !== false, for one section, saved on its own (LuCI clones the
+	// options into the modal's map with their own properties, overrides included).
+	class GridSection extends TableSection {
+		parse() {
+			return super.parse((o) => o.modalonly !== true);
+		}
+		modal(sid) {
+			const opts = this.children.filter((o) => o.modalonly !== false);
+			for (const o of opts)
+				o.load(sid);
+			return {
+				options: opts,
+				option: (name) => opts.find((o) => o.option === name),
+				save: () => Promise.all(opts.map((o) => o.parse(sid))).then(() => this.map.data.save())
+			};
+		}
+	}
 
 	class Map {
 		constructor(config, title, description) {
@@ -232,6 +354,9 @@ function makeForm(env) {
 			const s = new Cls(this, ...args);
 			this.children.push(s);
 			return s;
+		}
+		save() {
+			return Promise.all(this.children.map((s) => s.parse())).then(() => this.data.save());
 		}
 		// render loads every option of every section, as LuCI does before drawing.
 		render() {
@@ -284,6 +409,7 @@ export class Env {
 		this.maps = [];
 		this.modules = {};
 		this.translated = [];
+		this.notifications = [];
 	}
 
 	builtin(name) {
@@ -302,9 +428,26 @@ export class Env {
 					env.declared.push({ object: o.object, method: o.method });
 					return (...args) => {
 						env.calls.push({ object: o.object, method: o.method, args });
-						const r = env.rpcReplies[`${o.object}.${o.method}`];
-						return r instanceof Error ? Promise.reject(r) : Promise.resolve(structuredClone(r ?? {}));
+						let r = env.rpcReplies[`${o.object}.${o.method}`];
+						if (typeof r === 'function')
+							r = r(...args);
+						if (r instanceof Error)
+							return Promise.reject(r);
+						// rpc.js: expect { member: default } resolves to that member of the reply
+						// (the whole reply for ''), or the default when it is missing
+						r = structuredClone(r ?? {});
+						const [ k, d ] = Object.entries(o.expect ?? { '': null })[0] ?? [ '', null ];
+						if (k !== '')
+							r = (r != null && typeof r === 'object' && k in r) ? r[k] : d;
+						return Promise.resolve(r);
 					};
+				}
+			};
+		case 'ui':
+			return {
+				addNotification: (title, children, ...classes) => {
+					env.notifications.push({ title, text: text(children), classes });
+					return E('div', {}, children);
 				}
 			};
 		case 'poll':
@@ -335,7 +478,8 @@ export class Env {
 		const L = {
 			bind: (fn, self, ...a) => fn.bind(self, ...a),
 			resolveDefault: (p, d) => Promise.resolve(p).catch(() => d),
-			isObject: (v) => v != null && typeof v === 'object'
+			isObject: (v) => v != null && typeof v === 'object',
+			toArray: (v) => (v == null ? [] : Array.isArray(v) ? v : typeof v === 'object' ? [ v ] : String(v).trim().split(/\s+/).filter(Boolean))
 		};
 		globalThis._ = (s) => {
 			this.translated.push(s);

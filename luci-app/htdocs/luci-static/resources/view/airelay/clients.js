@@ -26,7 +26,8 @@ return view.extend({
 	load: function() {
 		return Promise.all([
 			L.resolveDefault(callHostHints(), {}),
-			uci.load('airelay')
+			uci.load('airelay'),
+			shared.health()
 		]);
 	},
 
@@ -67,11 +68,14 @@ return view.extend({
 		o.value('allow', _('Allow'));
 		o.value('deny', _('Deny'));
 		o.default = 'allow';
+		shared.keepUnset(o);
 
 		o = s.option(form.MultiValue, 'provider', _('Providers'),
 			_('Only these providers are allowed; none selected: every provider.'));
 		providerNames().forEach(function(name) { o.value(name); }); /* only names that exist */
 
-		return m.render();
+		return m.render().then(function(node) {
+			return E('div', {}, [ shared.banner(data[2]), node ]);
+		});
 	}
 });

@@ -7,7 +7,8 @@
  * Services → AI Relay → Settings: the 'main' section of /etc/config/airelay.
  * Save & Apply commits the config; procd's reload trigger (procd_add_reload_trigger airelay in
  * /etc/init.d/airelay) then reloads airelay with SIGHUP: connections stay up, nothing restarts.
- * An emptied field is removed from the config, so the daemon's default (the placeholder) applies.
+ * An emptied field is removed from the config, so the daemon's default (the placeholder) applies;
+ * switches and choices left at their default stay out of the config (shared.keepUnset).
  */
 
 /* A text field validated as the daemon validates options of kind. */
@@ -22,15 +23,15 @@ function text(s, tab, name, title, descr, kind, def, opts) {
 function flag(s, tab, name, title, descr, def) {
 	const o = s.taboption(tab, form.Flag, name, title, descr);
 	o.default = def;
-	o.rmempty = false; /* always write 0 or 1: a removed option means the default */
-	return o;
+	o.rmempty = false; /* a changed switch is written as 0 or 1, never removed */
+	return shared.keepUnset(o);
 }
 
 function choice(s, tab, name, title, descr, def, values) {
 	const o = s.taboption(tab, form.ListValue, name, title, descr);
 	values.forEach(function(v) { o.value(v[0], v[1]); });
 	o.default = def;
-	return o;
+	return shared.keepUnset(o);
 }
 
 function integer(s, tab, name, title, descr, def, min, max) {
@@ -40,7 +41,11 @@ function integer(s, tab, name, title, descr, def, min, max) {
 }
 
 return view.extend({
-	render: function() {
+	load: function() {
+		return shared.health();
+	},
+
+	render: function(health) {
 		const m = new form.Map('airelay', _('AI Relay'),
 			_('airelay answers DNS for AI API names with this router, relays their TLS by name to the real providers, and serves an HTTP gateway that keeps the API keys on the router.'));
 
@@ -82,6 +87,8 @@ return view.extend({
 
 		flag(s, 'dns', 'dns_forward', _('Forward other names'),
 			_('Also resolve names that are not AI names (standalone use). Off: they are refused.'), '0');
+		flag(s, 'dns', 'doh_canary', _('Tell browsers not to use their own DNS over HTTPS'),
+			_('Answers use-application-dns.net with NXDOMAIN while airelay runs, the signal that keeps browsers such as Firefox from switching to DNS over HTTPS by themselves, past the interception. DNS over HTTPS set up by hand, or a VPN on the device, stays out of reach.'), '1');
 		integer(s, 'dns', 'dns_ttl', _('Answer TTL'),
 			_('Seconds devices may cache an intercepted answer.'), '60', 1, 86400);
 		const r = s.taboption('dns', form.DynamicList, 'resolver', _('Upstream resolvers'),
@@ -114,6 +121,8 @@ return view.extend({
 		text(s, 'gateway', 'stream_idle_timeout', _('Stream idle timeout'),
 			_('Longest pause inside a streamed answer.'), 'duration', '5m');
 
-		return m.render();
+		return m.render().then(function(node) {
+			return E('div', {}, [ shared.banner(health), node ]);
+		});
 	}
 });

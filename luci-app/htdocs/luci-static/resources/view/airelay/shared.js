@@ -1,5 +1,6 @@
 'use strict';
 'require baseclass';
+'require rpc';
 
 /*
  * Shared by the airelay views; not a page of its own (no menu entry points here).
@@ -14,7 +15,24 @@
  * Empty means "not set" (the schema default): UCI cannot store an empty value, so the forms
  * remove an emptied option instead, and the validators accept "". An address option that is
  * on by default is switched off with the word "off", which the daemon reads as empty.
+ *
+ * health() and banner() give every page the same warning when airelay refuses the saved
+ * configuration (`airelay check`) or kept its previous one on the last reload (status
+ * config.last_error), so a refusal after Save & Apply shows on whatever page the user is on.
+ * keepUnset() makes a Flag or ListValue save only what the user changed.
  */
+
+const callStatus = rpc.declare({
+	object: 'luci.airelay',
+	method: 'status',
+	expect: { '': {} }
+});
+
+const callCheck = rpc.declare({
+	object: 'luci.airelay',
+	method: 'check',
+	expect: { '': {} }
+});
 
 const DIGITS = /^[0-9]+$/;
 
@@ -524,6 +542,50 @@ const check = {
 
 return baseclass.extend({
 	check: check,
+	callStatus: callStatus,
+	callCheck: callCheck,
+
+	/* { status, check }: what the daemon and `airelay check` say; failed calls give {}. */
+	health: function() {
+		return Promise.all([
+			L.resolveDefault(callStatus(), { running: false }),
+			L.resolveDefault(callCheck(), {})
+		]).then(function(r) {
+			return { status: r[0] || {}, check: r[1] || {} };
+		});
+	},
+
+	/* The warning for a refused configuration, or '' when there is none: the saved config
+	 * fails `airelay check`, or the running daemon's last reload failed (it then keeps
+	 * running with its previous configuration). */
+	banner: function(health) {
+		const st = (health && health.status) || {}, chk = (health && health.check) || {};
+		const cfg = st.config || {}, parts = [];
+		if (chk.valid === false)
+			parts.push(E('p', {}, [ E('strong', {}, [ _('airelay refuses the saved configuration:') ]) ]),
+				E('pre', { 'style': 'white-space:pre-wrap' }, [ chk.message || _('not valid') ]));
+		if (st.running === true && cfg.last_error)
+			parts.push(E('p', {}, [ E('strong', {}, [ _('The last reload failed; airelay keeps running with its previous configuration:') ]) ]),
+				E('pre', { 'style': 'white-space:pre-wrap' }, [ cfg.last_error ]));
+		if (!parts.length)
+			return '';
+		return E('div', { 'class': 'alert-message warning', 'id': 'airelay-refused' }, parts);
+	},
+
+	/* keepUnset makes option o (a Flag or ListValue with a default) save only a change: an
+	 * option that is not in the config and still shows its default stays out of it, and a
+	 * value equal to the stored one is not written again (LuCI's Flag writes its value on
+	 * every save, and a ListValue writes the default it shows for an absent option). */
+	keepUnset: function(o) {
+		o.write = function(section_id, value) {
+			const conf = this.uciconfig || this.map.config;
+			const cur = this.map.data.get(conf, section_id, this.option);
+			if (value === (cur != null ? cur : this.default))
+				return;
+			return this.map.data.set(conf, section_id, this.option, value);
+		};
+		return o;
+	},
 
 	/* A LuCI validate function for a value of the given kind; "" (unset) always passes. */
 	validator: function(kind, opts) {

@@ -2,26 +2,15 @@
 'require view';
 'require dom';
 'require poll';
-'require rpc';
 'require view.airelay.shared as shared';
 
 /*
  * Services → AI Relay → Status: whether airelay runs, and which device uses which provider how
  * much. The rpcd plugin luci.airelay (root/usr/libexec/rpcd/luci.airelay) runs
  * `airelay status --json` and forwards its document, which holds counters and never a key.
+ * Its "redirect" object, when present, says whether the firewall sends the LAN's HTTPS for AI
+ * names to the relay ({"active":bool,"reason":"…"}); it is absent where that is not known.
  */
-
-const callStatus = rpc.declare({
-	object: 'luci.airelay',
-	method: 'status',
-	expect: { '': {} }
-});
-
-const callCheck = rpc.declare({
-	object: 'luci.airelay',
-	method: 'check',
-	expect: { '': {} }
-});
 
 const POLL_SECONDS = 5;
 const BAR_COLORS = [ '#4a90d9', '#50b27c', '#e2a03f', '#c75d5d', '#8e6cc2', '#3fb2b8' ];
@@ -99,9 +88,22 @@ return view.extend({
 	handleReset: null,
 
 	load: function() {
-		return Promise.all([
-			L.resolveDefault(callStatus(), { running: false }),
-			L.resolveDefault(callCheck(), {})
+		return shared.health();
+	},
+
+	/* The TLS redirect's state, shown above everything else: without it devices reach the
+	 * providers directly and nothing is relayed. Nothing when the daemon does not know it. */
+	renderRedirect: function(st) {
+		const r = st.redirect;
+		if (st.running !== true || r == null || typeof r !== 'object')
+			return '';
+		if (r.active === true)
+			return E('div', { 'class': 'alert-message notice', 'id': 'airelay-redirect' }, [
+				E('strong', {}, [ _('TLS redirect: active') ])
+			]);
+		return E('div', { 'class': 'alert-message warning', 'id': 'airelay-redirect' }, [
+			E('strong', {}, [ _('TLS redirect: not active') ]),
+			r.reason ? ' \u2014 ' + r.reason : ''
 		]);
 	},
 
@@ -120,6 +122,9 @@ return view.extend({
 				cfg.source || '?', num(cfg.generation), cfg.loaded_at || '?') ]));
 			if (cfg.last_error)
 				rows.push(row([ _('Last reload failed'), E('span', { 'style': 'color:red' }, [ cfg.last_error ]) ]));
+			if (st.redirect && typeof st.redirect === 'object')
+				rows.push(row([ _('TLS redirect'), st.redirect.active === true ? _('active') :
+					E('span', { 'style': 'color:red' }, [ _('not active') ].concat(st.redirect.reason ? [ ' (', st.redirect.reason, ')' ] : [])) ]));
 			Object.keys(st.listeners || {}).sort().forEach(function(role) {
 				rows.push(row([ _('Listener: %s').format(role), st.listeners[role] ]));
 			});
@@ -165,6 +170,8 @@ return view.extend({
 	renderAll: function(st, chk) {
 		st = st || {};
 		const parts = [
+			shared.banner({ status: st, check: chk }),
+			this.renderRedirect(st),
 			E('h3', {}, [ _('Service') ]), this.renderService(st, chk)
 		];
 		if (st.running === true) {
@@ -174,13 +181,13 @@ return view.extend({
 		return parts;
 	},
 
-	render: function(data) {
+	render: function(health) {
 		const self = this;
-		const check = data[1];
-		const body = E('div', { 'id': 'airelay-status' }, this.renderAll(data[0], check));
+		const check = health.check;
+		const body = E('div', { 'id': 'airelay-status' }, this.renderAll(health.status, check));
 
 		poll.add(function() {
-			return L.resolveDefault(callStatus(), { running: false }).then(function(st) {
+			return L.resolveDefault(shared.callStatus(), { running: false }).then(function(st) {
 				dom.content(body, self.renderAll(st, check));
 			});
 		}, POLL_SECONDS);
