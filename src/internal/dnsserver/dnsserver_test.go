@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/testnet"
 )
 
 const testConfig = `
@@ -47,14 +48,7 @@ func table(t testing.TB, forward, enabled string) *config.Table {
 // starts it (NewUDPServer: batched, with the fast path).
 func serve(t *testing.T, h dns.Handler) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := testnet.UDPAndTCP(t)
 	us, ts := &dns.Server{PacketConn: pc, Handler: h}, &dns.Server{Listener: ln, Handler: h}
 	if dh, ok := h.(*Handler); ok {
 		us = NewUDPServer(dh, pc, 1232)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/airelay/airelay/src/internal/testnet"
 )
 
 // upstream is a DNS server on loopback (UDP and TCP on one port) with canned answers.
@@ -54,14 +56,7 @@ func startUpstream(t *testing.T, delay time.Duration) *upstream {
 		}
 		_ = w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := testnet.UDPAndTCP(t)
 	us, ts := &dns.Server{PacketConn: pc, Handler: h}, &dns.Server{Listener: ln, Handler: h}
 	go us.ActivateAndServe()
 	go ts.ActivateAndServe()
