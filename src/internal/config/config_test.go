@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -391,4 +392,33 @@ func FuzzSplitLine(f *testing.F) {
 			t.Fatalf("non-empty line %q gave no words", line)
 		}
 	})
+}
+
+// TestScheduleAndQuota: a client's windows and quotas load, main's defaults fill what a client
+// leaves at 0, and a bad window is named (section, option, value, what is wrong).
+func TestScheduleAndQuota(t *testing.T) {
+	tb, err := LoadBytes("test", []byte("config airelay 'main'\n\toption default_daily_tokens '5000'\n\toption default_daily_bytes '10M'\nconfig client 'kids'\n\tlist ip '192.168.1.50'\n\tlist schedule 'Mon-Fri 15:00-20:00'\n\tlist schedule 'Sat,Sun 09:00-21:00'\n\toption schedule_cut '5m'\n\toption daily_tokens '1000'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tb.Clients[0]
+	if c.Schedule.String() != "Mon,Tue,Wed,Thu,Fri 15:00-20:00; Sat,Sun 09:00-21:00" || c.ScheduleCut != 5*time.Minute {
+		t.Errorf("schedule %q cut %v", c.Schedule, c.ScheduleCut)
+	}
+	if q := c.Quota.Or(tb.Main.DefaultQuota); q != (Quota{Tokens: 1000, Bytes: 10 << 20}) {
+		t.Errorf("quota %+v", q)
+	}
+	if tb.Main.HistoryDays != 31 || tb.Main.HistoryInterval != time.Hour || tb.Main.HistoryFile != "" {
+		t.Errorf("history defaults: %d %v %q", tb.Main.HistoryDays, tb.Main.HistoryInterval, tb.Main.HistoryFile)
+	}
+	_, err = LoadBytes("test", []byte("config client 'kids'\n\tlist ip '192.168.1.50'\n\tlist schedule 'Mon-Fry 15:00-20:00'\n\toption daily_tokens '-1'\nconfig airelay 'main'\n\toption history_interval '10s'\n"))
+	for _, want := range []string{
+		"test: section 'kids' option 'schedule' value 'Mon-Fry 15:00-20:00': unknown day 'Fry'",
+		"test: section 'kids' option 'daily_tokens' value '-1': must be a whole number from 0",
+		"test: section 'main' option 'history_interval' value '10s': must be at least 1m",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant %s", err, want)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	uci "github.com/digineo/go-uci"
 
 	"github.com/airelay/airelay/src/internal/egress"
+	"github.com/airelay/airelay/src/internal/schedule"
 )
 
 // DefaultPath is where OpenWrt keeps the config.
@@ -411,6 +412,13 @@ func (l *loader) loadMain(s sec) {
 	m.HeaderTimeout = s.duration("header_timeout")
 	m.FirstByteTimeout = s.duration("first_byte_timeout")
 	m.StreamIdleTimeout = s.duration("stream_idle_timeout")
+	m.DefaultQuota = Quota{Tokens: s.int("default_daily_tokens"), Requests: s.int("default_daily_requests"), Bytes: s.size("default_daily_bytes")}
+	m.HistoryDays = int(s.int("history_days"))
+	m.HistoryInterval = s.duration("history_interval")
+	m.HistoryFile = s.str("history_file")
+	if m.HistoryInterval < time.Minute {
+		s.fail(s.schema.option("history_interval"), m.HistoryInterval.String(), "must be at least 1m (flash wears with every write)")
+	}
 	if m.MaxHeaderBytes < 1024 {
 		s.fail(s.schema.option("max_header_bytes"), strconv.FormatInt(m.MaxHeaderBytes, 10), "must be at least 1K")
 	}
@@ -591,6 +599,19 @@ func (l *loader) loadClient(s sec) {
 		}
 		c.Providers[v] = true
 	}
+	o, vals, _ = s.values("schedule")
+	for _, v := range vals {
+		w, err := schedule.ParseWindow(v)
+		if err != nil {
+			s.fail(o, v, "%v", err)
+			continue
+		}
+		c.Schedule = append(c.Schedule, w)
+	}
+	if v := s.str("schedule_cut"); v != "" {
+		c.ScheduleCut = s.duration("schedule_cut")
+	}
+	c.Quota = Quota{Tokens: s.int("daily_tokens"), Requests: s.int("daily_requests"), Bytes: s.size("daily_bytes")}
 	if len(c.MACs) == 0 && len(c.Nets) == 0 {
 		l.t.Warnings = append(l.t.Warnings, fmt.Sprintf("%s: section '%s': no 'mac' or 'ip', so it matches no device", l.name, s.name))
 	}

@@ -14,15 +14,16 @@ const (
 	THostPort Type = "hostport" // host:port, host may be empty (all addresses)
 	TIPv4     Type = "ipv4"
 	TIPv6     Type = "ipv6"
-	TURL      Type = "url"    // http(s)://host[:port][/base]
-	THost     Type = "host"   // DNS name, or *.name for its subdomains
-	TMAC      Type = "mac"    // aa:bb:cc:dd:ee:ff
-	TCIDR     Type = "cidr"   // address or prefix
-	TEgress   Type = "egress" // empty, iface:NAME, socks5://host:port, http://host:port
-	TDevice   Type = "device" // a network device name (br-lan): 1-15 characters, no '/', ':' or space
-	TPrefix   Type = "prefix" // URL path prefix /name[/name…]
-	TSecret   Type = "secret" // write-only: never printed, logged or returned
-	TRef      Type = "ref"    // the name of another section of type Ref
+	TURL      Type = "url"      // http(s)://host[:port][/base]
+	THost     Type = "host"     // DNS name, or *.name for its subdomains
+	TMAC      Type = "mac"      // aa:bb:cc:dd:ee:ff
+	TCIDR     Type = "cidr"     // address or prefix
+	TEgress   Type = "egress"   // empty, iface:NAME, socks5://host:port, http://host:port
+	TDevice   Type = "device"   // a network device name (br-lan): 1-15 characters, no '/', ':' or space
+	TPrefix   Type = "prefix"   // URL path prefix /name[/name…]
+	TSecret   Type = "secret"   // write-only: never printed, logged or returned
+	TRef      Type = "ref"      // the name of another section of type Ref
+	TSchedule Type = "schedule" // [DAYS] HH:MM-HH:MM: Mon-Fri, Sat,Sun, daily; past midnight allowed
 )
 
 // Option describes one UCI option.
@@ -77,6 +78,12 @@ var Schema = []Section{
 		{Name: "header_timeout", Type: TDuration, Default: "10s", Doc: "Gateway: time a device has to send its request headers."},
 		{Name: "first_byte_timeout", Type: TDuration, Default: "5m", Doc: "Gateway: time a provider has to start its response (504 past it)."},
 		{Name: "stream_idle_timeout", Type: TDuration, Default: "5m", Doc: "Gateway: longest gap inside a streamed response before it is cut."},
+		{Name: "default_daily_tokens", Type: TInt, Default: "0", Min: 0, Max: 1 << 50, Doc: "Tokens (in + out) each device may use through the gateway per day, unless its client section sets daily_tokens; 0: no limit. Days start at local midnight."},
+		{Name: "default_daily_requests", Type: TInt, Default: "0", Min: 0, Max: 1 << 50, Doc: "Gateway requests each device may make per day, unless its client section sets daily_requests; 0: no limit."},
+		{Name: "default_daily_bytes", Type: TSize, Default: "0", Doc: "Bytes (up + down, relay and gateway) each device may move per day, unless its client section sets daily_bytes; 0: no limit."},
+		{Name: "history_days", Type: TInt, Default: "31", Min: 1, Max: 366, Doc: "Days of usage history kept per device and provider."},
+		{Name: "history_interval", Type: TDuration, Default: "1h", Doc: "Usage history is written to history_file at most this often (and on stop): flash wears with every write."},
+		{Name: "history_file", Type: TString, Doc: "File the usage history is kept in across restarts (the OpenWrt package uses /etc/airelay/history.json). Empty: memory only."},
 	}},
 	{Type: "provider", Doc: "An AI API: the names intercepted and relayed, and its gateway route.", Options: []Option{
 		{Name: "enabled", Type: TBool, Default: "1", Doc: "Intercept, relay and route this provider."},
@@ -98,6 +105,11 @@ var Schema = []Section{
 		{Name: "ip", Type: TCIDR, List: true, Doc: "Addresses or prefixes (192.168.1.50, 192.168.1.0/24, fd00::/64)."},
 		{Name: "access", Type: TEnum, Default: "allow", Values: []string{"allow", "deny"}, Doc: "allow or deny AI access."},
 		{Name: "provider", Type: TRef, Ref: "provider", List: true, Doc: "When set, only these providers are allowed for the device."},
+		{Name: "schedule", Type: TSchedule, List: true, Doc: "Time windows in which AI is allowed, router local time: 'Mon-Fri 15:00-20:00', 'Sat,Sun 09:00-21:00', 'daily 07:00-21:00'; a window ending at or before its start runs past midnight. Outside them the device is denied on both paths. Empty: always."},
+		{Name: "schedule_cut", Type: TDuration, Doc: "Connections and streams still open when the schedule closes are cut this long after it closes. Empty: they finish on their own."},
+		{Name: "daily_tokens", Type: TInt, Default: "0", Min: 0, Max: 1 << 50, Doc: "Tokens (in + out) each matching device may use through the gateway per day; 0: main's default_daily_tokens."},
+		{Name: "daily_requests", Type: TInt, Default: "0", Min: 0, Max: 1 << 50, Doc: "Gateway requests each matching device may make per day; 0: main's default_daily_requests."},
+		{Name: "daily_bytes", Type: TSize, Default: "0", Doc: "Bytes (up + down, relay and gateway) each matching device may move per day; 0: main's default_daily_bytes."},
 	}},
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airelay/airelay/src/internal/egress"
+	"github.com/airelay/airelay/src/internal/schedule"
 )
 
 // Access is allow or deny.
@@ -110,6 +111,10 @@ type Main struct {
 	HeaderTimeout     time.Duration
 	FirstByteTimeout  time.Duration
 	StreamIdleTimeout time.Duration
+	DefaultQuota      Quota         // per device, for devices whose client section sets none
+	HistoryDays       int           // days of usage history kept
+	HistoryInterval   time.Duration // at most one history write per interval
+	HistoryFile       string        // "": memory only
 }
 
 // Provider is one 'provider' section.
@@ -138,6 +143,29 @@ type Client struct {
 	Nets      []netip.Prefix
 	Access    Access
 	Providers map[string]bool // empty: all
+
+	Schedule    schedule.Schedule // empty: always open
+	ScheduleCut time.Duration     // 0: open streams finish on their own
+	Quota       Quota             // per device; zero fields: main's defaults
+}
+
+// Quota is what one device may use per local day; 0 is no limit.
+type Quota struct {
+	Tokens, Requests, Bytes int64
+}
+
+// Or fills q's zero fields from d.
+func (q Quota) Or(d Quota) Quota {
+	if q.Tokens == 0 {
+		q.Tokens = d.Tokens
+	}
+	if q.Requests == 0 {
+		q.Requests = d.Requests
+	}
+	if q.Bytes == 0 {
+		q.Bytes = d.Bytes
+	}
+	return q
 }
 
 // Allows reports whether the client may use p.
