@@ -90,7 +90,7 @@ func TestDST(t *testing.T) {
 	s, _ := Parse([]string{"daily 01:30-02:30", "daily 08:00-09:00"})
 	// spring forward: 01:59 CET is followed by 03:00 CEST; 02:xx does not exist
 	before := time.Date(2026, 3, 29, 0, 59, 0, 0, time.UTC).In(loc) // 01:59 CET
-	after := before.Add(time.Minute)                                 // 03:00 CEST
+	after := before.Add(time.Minute)                                // 03:00 CEST
 	if !s.Open(before) || after.Hour() != 3 || s.Open(after) {
 		t.Errorf("spring forward: %v open %v, %v open %v", before, s.Open(before), after, s.Open(after))
 	}
