@@ -203,3 +203,24 @@ func TestMigrateKeys(t *testing.T) {
 		t.Errorf("keys file on a fresh install: %v %v", st, err)
 	}
 }
+
+// A key in both places: the keys file's wins, the old line goes, and the output says which.
+func TestMigrateKeysBoth(t *testing.T) {
+	dir := t.TempDir()
+	cfg, keys := filepath.Join(dir, "airelay"), filepath.Join(dir, "airelay_keys")
+	os.WriteFile(cfg, []byte("config provider 'openai'\n\tlist host 'api.openai.com'\n\toption api_key 'sk-old'\n"), 0o600)
+	os.WriteFile(keys, []byte("config key 'openai'\n\toption api_key 'sk-new'\nconfig key 'gone'\n\toption api_key 'x'\n"), 0o600)
+	code, so, se := cli("migrate-keys", "--config", cfg, "--keys", keys)
+	if code != 0 || so != "removed the older API keys of openai from "+cfg+": "+keys+" has newer ones\n" || se != "" {
+		t.Fatalf("migrate-keys: %d %q %q", code, so, se)
+	}
+	if k, _ := config.LoadKeys(keys); k["openai"] != "sk-new" {
+		t.Errorf("keys file: %v", k)
+	}
+	if c, _ := os.ReadFile(cfg); strings.Contains(string(c), "sk-old") {
+		t.Errorf("old key left in the config:\n%s", c)
+	}
+	if code, _, se := cli("check", "--config", cfg, "--keys", keys, "--run-as", "root"); code != 0 || !strings.Contains(se, "section 'gone': no provider section has that name") {
+		t.Errorf("check --keys with a key for no provider: %d %q", code, se)
+	}
+}

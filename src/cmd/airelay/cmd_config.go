@@ -44,9 +44,15 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	if *keysPath != "" {
-		if _, err := config.LoadKeys(*keysPath); err != nil {
+		keys, err := config.LoadKeys(*keysPath)
+		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitConfig
+		}
+		for p := range keys {
+			if t.Provider(p) == nil {
+				fmt.Fprintf(stderr, "warning: %s: section '%s': no provider section has that name; its key is not used\n", *keysPath, p)
+			}
 		}
 	}
 	for _, w := range t.Warnings {

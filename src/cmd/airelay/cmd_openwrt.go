@@ -179,7 +179,7 @@ func runMigrateKeys(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "airelay migrate-keys:", err)
 		return exitFail
 	}
-	out, merged, moved := openwrt.MoveKeys(src, keys)
+	out, merged, moved, dropped := openwrt.MoveKeys(src, keys)
 	if _, statErr := os.Stat(*keysPath); len(moved) > 0 || statErr != nil {
 		if err := writePrivate(*keysPath, openwrt.KeysFile(merged), nil); err != nil {
 			fmt.Fprintln(stderr, "airelay migrate-keys:", err)
@@ -189,14 +189,19 @@ func runMigrateKeys(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "airelay migrate-keys:", err)
 		return exitFail
 	}
-	if len(moved) == 0 {
+	if len(moved)+len(dropped) == 0 {
 		return exitOK
 	}
 	if err := writePrivate(*path, out, nil); err != nil {
 		fmt.Fprintln(stderr, "airelay migrate-keys:", err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "moved the API keys of %s from %s to %s\n", strings.Join(moved, ", "), *path, *keysPath)
+	if len(moved) > 0 {
+		fmt.Fprintf(stdout, "moved the API keys of %s from %s to %s\n", strings.Join(moved, ", "), *path, *keysPath)
+	}
+	if len(dropped) > 0 {
+		fmt.Fprintf(stdout, "removed the older API keys of %s from %s: %s has newer ones\n", strings.Join(dropped, ", "), *path, *keysPath)
+	}
 	return exitOK
 }
 

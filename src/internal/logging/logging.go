@@ -12,7 +12,8 @@
 // "auto" is journal when stderr is the journal's stream (JOURNAL_STREAM), else stderr.
 //
 // It must not decide what is logged (callers do) nor ever block the daemon on a dead log
-// socket: a send that fails is retried once on a fresh socket, then the line goes to stderr.
+// socket: a send that fails is retried once on a fresh socket, then the line goes to stderr;
+// a socket missing at start is dialled again at the next line.
 package logging
 
 import (
@@ -80,9 +81,9 @@ func New(target string, stderr io.Writer, level slog.Leveler) (slog.Handler, io.
 			path = DefaultSocket
 		}
 		s := &syslogConn{path: path, tag: progName() + "[" + strconv.Itoa(os.Getpid()) + "]: ", fallback: stderr}
-		if err := s.dial(); err != nil {
-			return nil, nil, fmt.Errorf("log target %q: %w", target, err)
-		}
+		// A socket that is not there yet (logd still starting) is dialled again for each line;
+		// until it answers, lines go to stderr with their level, never lost.
+		_ = s.dial()
 		return byLevel(level, func(sev int) io.Writer { return &syslogWriter{c: s, pri: facilityDaemon | sev} }), s, nil
 	}
 	panic("unreachable: CheckTarget let " + target + " through")

@@ -180,7 +180,34 @@ func TestBadTarget(t *testing.T) {
 	if _, _, err := New("file", os.Stderr, slog.LevelInfo); err == nil || !strings.Contains(err.Error(), `"file"`) {
 		t.Errorf("New(file): %v", err)
 	}
-	if _, _, err := New("syslog:"+filepath.Join(t.TempDir(), "none"), os.Stderr, slog.LevelInfo); err == nil {
-		t.Error("New(syslog:) with no socket: no error")
+}
+
+// TestSyslogLateDaemon: logd not yet listening when airelay starts: lines go to stderr with
+// their level, and once the socket exists they reach it (issue 13's review: before, stderr
+// stayed for the daemon's whole life, all daemon.err under procd).
+func TestSyslogLateDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log")
+	var fallback bytes.Buffer
+	h, c, err := New("syslog:"+sock, &fallback, slog.LevelInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	log := slog.New(h)
+	log.Info("early")
+	if fallback.String() != "<6>msg=early\n" {
+		t.Errorf("before the daemon: stderr %q", fallback.String())
+	}
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	log.Info("late")
+	buf := make([]byte, 512)
+	_ = l.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := l.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "<30>") || !strings.HasSuffix(string(buf[:n]), "msg=late") {
+		t.Errorf("after the daemon started: %q %v", buf[:n], err)
 	}
 }

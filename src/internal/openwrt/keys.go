@@ -11,8 +11,9 @@ import (
 // MoveKeys takes every provider's option api_key out of the UCI text cfg and returns the text
 // without those lines, and keys with the moved ones added (a key already in keys wins: the keys
 // file is the newer place). Every other byte of cfg is kept. moved lists the providers whose
-// lines went, sorted. A line that does not parse is kept as it is; the loader reports it.
-func MoveKeys(cfg []byte, keys map[string]string) (out []byte, merged map[string]string, moved []string) {
+// key went to the keys file, dropped those whose line went because the keys file already had
+// a key, both sorted. A line that does not parse is kept as it is; the loader reports it.
+func MoveKeys(cfg []byte, keys map[string]string) (out []byte, merged map[string]string, moved, dropped []string) {
 	merged = make(map[string]string, len(keys))
 	for p, k := range keys {
 		merged[p] = k
@@ -28,18 +29,25 @@ func MoveKeys(cfg []byte, keys map[string]string) (out []byte, merged map[string
 			}
 		}
 		if err == nil && prov != "" && len(toks) == 3 && toks[0] == "option" && toks[1] == "api_key" {
-			if _, ok := merged[prov]; !ok && toks[2] != "" {
-				merged[prov] = toks[2]
-			}
-			if !slices.Contains(moved, prov) {
-				moved = append(moved, prov)
+			if _, ok := keys[prov]; ok {
+				if !slices.Contains(dropped, prov) {
+					dropped = append(dropped, prov)
+				}
+			} else {
+				if toks[2] != "" {
+					merged[prov] = toks[2]
+				}
+				if !slices.Contains(moved, prov) {
+					moved = append(moved, prov)
+				}
 			}
 			continue
 		}
 		b.WriteString(l)
 	}
 	slices.Sort(moved)
-	return b.Bytes(), merged, moved
+	slices.Sort(dropped)
+	return b.Bytes(), merged, moved, dropped
 }
 
 // KeysFile renders keys as the keys file uci would write (sections sorted by provider).

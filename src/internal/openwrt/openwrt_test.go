@@ -287,13 +287,13 @@ func TestDoHCanary(t *testing.T) {
 // the file unchanged; a key already in the keys file wins; the result reads back.
 func TestMoveKeys(t *testing.T) {
 	cfg := "config airelay 'main'\n\toption api_key 'not-a-provider'\n\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n\toption api_key 'sk-'\\''old'\n\noption x\nconfig provider anthropic\n\toption api_key \"sk-ant\"  # comment\n\tlist host 'api.anthropic.com'\n"
-	out, keys, moved := MoveKeys([]byte(cfg), map[string]string{"anthropic": "sk-newer"})
+	out, keys, moved, dropped := MoveKeys([]byte(cfg), map[string]string{"anthropic": "sk-newer"})
 	want := "config airelay 'main'\n\toption api_key 'not-a-provider'\n\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n\noption x\nconfig provider anthropic\n\tlist host 'api.anthropic.com'\n"
 	if string(out) != want {
 		t.Errorf("config after the move:\n%s\nwant:\n%s", out, want)
 	}
-	if !slices.Equal(moved, []string{"anthropic", "openai"}) || keys["openai"] != "sk-'old" || keys["anthropic"] != "sk-newer" {
-		t.Errorf("moved %v keys %v", moved, keys)
+	if !slices.Equal(moved, []string{"openai"}) || !slices.Equal(dropped, []string{"anthropic"}) || keys["openai"] != "sk-'old" || keys["anthropic"] != "sk-newer" {
+		t.Errorf("moved %v dropped %v keys %v", moved, dropped, keys)
 	}
 	file := KeysFile(keys)
 	if string(file) != "config key 'anthropic'\n\toption api_key 'sk-newer'\n\nconfig key 'openai'\n\toption api_key 'sk-'\\''old'\n" {
@@ -303,7 +303,7 @@ func TestMoveKeys(t *testing.T) {
 	if err != nil || back["openai"] != "sk-'old" || back["anthropic"] != "sk-newer" {
 		t.Errorf("keys file reads back as %v %v", back, err)
 	}
-	if out, _, moved := MoveKeys(out, nil); string(out) != want || moved != nil {
+	if out, _, moved, _ := MoveKeys(out, nil); string(out) != want || moved != nil {
 		t.Errorf("a second move changed something: %v", moved)
 	}
 }

@@ -195,3 +195,42 @@ func (c Conn) AddTokens(in, out uint64) {
 		k.TokensOut.Add(out)
 	})
 }
+
+// Devices returns the devices seen so far (the "other" device last, when it was used), for
+// samplers that run off the hot path.
+func (r *Registry) Devices() []*Device {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ds := make([]*Device, 0, len(r.devices)+1)
+	for _, d := range r.devices {
+		ds = append(ds, d)
+	}
+	if r.other.lastSeen.Load() != 0 {
+		ds = append(ds, r.other)
+	}
+	return ds
+}
+
+// Values copies the counters.
+func (c *Counters) Values() Values { return c.values() }
+
+// EachProvider calls f with a copy of the device's counters for each provider it used.
+func (d *Device) EachProvider(f func(id string, v Values)) {
+	d.mu.Lock()
+	vs := make(map[string]Values, len(d.perProv))
+	for id, c := range d.perProv {
+		vs[id] = c.values()
+	}
+	d.mu.Unlock()
+	for id, v := range vs {
+		f(id, v)
+	}
+}
+
+// Lookup returns the device at addr, or nil when it has not been seen; unlike Device it never
+// creates one.
+func (r *Registry) Lookup(addr netip.Addr) *Device {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.devices[addr.Unmap()]
+}
