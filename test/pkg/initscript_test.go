@@ -55,8 +55,9 @@ network_get_ipaddr6() { eval "$1=fd00:ab::1"; }
 network_get_device() { eval "$1=lo"; }
 `,
 	"etc/init.d/dnsmasq": "#!/bin/sh\necho \"dnsmasq $*\" >>/calls\n",
-	"sbin/fw4":           "#!/bin/sh\necho \"fw4 $*\" >>/calls\n[ \"$2\" != check ] || [ ! -e /tmp/fw4-check-fails ]\n",
-	"usr/bin/logger":     "#!/bin/sh\necho \"logger $*\" >>/calls\n",
+	// like the real fw4: -q silences it, a failed check says why on stderr
+	"sbin/fw4":       "#!/bin/sh\necho \"fw4 $*\" >>/calls\ncase \"$*\" in *check*) [ ! -e /tmp/fw4-check-fails ] && exit 0; [ \"$1\" = -q ] || echo 'Error: Set is empty' >&2; exit 1;; esac\n",
+	"usr/bin/logger": "#!/bin/sh\necho \"logger $*\" >>/calls\n",
 	// fw4's live ruleset: the dstnat fragment is in it once fw4 loaded it (unless a test says not)
 	"usr/sbin/nft":                   "#!/bin/sh\necho \"nft $*\" >>/calls\n[ -e /tmp/nft-lost-rules ] || cat /var/run/airelay/fw4-dstnat.nft 2>/dev/null\n",
 	"etc/passwd":                     "root:x:0:0:root:/root:/bin/ash\n",
