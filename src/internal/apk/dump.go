@@ -109,9 +109,16 @@ type dumper struct {
 
 func pad(indent int) string { return strings.Repeat("  ", indent) }
 
+// maxDump bounds Dump's output: values shared by many slots are rendered at every use, so a
+// small hostile file could otherwise ask for a huge text.
+const maxDump = 64 << 20
+
 // object writes the fields of o, each on its own line at indent; the first line starts with
 // first instead of the indentation when first is set (an array item's "- ").
 func (d *dumper) object(o []Val, s *schema, indent int, first string) error {
+	if d.b.Len() > maxDump {
+		return fmt.Errorf("apk: dump longer than %d bytes", maxDump)
+	}
 	wrote := false
 	for i := 1; i < len(o); i++ {
 		if o[i] == 0 || i > len(s.fields) {

@@ -107,6 +107,7 @@ func FuzzRead(f *testing.F) {
 			return
 		}
 		Dump(c, "OK")
+		Inspect(c)
 		if c.Schema == SchemaPackage {
 			WriteIndex(&bytes.Buffer{}, "", [][]byte{b}, nil)
 		}

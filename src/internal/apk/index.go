@@ -48,8 +48,9 @@ func WriteIndex(w io.Writer, description string, files [][]byte, key *Key) error
 			return fmt.Errorf("apk: index: package %d has no name or version", i+1)
 		}
 		out := make([]Val, piMax)
+		memo := map[Val]Val{}
 		for j := 1; j < len(info) && j < piMax; j++ {
-			if out[j], err = copyVal(b, c, info[j], 0); err != nil {
+			if out[j], err = copyVal(b, c, info[j], 0, memo); err != nil {
 				return fmt.Errorf("apk: index: %s: %w", name, err)
 			}
 		}
@@ -93,11 +94,23 @@ func WriteIndex(w io.Writer, description string, files [][]byte, key *Key) error
 	return err
 }
 
-// copyVal writes value v of c into b, with everything it points to.
-func copyVal(b *builder, c *Container, v Val, depth int) (Val, error) {
+// copyVal writes value v of c into b, with everything it points to. memo holds what was copied
+// already, so values shared by many slots are copied once, not once per path to them.
+func copyVal(b *builder, c *Container, v Val, depth int, memo map[Val]Val) (Val, error) {
 	if depth > 16 {
 		return 0, fmt.Errorf("value %08x nested too deep", uint32(v))
 	}
+	if w, ok := memo[v]; ok {
+		return w, nil
+	}
+	w, err := copyOnce(b, c, v, depth, memo)
+	if err == nil {
+		memo[v] = w
+	}
+	return w, err
+}
+
+func copyOnce(b *builder, c *Container, v Val, depth int, memo map[Val]Val) (Val, error) {
 	switch v.typ() {
 	case typeSpecial, typeInt:
 		return v, nil
@@ -120,7 +133,7 @@ func copyVal(b *builder, c *Container, v Val, depth int) (Val, error) {
 		}
 		out := make([]Val, len(o))
 		for i := 1; i < len(o); i++ {
-			if out[i], err = copyVal(b, c, o[i], depth+1); err != nil {
+			if out[i], err = copyVal(b, c, o[i], depth+1, memo); err != nil {
 				return 0, err
 			}
 		}
