@@ -80,11 +80,11 @@ func run(args []string) error {
 	switch *gzipCmd {
 	case "auto":
 		if p, err := exec.LookPath("gzip"); err == nil {
-			ipk.GzipCommand = p
+			ipk.GzipCommand, apk.GzipCommand = p, p
 		}
 	case "none", "":
 	default:
-		ipk.GzipCommand = *gzipCmd
+		ipk.GzipCommand, apk.GzipCommand = *gzipCmd, *gzipCmd
 	}
 	if *epoch < 0 {
 		*epoch = 0

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 )
 
 // Value types: the top four bits of a value.
@@ -194,9 +195,18 @@ func header(schema uint32) []byte {
 	return binary.LittleEndian.AppendUint32(out, schema)
 }
 
+// GzipCommand, when set, is a gzip program whose deflate stream (gzip -9 -n, without gzip's
+// header and trailer) replaces compress/flate's: GNU gzip also takes 3-byte matches, which makes
+// the mipsel package about 1.5% smaller, as for the ipks. Either way the bytes depend on the
+// input only.
+var GzipCommand string
+
 // compress writes the container as apk-tools' default compression does: "ADBd" and the
 // container in raw deflate, best compression.
 func compress(container []byte) ([]byte, error) {
+	if GzipCommand != "" {
+		return gzipDeflate(container)
+	}
 	var buf bytes.Buffer
 	buf.WriteString("ADBd")
 	zw, err := flate.NewWriter(&buf, flate.BestCompression)
@@ -210,6 +220,23 @@ func compress(container []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// gzipDeflate runs GzipCommand and keeps its raw deflate stream: a gzip -n member is a 10-byte
+// header without optional fields, the deflate data, and an 8-byte trailer (CRC, size).
+func gzipDeflate(container []byte) ([]byte, error) {
+	cmd := exec.Command(GzipCommand, "-9", "-n", "-c")
+	cmd.Stdin = bytes.NewReader(container)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s -9 -n: %v: %s", GzipCommand, err, bytes.TrimSpace(errb.Bytes()))
+	}
+	z := out.Bytes()
+	if len(z) < 18 || z[0] != 0x1f || z[1] != 0x8b || z[2] != 8 || z[3] != 0 {
+		return nil, fmt.Errorf("%s -9 -n: output is not a plain gzip member", GzipCommand)
+	}
+	return append([]byte("ADBd"), z[10:len(z)-8]...), nil
 }
 
 // maxContainer bounds what decompress inflates, so a small hostile file cannot fill memory.

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/binary"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -345,5 +346,29 @@ func TestValidate(t *testing.T) {
 	p = sample()
 	if err := p.OpenWrt([]string{"/usr/share/x"}, ""); err == nil || !strings.Contains(err.Error(), "/etc/") {
 		t.Errorf("conffile outside /etc: %v", err)
+	}
+}
+
+// With a gzip program, the deflate stream is gzip's and reads back the same.
+func TestGzipCommand(t *testing.T) {
+	gz, err := exec.LookPath("gzip")
+	if err != nil {
+		t.Skip("gzip is not installed")
+	}
+	defer func(old string) { GzipCommand = old }(GzipCommand)
+	GzipCommand = ""
+	plain := write(t, sample(), nil)
+	GzipCommand = gz
+	viaGzip := write(t, sample(), nil)
+	a, err := decompress(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := decompress(viaGzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) || string(viaGzip[:4]) != "ADBd" {
+		t.Error("gzip's stream does not decompress to the same container")
 	}
 }
