@@ -400,3 +400,73 @@ func TestFeed(t *testing.T) {
 		mkfeed(t, d, "verify", "--key", upub, "Packages")
 	}
 }
+
+// The .apk's scripts against an offline root (IPKG_INSTROOT set, as the image builder runs
+// them), with stand-ins for OpenWrt 25.12's /lib/functions.sh and /etc/rc.common written for this
+// test: they read the package's /lib/apk/packages/ files the way the real ones do and log every
+// call. post-install creates the Require-User user and enables the service in the root;
+// post-upgrade does the same and restarts nothing (there is no live daemon offline);
+// pre-deinstall disables it. Without /lib/functions.sh nothing happens.
+func TestAPKScriptsOfflineRoot(t *testing.T) {
+	path := apks(t)["airelay/x86_64"]
+	base := t.TempDir()
+	root, scripts := filepath.Join(base, "root"), filepath.Join(base, "scripts")
+	mkfeed(t, base, "extract", "--root", root, "--scripts", scripts, path)
+	calls := filepath.Join(base, "calls")
+	env := append(os.Environ(), "IPKG_INSTROOT="+root, "CALLS="+calls, "HOME="+base, "TMPDIR="+base)
+	script := func(name string, extra ...string) {
+		t.Helper()
+		run(t, base, append(env, extra...), "sh", filepath.Join(scripts, "airelay."+name))
+	}
+
+	before := snapshot(t, base)
+	for _, s := range []string{"post-install", "post-upgrade", "pre-deinstall"} {
+		script(s)
+	}
+	if after := snapshot(t, base); len(after) != len(before) {
+		t.Errorf("the scripts changed a root that is not OpenWrt")
+	}
+
+	os.WriteFile(filepath.Join(root, "lib/functions.sh"), []byte(`
+add_group_and_user() {
+	echo "add_group_and_user $pkgname $(cat "$root/lib/apk/packages/$pkgname.rusers")" >>"$CALLS"
+}
+default_postinst() {
+	echo "default_postinst $pkgname PKG_UPGRADE=$PKG_UPGRADE" >>"$CALLS"
+	for i in $(grep -s "^/etc/init.d/" "$root/lib/apk/packages/$pkgname.list"); do
+		if [ -n "$root" ]; then sh "$root/etc/rc.common" "$root$i" enable
+		else echo "LIVE $i" >>"$CALLS"; fi
+	done
+}
+default_prerm() {
+	echo "default_prerm $pkgname" >>"$CALLS"
+	for i in $(grep -s "^/etc/init.d/" "$root/lib/apk/packages/$pkgname.list"); do
+		if [ -n "$root" ]; then sh "$root/etc/rc.common" "$root$i" disable
+		else echo "LIVE $i" >>"$CALLS"; fi
+	done
+}
+`), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/rc.common"), []byte(`
+echo "rc.common $1 $2" >>"$CALLS"
+`), 0o644)
+	script("post-install")
+	script("post-upgrade")
+	script("pre-deinstall")
+	log, _ := os.ReadFile(calls)
+	want := "add_group_and_user airelay airelay:airelay\n" +
+		"default_postinst airelay PKG_UPGRADE=\n" +
+		"rc.common " + root + "/etc/init.d/airelay enable\n" +
+		"add_group_and_user airelay airelay:airelay\n" +
+		"default_postinst airelay PKG_UPGRADE=1\n" +
+		"rc.common " + root + "/etc/init.d/airelay enable\n" +
+		"default_prerm airelay\n" +
+		"rc.common " + root + "/etc/init.d/airelay disable\n"
+	if string(log) != want {
+		t.Errorf("calls:\n%s\nwant\n%s", log, want)
+	}
+	os.Remove(calls)
+	script("post-install", "IPKG_NO_SCRIPT=1")
+	if _, err := os.Stat(calls); err == nil {
+		t.Error("post-install ran with IPKG_NO_SCRIPT=1")
+	}
+}

@@ -14,6 +14,7 @@
 //	mkfeed keys --dir keys
 //	mkfeed inspect FILE…            what a .apk or packages.adb holds, as JSON (package apk's Inspect)
 //	mkfeed dump FILE                the text `apk adbdump FILE` prints, without apk-tools
+//	mkfeed extract --root DIR [--scripts DIR] FILE   unpack a .apk as apk add would (no scripts run)
 //	mkfeed verify --key PUB FILE…   check the signatures against a public key: a PEM key (as in
 //	                                /etc/apk/keys/) for .apk and packages.adb, a usign key (as in
 //	                                /etc/opkg/keys/) for Packages, whose signature is Packages.sig
@@ -52,6 +53,8 @@ func main() {
 		err = keys(os.Args[2:])
 	case "inspect", "dump", "verify":
 		err = read(sub, os.Args[2:])
+	case "extract":
+		err = extract(os.Args[2:])
 	default:
 		err = feed(os.Args[1:])
 	}
@@ -340,6 +343,65 @@ func read(sub string, args []string) error {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(all)
+	}
+	return nil
+}
+
+// extract unpacks a package into a directory: its directories, files and symlinks with their
+// modes (owners are root in every airelay package, and left as they come), and its scripts as
+// <scripts>/<name>.<script>, mode 0755.
+func extract(args []string) error {
+	fl := flag.NewFlagSet("mkfeed extract", flag.ContinueOnError)
+	root := fl.String("root", "", "directory to unpack into")
+	scripts := fl.String("scripts", "", "directory for the maintainer scripts (default: not written)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *root == "" || fl.NArg() != 1 {
+		return errors.New("extract: want --root DIR and one .apk")
+	}
+	b, err := os.ReadFile(fl.Arg(0))
+	if err != nil {
+		return err
+	}
+	c, err := apk.Read(b)
+	if err != nil {
+		return fmt.Errorf("%s: %v", fl.Arg(0), err)
+	}
+	p, err := apk.Unpack(c)
+	if err != nil {
+		return fmt.Errorf("%s: %v", fl.Arg(0), err)
+	}
+	for _, f := range p.Files {
+		dst := filepath.Join(*root, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		switch {
+		case f.Dir:
+			err = os.MkdirAll(dst, f.Mode)
+		case f.Link != "":
+			os.Remove(dst)
+			err = os.Symlink(f.Link, dst)
+		default:
+			err = os.WriteFile(dst, f.Data, f.Mode)
+		}
+		if err == nil && f.Link == "" {
+			err = os.Chmod(dst, f.Mode)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if *scripts != "" {
+		if err := os.MkdirAll(*scripts, 0o755); err != nil {
+			return err
+		}
+		for name, s := range p.Scripts {
+			if err := os.WriteFile(filepath.Join(*scripts, p.Info.Name+"."+name), s, 0o755); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

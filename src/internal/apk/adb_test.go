@@ -372,3 +372,42 @@ func TestGzipCommand(t *testing.T) {
 		t.Error("gzip's stream does not decompress to the same container")
 	}
 }
+
+// Unpack gives back what was written: the same files, modes, bytes, links and scripts, and
+// writing the result again gives the same ADB block.
+func TestUnpack(t *testing.T) {
+	raw := write(t, sample(), nil)
+	c, err := Read(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Unpack(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]File{}
+	for _, f := range sample().Files {
+		want[f.Path] = f
+	}
+	for _, f := range p.Files {
+		if f.Dir {
+			continue
+		}
+		w, ok := want[f.Path]
+		if !ok || w.Mode != f.Mode || !bytes.Equal(w.Data, f.Data) || w.Link != f.Link {
+			t.Errorf("%s: %+v, want %+v", f.Path, f, w)
+		}
+		delete(want, f.Path)
+	}
+	if len(want) != 0 {
+		t.Errorf("not unpacked: %v", want)
+	}
+	p.MTime = sample().MTime
+	again, err := Read(write(t, p, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.ADB, c.ADB) {
+		t.Error("writing the unpacked package gives another ADB block")
+	}
+}

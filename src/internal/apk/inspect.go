@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"path"
 )
 
@@ -178,4 +179,53 @@ func (r *reader) fail(err error) {
 	if r.err == nil {
 		r.err = err
 	}
+}
+
+// Unpack is the package a file holds, as the writer takes one: info, every directory, file and
+// symlink with its mode and bytes, and the scripts. Writing it again gives the same ADB block
+// when nothing in the file came from elsewhere than this package's writer.
+func Unpack(c *Container) (*Package, error) {
+	ct, err := Inspect(c)
+	if err != nil {
+		return nil, err
+	}
+	if ct.Info == nil {
+		return nil, fmt.Errorf("apk: schema %s is not a package", ct.Schema)
+	}
+	data := map[[2]uint32][]byte{}
+	for _, d := range c.Data {
+		data[[2]uint32{d.Path, d.File}] = d.Data
+	}
+	i := ct.Info
+	p := &Package{Info: Info{Name: i.Name, Version: i.Version, Description: i.Description, Arch: i.Arch, License: i.License,
+		Origin: i.Origin, Maintainer: i.Maintainer, URL: i.URL, Depends: i.Depends, Provides: i.Provides}}
+	dirNo, fileNo := uint32(0), uint32(0)
+	for _, e := range ct.Files {
+		if e.Dir {
+			dirNo, fileNo = dirNo+1, 0
+			if e.Path != "/" {
+				p.Files = append(p.Files, File{Path: e.Path, Mode: fs.FileMode(e.Mode).Perm(), Dir: true})
+			}
+			continue
+		}
+		fileNo++
+		f := File{Path: e.Path, Mode: fs.FileMode(e.Mode).Perm(), Link: e.Target}
+		if e.Target == "" {
+			f.Data = data[[2]uint32{dirNo, fileNo}]
+			if uint64(len(f.Data)) != e.Size {
+				return nil, fmt.Errorf("apk: %s: %d bytes of data for a file of %d", e.Path, len(f.Data), e.Size)
+			}
+			if sum := sha256.Sum256(f.Data); hex.EncodeToString(sum[:]) != e.Hash {
+				return nil, fmt.Errorf("apk: %s: data does not match its hash", e.Path)
+			}
+		}
+		p.Files = append(p.Files, f)
+	}
+	if len(ct.Scripts) > 0 {
+		p.Scripts = map[string][]byte{}
+		for k, v := range ct.Scripts {
+			p.Scripts[k] = []byte(v)
+		}
+	}
+	return p, nil
 }
