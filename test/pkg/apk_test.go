@@ -27,11 +27,16 @@ var (
 )
 
 // apks returns the packages in dist/apk/ by name/directory ("airelay/x86_64",
-// "luci-app-airelay/noarch"), running `make apk` once when some are missing or older than the
-// sources.
+// "luci-app-airelay/noarch"), running `make apk` once when some are missing, older than the
+// sources, or of another version than the ipks (it builds them with the ipks' version, so both
+// hold the same binary).
 func apks(t *testing.T) map[string]string {
 	t.Helper()
 	root := repoRoot(t)
+	version := ""
+	if p := ipks(t)["airelay/x86_64"]; p != "" {
+		version = strings.SplitN(filepath.Base(p), "_", 3)[1]
+	}
 	find := func() map[string]string {
 		m := map[string]string{}
 		at := map[string]time.Time{}
@@ -61,13 +66,20 @@ func apks(t *testing.T) map[string]string {
 	src := newestSource(root)
 	for a := range arches {
 		st, err := os.Stat(m["airelay/"+a])
-		if err != nil || st.ModTime().Before(src) {
+		if err != nil || st.ModTime().Before(src) || filepath.Base(m["airelay/"+a]) != "airelay-"+version+".apk" {
 			missing = true
 		}
 	}
+	if _, err := os.Stat(filepath.Join(root, "luci-app")); err == nil && m["luci-app-airelay/noarch"] == "" {
+		missing = true
+	}
 	if missing {
 		apkOnce.Do(func() {
-			cmd := exec.Command("make", "--no-print-directory", "apk")
+			args := []string{"--no-print-directory", "apk"}
+			if version != "" {
+				args = append(args, "VERSION="+version) // the ipks' version, so the binaries match
+			}
+			cmd := exec.Command("make", args...)
 			cmd.Dir = root
 			apkOut, apkErr = cmd.CombinedOutput()
 		})
