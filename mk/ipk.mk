@@ -29,43 +29,51 @@ IPK_COMMON = --out dist --version '$(IPK_VERSION)' --license Apache-2.0 --url $(
 .PHONY: ipk ipk-airelay ipk-luci test-pkg
 ipk: ipk-airelay ipk-luci
 
-$(MKIPK): $(wildcard src/cmd/mkipk/*.go src/internal/ipk/*.go)
+$(MKIPK): $(wildcard src/cmd/mkipk/*.go src/internal/ipk/*.go src/internal/apk/*.go)
 	@mkdir -p build
 	CGO_ENABLED=0 $(GO) build -o $@ ./src/cmd/mkipk
+
+# The airelay package as both formats pack it (make ipk here, make apk in mk/apk.mk): files,
+# modes, symlinks, conffiles and control fields, in one place. $$arch and $$bin are the recipe
+# loop's architecture and binary. package/airelay/Makefile installs the same (test/pkg checks).
+AIRELAY_PKG = --name airelay --arch $$arch --depends libc \
+	--section net --source package/airelay --source-name airelay \
+	--require-user airelay:airelay \
+	--description 'AI API relay: answers DNS for AI API names with the router, relays their TLS by SNI, and serves an HTTP gateway that keeps API keys on the router.' \
+	--file $$bin=/usr/sbin/airelay:0755 \
+	--file files/airelay.init=/etc/init.d/airelay:0755 \
+	--file files/airelay.config=/etc/config/airelay:0600 \
+	--file files/airelay.defaults=/etc/uci-defaults/90-airelay:0755 \
+	--file files/airelay.keep=/lib/upgrade/keep.d/airelay:0644 \
+	--link /usr/share/nftables.d/chain-pre/dstnat/30-airelay.nft=/var/run/airelay/fw4-dstnat.nft \
+	--link /usr/share/nftables.d/chain-pre/input/30-airelay.nft=/var/run/airelay/fw4-input.nft \
+	--conffile /etc/config/airelay
+
+# luci-app-airelay as both formats pack it (only when luci-app/ exists).
+LUCI_PKG = --name luci-app-airelay --arch all --depends 'airelay, luci-base' \
+	--section luci --source luci-app --source-name luci-app-airelay \
+	--description 'LuCI support for airelay: settings, providers, clients and live status.' \
+	$$([ -d luci-app/htdocs ] && echo --tree luci-app/htdocs=/www) \
+	$$([ -d luci-app/root ] && echo --tree luci-app/root=/)
 
 ipk-airelay: $(MKIPK)
 	@$(MAKE) --no-print-directory cross VERSION='$(IPK_VERSION)'
 	@rm -f dist/airelay_*.ipk
 	@set -e; for t in $(IPK_ARCHES); do \
 		arch=$${t%%:*}; bin=dist/airelay-linux-$${t#*:}; \
-		$(MKIPK) $(IPK_COMMON) --postinst files/ipk/postinst --name airelay --arch $$arch --depends libc \
-			--section net --source package/airelay --source-name airelay \
-			--require-user airelay:airelay \
-			--description 'AI API relay: answers DNS for AI API names with the router, relays their TLS by SNI, and serves an HTTP gateway that keeps API keys on the router.' \
-			--file $$bin=/usr/sbin/airelay:0755 \
-			--file files/airelay.init=/etc/init.d/airelay:0755 \
-			--file files/airelay.config=/etc/config/airelay:0600 \
-			--file files/airelay.defaults=/etc/uci-defaults/90-airelay:0755 \
-			--file files/airelay.keep=/lib/upgrade/keep.d/airelay:0644 \
-			--link /usr/share/nftables.d/chain-pre/dstnat/30-airelay.nft=/var/run/airelay/fw4-dstnat.nft \
-			--link /usr/share/nftables.d/chain-pre/input/30-airelay.nft=/var/run/airelay/fw4-input.nft \
-			--conffile /etc/config/airelay; \
+		$(MKIPK) $(IPK_COMMON) --postinst files/ipk/postinst $(AIRELAY_PKG); \
 	done
 
 ipk-luci: $(MKIPK)
 	@rm -f dist/luci-app-airelay_*.ipk
 	@if [ -d luci-app ]; then \
-		$(MKIPK) $(IPK_COMMON) --postinst files/ipk/luci-postinst --name luci-app-airelay --arch all --depends 'airelay, luci-base' \
-			--section luci --source luci-app --source-name luci-app-airelay \
-			--description 'LuCI support for airelay: settings, providers, clients and live status.' \
-			$$([ -d luci-app/htdocs ] && echo --tree luci-app/htdocs=/www) \
-			$$([ -d luci-app/root ] && echo --tree luci-app/root=/); \
+		$(MKIPK) $(IPK_COMMON) --postinst files/ipk/luci-postinst $(LUCI_PKG); \
 	else echo "luci-app/ does not exist: no luci-app-airelay package"; fi
 
 # Non-Go checks of the packaging; the Go tests in test/pkg do the rest (go test ./...).
 test-pkg:
 	@if command -v shellcheck >/dev/null; then \
-		shellcheck files/airelay.init files/airelay.defaults files/ipk/postinst files/ipk/luci-postinst files/ipk/prerm && echo "shellcheck: files/ ok"; \
+		shellcheck files/airelay.init files/airelay.defaults files/ipk/postinst files/ipk/luci-postinst files/ipk/prerm files/apk/postinst-pkg files/apk/luci-postinst-pkg files/apk/prerm-pkg && echo "shellcheck: files/ ok"; \
 	else echo "shellcheck is not installed: skipping the init script lint"; fi
 
 TEST_TARGETS += test-pkg

@@ -36,6 +36,16 @@ func TestFeedMakefileMatchesIPK(t *testing.T) {
 	if !regexp.MustCompile(`(?s)define Package/airelay/conffiles\n/etc/config/airelay\nendef`).Match(mk) {
 		t.Error("feed Makefile conffiles differ from the ipk's")
 	}
+	// the restart on upgrade, as make apk's post-upgrade has it (files/apk/postinst-pkg, its
+	// commands; make's $$ is the shell's $)
+	m := regexp.MustCompile(`(?s)define Package/airelay/postinst\n(.*?)endef`).FindSubmatch(mk)
+	pkgPart, err := os.ReadFile(filepath.Join(repoRoot(t), "files/apk/postinst-pkg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m == nil || commands(strings.ReplaceAll(string(m[1]), "$$", "$")) != commands(string(pkgPart)) {
+		t.Errorf("feed Makefile's Package/airelay/postinst is not the commands of files/apk/postinst-pkg")
+	}
 	for _, want := range []string{"include ../../lang/golang/golang-package.mk", "GO_PKG:=github.com/airelay/airelay\n",
 		"GO_PKG_BUILD_PKG:=github.com/airelay/airelay/src/cmd/airelay", "GO_PKG_LDFLAGS_X:=main.version=", "$(eval $(call GoBinPackage,airelay))"} {
 		if !strings.Contains(string(mk), want) {
@@ -76,4 +86,15 @@ func TestLuciIPK(t *testing.T) {
 			t.Errorf("unexpected %s", e.hdr.Name)
 		}
 	}
+}
+
+// commands is a shell script without comments and blank lines.
+func commands(script string) string {
+	var out []string
+	for _, l := range strings.Split(script, "\n") {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -1,10 +1,13 @@
-// Command mkipk builds an OpenWrt .ipk from files on disk (see package ipk for the format).
-// mk/ipk.mk drives it; it knows nothing about airelay beyond what its flags say.
+// Command mkipk builds an OpenWrt package from files on disk: an .ipk for opkg (OpenWrt 24.10 and
+// before; see package ipk) or, with --format apk, an .apk for apk-tools v3 (OpenWrt 25.12; see
+// package apk). The same flags describe the same tree for both. mk/ipk.mk and mk/apk.mk drive
+// it; it knows nothing about airelay beyond what its flags say.
 //
 //	mkipk --out dist --name airelay --version 0.1.0-r5 --arch x86_64 \
 //	    --description "…" --file dist/airelay-linux-amd64=/usr/sbin/airelay:0755 \
 //	    --tree luci-app/htdocs=/www --link /usr/share/x.nft=/var/run/x.nft \
 //	    --conffile /etc/config/airelay --postinst package/airelay/postinst
+//	mkipk --format apk --sign-key key.pem … (the same flags)
 //
 // It prints the path and size of the package it wrote.
 package main
@@ -23,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airelay/airelay/src/internal/apk"
 	"github.com/airelay/airelay/src/internal/ipk"
 )
 
@@ -59,9 +63,13 @@ func run(args []string) error {
 	fl.Var(&trees, "tree", "SRCDIR=DESTDIR every file under SRCDIR, installed under DESTDIR")
 	fl.Var(&links, "link", "DEST=TARGET a symlink")
 	fl.Var(&conffiles, "conffile", "a path opkg keeps when the user changed it (repeatable)")
-	postinst := fl.String("postinst", "", "postinst script file")
-	prerm := fl.String("prerm", "", "prerm script file")
+	postinst := fl.String("postinst", "", "ipk: postinst script file (apk: OpenWrt's default scripts plus --apk-postinst)")
+	prerm := fl.String("prerm", "", "ipk: prerm script file (apk: OpenWrt's default plus --apk-prerm)")
 	epoch := fl.Int64("epoch", -1, "mtime of every entry (default $SOURCE_DATE_EPOCH, else 0)")
+	format := fl.String("format", "ipk", "ipk (opkg) or apk (apk-tools v3, OpenWrt 25.12)")
+	signKey := fl.String("sign-key", "", "apk: PEM private key (ECDSA P-256 or RSA) to sign the package with")
+	apkPostinst := fl.String("apk-postinst", "", "apk: the package's own part of post-install/post-upgrade (OpenWrt's postinst-pkg)")
+	apkPrerm := fl.String("apk-prerm", "", "apk: the package's own part of pre-deinstall (OpenWrt's prerm-pkg)")
 	gzipCmd := fl.String("gzip", "auto", "gzip program for the archives (auto: gzip on PATH, else Go's compress/gzip; none: Go's)")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -72,11 +80,11 @@ func run(args []string) error {
 	switch *gzipCmd {
 	case "auto":
 		if p, err := exec.LookPath("gzip"); err == nil {
-			ipk.GzipCommand = p
+			ipk.GzipCommand, apk.GzipCommand = p, p
 		}
 	case "none", "":
 	default:
-		ipk.GzipCommand = *gzipCmd
+		ipk.GzipCommand, apk.GzipCommand = *gzipCmd, *gzipCmd
 	}
 	if *epoch < 0 {
 		*epoch = 0
@@ -141,18 +149,87 @@ func run(args []string) error {
 		p.Scripts[name] = b
 	}
 	var buf bytes.Buffer
-	if err := p.Write(&buf); err != nil {
-		return err
+	var file string
+	switch *format {
+	case "ipk":
+		if *signKey != "" || *apkPostinst != "" || *apkPrerm != "" {
+			return errors.New("--sign-key, --apk-postinst and --apk-prerm are for --format apk")
+		}
+		if err := p.Write(&buf); err != nil {
+			return err
+		}
+		file = c.FileName()
+	case "apk":
+		a, err := toAPK(p, *apkPostinst, *apkPrerm)
+		if err != nil {
+			return err
+		}
+		var key *apk.Key
+		if *signKey != "" {
+			b, err := os.ReadFile(*signKey)
+			if err != nil {
+				return err
+			}
+			if key, err = apk.ParseKey(b); err != nil {
+				return fmt.Errorf("--sign-key %s: %v", *signKey, err)
+			}
+		}
+		if err := a.Write(&buf, key); err != nil {
+			return err
+		}
+		file = a.Info.FileName()
+	default:
+		return fmt.Errorf("--format %q: want ipk or apk", *format)
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	name := filepath.Join(*out, c.FileName())
+	name := filepath.Join(*out, file)
 	if err := os.WriteFile(name, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("%-52s %9d bytes  %6.2f MiB\n", name, buf.Len(), float64(buf.Len())/(1<<20))
 	return nil
+}
+
+// toAPK turns the package the flags describe into the .apk OpenWrt 25.12's build would make of
+// it (include/package-pack.mk): the same files, modes and owners; architecture "all" becomes
+// "noarch"; the control fields become info fields; every package provides its virtual
+// name-any; /lib/apk/packages/ gets the list, conffiles and users files; and the maintainer
+// scripts are OpenWrt's defaults plus the package's own parts read from postinstPkg/prermPkg.
+func toAPK(p *ipk.Package, postinstPkg, prermPkg string) (*apk.Package, error) {
+	c := p.Control
+	arch := c.Architecture
+	if arch == "all" {
+		arch = "noarch"
+	}
+	a := &apk.Package{
+		Info: apk.Info{
+			Name: c.Package, Version: c.Version, Description: c.Description, Arch: arch,
+			License: c.License, Origin: c.Source, Maintainer: c.Maintainer, URL: c.URL,
+			Depends: c.Depends, Provides: []string{c.Package + "-any"},
+		},
+		MTime: p.MTime,
+	}
+	for _, f := range p.Files {
+		a.Files = append(a.Files, apk.File{Path: f.Path, Mode: f.Mode, Data: f.Data, Link: f.Link, Dir: f.Dir})
+	}
+	if err := a.OpenWrt(p.Conffiles, c.RequireUser); err != nil {
+		return nil, err
+	}
+	var parts [2][]byte
+	for i, file := range []string{postinstPkg, prermPkg} {
+		if file == "" {
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		parts[i] = b
+	}
+	a.Scripts = apk.OpenWrtScripts(c.Package, parts[0], parts[1])
+	return a, nil
 }
 
 func addFile(p *ipk.Package, src, dest string, mode fs.FileMode) error {

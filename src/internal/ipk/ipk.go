@@ -20,6 +20,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -362,4 +364,54 @@ func gz(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// IndexStanza is the stanza of a feed's Packages file for the .ipk file named name with the
+// bytes file, as OpenWrt's scripts/ipkg-make-index.sh writes it: the package's control file with
+// Filename, Size and SHA256sum inserted before Description, then an empty line.
+func IndexStanza(name string, file []byte) ([]byte, error) {
+	ctl, err := member(file, "./control.tar.gz")
+	if err != nil {
+		return nil, fmt.Errorf("ipk: %s: %w", name, err)
+	}
+	control, err := member(ctl, "./control")
+	if err != nil {
+		return nil, fmt.Errorf("ipk: %s: control.tar.gz: %w", name, err)
+	}
+	sum := sha256.Sum256(file)
+	extra := fmt.Sprintf("Filename: %s\nSize: %d\nSHA256sum: %s\n", name, len(file), hex.EncodeToString(sum[:]))
+	i := bytes.Index(control, []byte("\nDescription:"))
+	if i < 0 && !bytes.HasPrefix(control, []byte("Description:")) {
+		return nil, fmt.Errorf("ipk: %s: control has no Description", name)
+	}
+	var out bytes.Buffer
+	out.Write(control[:i+1])
+	out.WriteString(extra)
+	out.Write(control[i+1:])
+	if !bytes.HasSuffix(out.Bytes(), []byte("\n")) {
+		out.WriteByte('\n')
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// member is the content of the named member of a gzip'd tar.
+func member(tgz []byte, name string) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(tgz))
+	if err != nil {
+		return nil, err
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("no %s", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if h.Name == name {
+			return io.ReadAll(io.LimitReader(tr, 64<<20))
+		}
+	}
 }

@@ -2,6 +2,8 @@ package ipk
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +81,26 @@ func TestTreeOrder(t *testing.T) {
 	want := ". etc etc/a-b etc/config etc/config/a etc/init.d etc/init.d/x usr usr/sbin usr/sbin/x"
 	if strings.Join(names, " ") != want {
 		t.Errorf("order %v", names)
+	}
+}
+
+// A Packages stanza is the control file with Filename, Size and SHA256sum before Description,
+// and an empty line after it.
+func TestIndexStanza(t *testing.T) {
+	var buf bytes.Buffer
+	if err := sample().Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	st, err := IndexStanza("demo_1.2.3-r4_all.ipk", buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	want := fmt.Sprintf("Filename: demo_1.2.3-r4_all.ipk\nSize: %d\nSHA256sum: %x\nDescription: A demo.\n", buf.Len(), sum)
+	if !strings.HasPrefix(string(st), "Package: demo\n") || !strings.Contains(string(st), want) || !strings.HasSuffix(string(st), "\n\n") {
+		t.Errorf("stanza:\n%s", st)
+	}
+	if _, err := IndexStanza("x.ipk", []byte("not a package")); err == nil || !strings.Contains(err.Error(), "x.ipk") {
+		t.Errorf("garbage: %v", err)
 	}
 }
