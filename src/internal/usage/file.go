@@ -1,0 +1,128 @@
+package usage
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// fileVersion is the history file's format; another one is set aside like a corrupt file.
+const fileVersion = 1
+
+type fileDoc struct {
+	Version int       `json:"version"`
+	Saved   time.Time `json:"saved"`
+	Rows    []Row     `json:"rows"`
+}
+
+// Save writes the history to path atomically (a temporary file, fsync, rename), so a power
+// cut leaves the old file or the new one, never half of one. It samples first and writes only
+// when something changed since the last save.
+func (b *Book) Save(path string) error {
+	b.Sample()
+	b.mu.Lock()
+	if !b.dirty {
+		b.mu.Unlock()
+		return nil
+	}
+	doc := fileDoc{Version: fileVersion, Saved: b.now().UTC()}
+	for day, ks := range b.days {
+		for k, c := range ks {
+			doc.Rows = append(doc.Rows, Row{Day: day, Addr: k.Addr.String(), MAC: b.macs[k.Addr], Provider: k.Provider, Counts: *c})
+		}
+	}
+	b.dirty = false
+	b.mu.Unlock()
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".history-*")
+	if err != nil {
+		b.markDirty()
+		return fmt.Errorf("usage history %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err = tmp.Write(data); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		b.markDirty()
+		return fmt.Errorf("usage history %s: %w", path, err)
+	}
+	return nil
+}
+
+func (b *Book) markDirty() {
+	b.mu.Lock()
+	b.dirty = true
+	b.mu.Unlock()
+}
+
+// Load reads the history file back. A missing file is an empty history. A file that does not
+// read (truncated, corrupt, another version) is renamed to path.corrupt-<time> and reported;
+// the book starts empty and nothing is lost that could have been read. Days beyond keep are
+// dropped; today's rows count toward today's totals, so quotas survive a restart.
+func (b *Book) Load(path string) (setAside string, err error) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("usage history %s: %w", path, err)
+	}
+	var doc fileDoc
+	rows, perr := parseFile(data, &doc)
+	if perr != nil {
+		aside := path + ".corrupt-" + b.now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return "", fmt.Errorf("usage history %s: %v; setting it aside failed: %w", path, perr, rerr)
+		}
+		return aside, fmt.Errorf("usage history %s: %v (set aside as %s; starting empty)", path, perr, aside)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range rows {
+		a := netip.MustParseAddr(r.Addr)
+		b.row(r.Day, Key{a, r.Provider}).add(r.Counts)
+		if r.MAC != "" {
+			b.macs[a] = r.MAC
+		}
+		if r.Day == b.today {
+			b.totalFor(a).add(r.Counts)
+		}
+	}
+	b.prune()
+	return "", nil
+}
+
+// parseFile checks every row, so a file that reads at all reads whole.
+func parseFile(data []byte, doc *fileDoc) ([]Row, error) {
+	if err := json.Unmarshal(data, doc); err != nil {
+		return nil, fmt.Errorf("not a history file: %v", err)
+	}
+	if doc.Version != fileVersion {
+		return nil, fmt.Errorf("history format %d, this airelay reads %d", doc.Version, fileVersion)
+	}
+	for i, r := range doc.Rows {
+		if _, err := time.Parse(time.DateOnly, r.Day); err != nil {
+			return nil, fmt.Errorf("row %d: day %q", i, r.Day)
+		}
+		if _, err := netip.ParseAddr(r.Addr); err != nil {
+			return nil, fmt.Errorf("row %d: address %q", i, r.Addr)
+		}
+		if r.Provider == "" || len(r.Provider) > 64 {
+			return nil, fmt.Errorf("row %d: provider %q", i, r.Provider)
+		}
+	}
+	return doc.Rows, nil
+}
