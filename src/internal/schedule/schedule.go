@@ -161,23 +161,59 @@ func (s Schedule) Open(t time.Time) bool {
 	return false
 }
 
-// Next returns the next time after t at which Open changes, within a week, in t's location; the
-// zero Time when it never does (empty, or open all week). Callers use it to say when a closed
-// schedule opens ("closed until Mon 15:00").
+// Next returns the next time after t at which Open changes, within eight days, in t's
+// location; the zero Time when it never does (empty, or open all week). Callers use it to say
+// when a closed schedule opens ("closed until Mon 15:00") and when an open one closes. Only the
+// windows' own starts and ends can be changes, so only those are tried, by wall clock.
 func (s Schedule) Next(t time.Time) time.Time {
 	if len(s) == 0 {
 		return time.Time{}
 	}
 	now := s.Open(t)
-	// step minute boundaries by wall clock; a week has 10080 of them
-	c := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), 0, 0, t.Location())
-	for i := 0; i < 7*24*60+60; i++ {
-		c = c.Add(time.Minute)
-		if s.Open(c) != now {
-			return c
+	var best time.Time
+	y, m, d := t.Date()
+	for day := 0; day <= 8; day++ {
+		for _, w := range s {
+			for _, min := range [2]int{w.Start, w.End} {
+				c0 := time.Date(y, m, d+day, min/60, min%60, 0, 0, t.Location())
+				// when the clock goes back, a wall-clock time happens twice: try both
+				for _, shift := range [...]time.Duration{0, -time.Hour, -30 * time.Minute, 30 * time.Minute, time.Hour} {
+					c := c0.Add(shift)
+					if shift != 0 && (c.Hour() != c0.Hour() || c.Minute() != c0.Minute() || c.Day() != c0.Day()) {
+						continue
+					}
+					if !c.After(t) || !best.IsZero() && !c.Before(best) {
+						continue
+					}
+					if s.Open(c) != now {
+						best = c
+					}
+				}
+			}
+		}
+		if !best.IsZero() {
+			break // days only grow: a later day cannot hold an earlier time
 		}
 	}
-	return time.Time{}
+	// A clock change between t and best can itself be the change: 01:59 CET is followed by
+	// 03:00 CEST, which leaves a window that ended at the skipped 02:30.
+	if _, o1 := t.Zone(); !best.IsZero() {
+		if _, o2 := best.Zone(); o1 != o2 {
+			lo, hi := t, best
+			for hi.Sub(lo) > time.Second {
+				mid := lo.Add(hi.Sub(lo) / 2)
+				if _, o := mid.Zone(); o == o1 {
+					lo = mid
+				} else {
+					hi = mid
+				}
+			}
+			if hi = hi.Truncate(time.Second); s.Open(hi) != now {
+				return hi
+			}
+		}
+	}
+	return best
 }
 
 // String writes the schedule back in its canonical form, one window per line joined by "; ".

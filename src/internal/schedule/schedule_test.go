@@ -199,3 +199,50 @@ func FuzzFromPOSIX(f *testing.F) {
 		_ = time.Date(2026, 3, 29, 2, 30, 0, 0, loc).String()
 	})
 }
+
+// bruteNext steps minute by minute: slow, obviously right.
+func bruteNext(s Schedule, t time.Time) time.Time {
+	now := s.Open(t)
+	c := t.Truncate(time.Minute)
+	for i := 0; i < 8*24*60; i++ {
+		c = c.Add(time.Minute)
+		if s.Open(c) != now {
+			return c
+		}
+	}
+	return time.Time{}
+}
+
+// TestNextMatchesBrute: Next tries only window edges and clock changes; it must agree with
+// stepping every minute, across DST changes and midnight windows.
+func TestNextMatchesBrute(t *testing.T) {
+	cet, _ := FromPOSIX("CET-1CEST,M3.5.0,M10.5.0/3")
+	scheds := [][]string{
+		{"Mon-Fri 15:00-20:00", "Sat,Sun 09:00-21:00"},
+		{"daily 01:30-02:30", "daily 08:00-09:00"},
+		{"Fri 22:00-02:00"},
+		{"Sun 23:00-01:00", "Mon 00:30-00:45"},
+		{"daily 02:00-03:00"},
+	}
+	starts := []time.Time{
+		time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC), time.Date(2026, 3, 29, 0, 30, 0, 0, time.UTC),
+		time.Date(2026, 10, 24, 23, 59, 0, 0, time.UTC), time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC),
+		time.Date(2026, 12, 4, 19, 59, 30, 0, time.UTC), time.Date(2026, 12, 6, 23, 15, 0, 0, time.UTC),
+	}
+	for _, lines := range scheds {
+		s, err := Parse(lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, loc := range []*time.Location{time.UTC, cet} {
+			for _, st := range starts {
+				for step := 0; step < 48; step++ {
+					at := st.Add(time.Duration(step) * 37 * time.Minute).In(loc)
+					if got, want := s.Next(at), bruteNext(s, at); !got.Equal(want) {
+						t.Fatalf("%v in %v from %v: Next = %v, stepping finds %v", lines, loc, at, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -93,6 +93,14 @@ func New(reg *stats.Registry, loc *time.Location, keep int) *Book {
 	return b
 }
 
+// SetClock replaces the clock (tests, and the daemon's test clock); call it before use.
+func (b *Book) SetClock(now func() time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.now = now
+	b.today = b.day(now())
+}
+
 // SetZone changes the time zone and the days kept (a config reload).
 func (b *Book) SetZone(loc *time.Location, keep int) {
 	b.mu.Lock()
