@@ -2,6 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/tls"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -9,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -207,4 +211,163 @@ func TestRunSyslog(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), `log target "file"`) {
 		t.Errorf("--log file: %v %s", err, out)
 	}
+}
+
+// TestRunHomeControls drives the real binary's clock (AIRELAY_CLOCK_FILE, re-read on SIGHUP)
+// across a client's schedule: outside its window the relay answers the device's ClientHello
+// with access_denied; inside, it relays. Status shows the schedule and today's use; the
+// history survives in history_file after SIGTERM and `airelay history` prints it.
+func TestRunHomeControls(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	got := make(chan int, 4)
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			b := make([]byte, 4096)
+			n, _ := c.Read(b)
+			got <- n
+			c.Write([]byte("hello from the provider"))
+			c.Close()
+		}
+	}()
+	clock := filepath.Join(dir, "clock")
+	history := filepath.Join(dir, "history.json")
+	os.WriteFile(clock, []byte("2026-12-07T21:00:00Z\n"), 0o644) // a Monday, after the window
+	cfg := writeConfig(t, "config airelay 'main'\n\toption dns_listen ''\n\toption tls_listen '127.0.0.1:0'\n\toption http_listen ''\n\toption status_listen '127.0.0.1:0'\n\toption history_file '"+history+"'\n"+
+		"config provider 'openai'\n\tlist host 'api.openai.com'\n\toption connect '"+up.Addr().String()+"'\n"+
+		"config client 'kid'\n\toption name 'Kid'\n\tlist ip '127.0.0.1'\n\tlist schedule 'Mon-Fri 15:00-20:00'\n")
+	cmd := exec.Command(bin, "run", "--log", "stderr", "--config", cfg)
+	cmd.Env = append(os.Environ(), "TZ=UTC", "AIRELAY_CLOCK_FILE="+clock)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var ready string
+	for i := 0; i < 100 && ready == ""; i++ {
+		time.Sleep(50 * time.Millisecond)
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(l, "msg=ready") {
+				ready = l
+			}
+		}
+	}
+	tlsAddr := regexp.MustCompile(`tls=(\S+)`).FindStringSubmatch(ready)
+	statusAddr := regexp.MustCompile(`status=(\S+)`).FindStringSubmatch(ready)
+	if tlsAddr == nil || statusAddr == nil {
+		t.Fatalf("no ready line: %s", stderr.String())
+	}
+	hello := func() []byte {
+		t.Helper()
+		c, err := net.Dial("tcp", tlsAddr[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(rawHello(t, "api.openai.com"))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		return b
+	}
+	if b := hello(); !bytes.Equal(b, []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}) {
+		t.Fatalf("outside the window: got %q, want the access_denied alert", b)
+	}
+	st := status(t, bin, statusAddr[1])
+	if !strings.Contains(st, `"open": false`) || !strings.Contains(st, `"windows": "Mon,Tue,Wed,Thu,Fri 15:00-20:00"`) || !strings.Contains(st, `"next": "2026-12-08T15:00:00Z"`) || !strings.Contains(st, `"name_source": "client"`) {
+		t.Errorf("status outside the window:\n%s", st)
+	}
+
+	os.WriteFile(clock, []byte("2026-12-08T16:00:00Z\n"), 0o644) // Tuesday, inside
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool { return strings.Count(stderr.String(), "msg=reloaded") == 1 })
+	if b := hello(); string(b) != "hello from the provider" {
+		t.Fatalf("inside the window: got %q", b)
+	}
+	if n := <-got; n == 0 {
+		t.Error("the provider got no ClientHello")
+	}
+	waitFor(t, func() bool { return strings.Contains(status(t, bin, statusAddr[1]), `"open": true`) })
+	out, err := exec.Command(bin, "history", "--addr", statusAddr[1]).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`2026-12-07\s+127\.0\.0\.1 \(Kid\)\s+openai\s+0\s+0\s+0\s+0B\s+0B\s+1`).Match(out) || !strings.Contains(string(out), "usage 2026-11-08 to 2026-12-08 (31 days)") {
+		t.Errorf("airelay history: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "history", "--json", "--days", "1", "--device", "127.0.0.1", "--addr", statusAddr[1]).CombinedOutput(); err != nil || !strings.Contains(string(out), `"from": "2026-12-08"`) || strings.Contains(string(out), "2026-12-07") {
+		t.Errorf("airelay history --json --days 1: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "history", "--device", "kid", "--addr", statusAddr[1]).CombinedOutput(); err == nil || !strings.Contains(string(out), "device: want an IP address") {
+		t.Errorf("airelay history --device kid: %v\n%s", err, out)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(history)
+	// the refusal on Monday and the relayed connection on Tuesday, each on its own day
+	if err != nil || !regexp.MustCompile(`\{"day":"2026-12-07","addr":"127.0.0.1","provider":"openai","tokens_in":0,"tokens_out":0,"requests":0,"bytes_up":0,"bytes_down":0,"denied":1\}`).Match(b) ||
+		!regexp.MustCompile(`\{"day":"2026-12-08","addr":"127.0.0.1","provider":"openai","tokens_in":0,"tokens_out":0,"requests":0,"bytes_up":[1-9][0-9]*,"bytes_down":23,"denied":0\}`).Match(b) {
+		t.Errorf("history file after stop: %v\n%s", err, b)
+	}
+}
+
+func status(t *testing.T, bin, addr string) string {
+	t.Helper()
+	out, err := exec.Command(bin, "status", "--json", "--addr", addr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("status: %v %s", err, out)
+	}
+	return string(out)
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if ok() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 5s")
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// rawHello returns the first flight of a TLS client for name.
+func rawHello(t *testing.T, name string) []byte {
+	t.Helper()
+	a, b := net.Pipe()
+	go func() { _ = tls.Client(a, &tls.Config{ServerName: name}).Handshake(); a.Close() }()
+	buf := make([]byte, 8192)
+	_ = b.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := b.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	return buf[:n]
 }

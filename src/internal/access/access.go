@@ -52,7 +52,7 @@ type Decision struct {
 	Until   time.Time      // a closed schedule opens, or a quota resets (local midnight)
 	Used    uint64         // for a quota: used today
 	Limit   int64          // for a quota: the limit
-	Cut     time.Time      // allowed with a schedule_cut: when open connections must end; zero: never
+	CutIn   time.Duration  // allowed with a schedule_cut: open connections end after this; 0: never
 }
 
 // Guard holds what a check needs besides the config.
@@ -107,7 +107,7 @@ func (g *Guard) Check(t *config.Table, c *config.Client, p *config.Provider, add
 		}
 		if c.ScheduleCut > 0 {
 			if closes := c.Schedule.Next(now); !closes.IsZero() {
-				d.Cut = closes.Add(c.ScheduleCut)
+				d.CutIn = closes.Add(c.ScheduleCut).Sub(now)
 			}
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/airelay/airelay/src/internal/access"
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/sni"
 	"github.com/airelay/airelay/src/internal/stats"
@@ -35,7 +36,9 @@ type Relay struct {
 	// connect override).
 	Dial func(ctx context.Context, p *config.Provider, network, addr string) (net.Conn, error)
 	MAC  func(netip.Addr) net.HardwareAddr // neighbour lookup; nil → none
-	Log  *slog.Logger
+	// Guard adds schedules and daily quotas to the client rules; nil: the rules alone.
+	Guard *access.Guard
+	Log   *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -206,11 +209,12 @@ func (r *Relay) handle(c *net.TCPConn) {
 	sc := r.Stats.Begin(dev, p.ID)
 	defer sc.End()
 	sc.Each(func(k *stats.Counters) { k.Conns.Add(1) })
-	if !t.Access(client, p) {
+	dec := r.Guard.Check(t, client, p, from.Addr(), access.Relay)
+	if !dec.Allowed {
 		sc.Each(func(k *stats.Counters) { k.Denied.Add(1) })
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.Write(deniedAlert)
-		r.Log.Info("relay: denied", "client", from.Addr().String(), "mac", macString(mac), "provider", p.ID, "sni", name)
+		r.Log.Info("relay: denied", "client", from.Addr().String(), "mac", macString(mac), "provider", p.ID, "sni", name, "why", dec.Code())
 		return
 	}
 
@@ -236,6 +240,10 @@ func (r *Relay) handle(c *net.TCPConn) {
 	helloBufs.Put(bufp)
 	bufp = nil
 	r.Log.Debug("relay: open", "client", from.Addr().String(), "provider", p.ID, "sni", name, "upstream", up.RemoteAddr().String())
+	if dec.CutIn > 0 { // schedule_cut: the window closes while the connection may still be open
+		cut := time.AfterFunc(dec.CutIn, func() { c.Close(); up.Close() })
+		defer cut.Stop()
+	}
 	upBytes, downBytes := splice(c, up, t.Main.IdleTimeout)
 	sc.AddBytes(uint64(upBytes)+uint64(len(hello)), uint64(downBytes))
 	r.Log.Debug("relay: closed", "client", from.Addr().String(), "provider", p.ID, "up", upBytes+int64(len(hello)), "down", downBytes)

@@ -67,6 +67,7 @@ type Service struct {
 	level     slog.LevelVar
 	log       *slog.Logger
 	logCloser io.Closer // the syslog socket; nil for stderr
+	home      *home     // schedules, quotas, usage history, device names
 
 	stats    *stats.Registry
 	resolver *resolve.Resolver
@@ -121,6 +122,9 @@ func Run(opts Options) error {
 	if left := in.unused(); len(left) > 0 {
 		s.log.Warn("sockets from systemd match no configured listener; ignored", "sockets", left)
 	}
+	s.loadHistory(t)
+	homeCtx, stopHome := context.WithCancel(context.Background())
+	go s.runHome(homeCtx)
 	s.logReady(t)
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	stopWatchdog := s.watchdog()
@@ -133,6 +137,7 @@ func Run(opts Options) error {
 		}
 		break
 	}
+	stopHome()
 	s.shutdown()
 	return nil
 }
@@ -168,7 +173,8 @@ func newService(opts Options, t *config.Table) *Service {
 		}
 		return m
 	}
-	s.relay = &relay.Relay{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Log: s.log}
+	s.home = newHome(s.stats, t)
+	s.relay = &relay.Relay{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Guard: s.home.guard, Log: s.log}
 	s.gateway = gateway.New(gateway.Options{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Log: s.log})
 	s.dns = &dnsserver.Handler{Table: s.table.Load, Log: s.log, Servers: s.resolver.Upstreams}
 	s.apply(t)
@@ -178,6 +184,7 @@ func newService(opts Options, t *config.Table) *Service {
 // apply makes t current.
 func (s *Service) apply(t *config.Table) {
 	s.table.Store(t)
+	s.applyHome(t)
 	s.gen.Add(1)
 	s.loadedAt.Store(time.Now().UnixNano())
 	var lvl slog.Level
@@ -334,7 +341,10 @@ func (s *Service) bind(t *config.Table, role, addr string) (*binding, error) {
 		}()
 		b.stop = func(context.Context) { ln.Close() }
 	case "status":
-		srv := &http.Server{Handler: stats.Handler(s.Status), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+		mux := http.NewServeMux()
+		mux.Handle("/", stats.Handler(s.Status))
+		mux.HandleFunc("GET /history", s.historyHandler)
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 		go func() { _ = srv.Serve(ln) }()
 		b.stop = func(ctx context.Context) { _ = srv.Shutdown(ctx) }
 	case "dns":
@@ -431,6 +441,7 @@ func (s *Service) shutdown() {
 	if ctx.Err() != nil {
 		s.log.Warn("drain deadline reached; open connections were cut")
 	}
+	s.saveHistory(t)
 	s.log.Info("stopped")
 	if s.logCloser != nil {
 		_ = s.logCloser.Close()
@@ -485,13 +496,14 @@ func (s *Service) Status() *stats.Status {
 		infos[i] = stats.ProviderInfo{ID: p.ID, Enabled: p.Enabled}
 	}
 	label := func(a netip.Addr, mac string) (string, string) {
-		hw, _ := net.ParseMAC(mac)
+		hw, _ := parseMAC(mac)
 		if c := t.ClientFor(a, hw); c != nil {
 			return c.ID, c.Name
 		}
 		return "", ""
 	}
 	ps, ds := s.stats.Snapshot(infos, label)
+	s.decorate(t, ds)
 	st := &stats.Status{
 		Version:       s.opts.Version,
 		UptimeSeconds: int64(time.Since(s.stats.Start).Seconds()),
@@ -515,4 +527,12 @@ func (s *Service) Status() *stats.Status {
 		}
 	}
 	return st
+}
+
+// parseMAC reads a MAC as status shows it; "" is none.
+func parseMAC(s string) (net.HardwareAddr, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return net.ParseMAC(s)
 }

@@ -47,13 +47,40 @@ type ProviderStatus struct {
 
 // DeviceStatus is one device in /status.
 type DeviceStatus struct {
-	Addr      string            `json:"addr"`
-	MAC       string            `json:"mac,omitempty"`
-	Client    string            `json:"client,omitempty"` // matching client section
-	Name      string            `json:"name,omitempty"`
-	LastSeen  time.Time         `json:"last_seen"`
-	Providers map[string]Values `json:"providers"`
+	Addr   string `json:"addr"`
+	MAC    string `json:"mac,omitempty"`
+	Client string `json:"client,omitempty"` // matching client section
+	Name   string `json:"name,omitempty"`
+	// NameSource is where Name came from: "client" (its section's name) or "dhcp" (the host
+	// name of its DHCP lease).
+	NameSource string            `json:"name_source,omitempty"`
+	LastSeen   time.Time         `json:"last_seen"`
+	Providers  map[string]Values `json:"providers"`
+	Today      *Today            `json:"today,omitempty"`    // since local midnight
+	Quota      *Quota            `json:"quota,omitempty"`    // nil: no daily quota applies
+	Schedule   *ScheduleStatus   `json:"schedule,omitempty"` // nil: its client has no schedule
 	Values
+}
+
+// Today is what a device used since local midnight, over all providers.
+type Today struct {
+	Tokens   uint64 `json:"tokens"`
+	Requests uint64 `json:"requests"`
+	Bytes    uint64 `json:"bytes"`
+}
+
+// Quota is the daily quota in force for a device; 0 is no limit.
+type Quota struct {
+	Tokens   int64 `json:"tokens"`
+	Requests int64 `json:"requests"`
+	Bytes    int64 `json:"bytes"`
+}
+
+// ScheduleStatus is a device's schedule now.
+type ScheduleStatus struct {
+	Open    bool      `json:"open"`
+	Windows string    `json:"windows"`       // "Mon,Tue,Wed,Thu,Fri 15:00-20:00; Sat,Sun 09:00-21:00"
+	Next    time.Time `json:"next,omitzero"` // when it next opens or closes
 }
 
 // Status is the /status document. `airelay status --json` prints it and LuCI reads it.

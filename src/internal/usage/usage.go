@@ -93,8 +93,10 @@ func New(reg *stats.Registry, loc *time.Location, keep int) *Book {
 	return b
 }
 
-// SetClock replaces the clock (tests, and the daemon's test clock); call it before use.
+// SetClock replaces the clock (tests, and the daemon's test clock). What was counted until now
+// goes to the day of the old clock.
 func (b *Book) SetClock(now func() time.Time) {
+	b.Sample()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.now = now
