@@ -26,6 +26,9 @@ func (h *home) startRouter() {
 		h.fatalf("%v", err)
 	}
 	cfg := string(shipped) + siteConfig
+	// the shipped history_file is /etc/airelay on the router: here, below the router's root
+	os.MkdirAll(h.path("etc/airelay"), 0o700)
+	cfg += "\nconfig airelay 'main'\n\toption history_file '" + h.path("etc/airelay/history.json") + "'\n"
 	for _, f := range []string{"/tmp/resolv.conf.d/resolv.conf.auto", "/tmp/resolv.conf.auto"} {
 		if _, err := os.Stat(f); err == nil {
 			// The namespaces share the test machine's /tmp; its WAN resolvers are not ours.

@@ -36,6 +36,10 @@ func (c *clock) readClockFile() error {
 		return nil
 	}
 	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		c.offset.Store(0) // no file (yet): the real clock
+		return nil
+	}
 	if err != nil {
 		return err
 	}
