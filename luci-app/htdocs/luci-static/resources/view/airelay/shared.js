@@ -660,7 +660,9 @@ function dayNumber(s) {
 	if (!m)
 		return null;
 	const t = Date.UTC(+m[1], +m[2] - 1, +m[3]);
-	return isNaN(t) ? null : Math.round(t / 86400000);
+	if (isNaN(t) || new Date(t).toISOString().substring(0, 10) !== m[0])
+		return null; /* not a date of the calendar (2026-13-45) */
+	return Math.round(t / 86400000);
 }
 
 function dayString(n) {
