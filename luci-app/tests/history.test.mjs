@@ -83,8 +83,9 @@ test('bars: the tokens/bytes switch changes heights and scale, not the days', ()
 	const t = shared.historyBars(shared.historySeries(DOC, 'tokens'), 300, 100);
 	const b = shared.historyBars(shared.historySeries(DOC, 'bytes'), 300, 100);
 	assert.deepEqual(b.bars.map((x) => x.day), t.bars.map((x) => x.day));
-	assert.equal(b.max, 6000000);
-	assert.ok(b.bars[2].segments[0].h > 80 && t.bars[2].segments[0].h < 2, 'Dec 1 is big in bytes, small in tokens');
+	assert.equal(b.max, 6 * 1048576, 'bytes step in MiB: 4.8 MiB rounded up to a step of 2 MiB');
+	assert.deepEqual(b.ticks.map((t) => t.value / 1048576), [ 0, 2, 4, 6 ]);
+	assert.ok(b.bars[2].segments[0].h > 75 && t.bars[2].segments[0].h < 2, 'Dec 1 is big in bytes, small in tokens');
 });
 
 test('empty history: days but no bars, or nothing at all', () => {

@@ -765,11 +765,19 @@ function niceScale(max, count) {
 
 /* historyBars: the chart's geometry for a series in a plot of width × height (origin at the top
  * left, as in SVG): one bar per day, its segments stacked from the bottom in the order of
- * series.devices (the busiest device at the bottom), scaled to the axis' top. */
+ * series.devices (the busiest device at the bottom), scaled to the axis' top, and the axis'
+ * ticks (steps of 1, 2, 5 × 10^n; of KiB, MiB… for bytes). */
 function historyBars(series, width, height) {
-	const n = series.days.length, scale = niceScale(Math.max.apply(null, [ 0 ].concat(series.days.map(function(d) {
+	const n = series.days.length, top = Math.max.apply(null, [ 0 ].concat(series.days.map(function(d) {
 		return series.totals[d];
-	}))));
+	})));
+	/* bytes step in KiB, MiB, GiB (so the labels read 2 MiB, 4 MiB, not 1.9 MiB) */
+	let unit = 1;
+	while (series.metric === 'bytes' && unit < 1099511627776 && top >= unit * 1024)
+		unit *= 1024;
+	const scale = niceScale(top / unit);
+	scale.max *= unit;
+	scale.ticks = scale.ticks.map(function(v) { return v * unit; });
 	const slot = n ? width / n : width, gap = Math.min(2, slot * 0.2);
 	const bars = series.days.map(function(day, i) {
 		let y = height;
