@@ -335,3 +335,47 @@ test('every validated option of the views is exercised by the table', () => {
 		'host', 'url', 'prefix', 'egress', 'secret', 'string', 'mac', 'cidr', 'device', 'schedule' ])
 		assert.ok(kinds.has(k), `no case for validator kind ${k}`);
 });
+
+// Many generated schedule lines at once, one client section each, in one `airelay check`: for
+// each section the daemon's message (or none) must be the form's.
+test('schedule: 600 generated lines, the form and airelay check agree on each, message included', () => {
+	const o = byType.client.find((x) => x.option.option === 'schedule').option;
+	const PARTS = [ 'Mon', 'tue', 'WED', 'Thursday', 'fri', 'Sat', 'sunday', 'Sun', 'Fry', 'daily', 'Every', 'mon',
+		'-', '-', ',', ',', ' ', ' ', ' ', '\t', ':', '0', '00', '7', '9', '12', '15', '20', '23', '24', '59', '60', '30', '+1', 'x' ];
+	let seed = 16;
+	const rand = (n) => {
+		seed = (seed * 1103515245 + 12345) % 2147483648;
+		return Math.floor(seed / 65536) % n; // the high bits: the low ones of this generator cycle fast
+	};
+	const clock = () => [ '00:00', '7:30', '15:00', '20:00', '23:59', '24:00', '24:01', '9:5', '12:60', '1:00' ][rand(10)];
+	const lines = new Set();
+	while (lines.size < 600) {
+		let l = '';
+		if (rand(2)) { // shaped like a schedule, with mistakes
+			l = [ '', 'Mon-Fri ', 'Sat,Sun ', 'Fri-Mon ', 'daily ', 'Mon,,Tue ', 'Mon- ', 'Tues ' ][rand(8)] + clock() + [ '-', '-', '', '--' ][rand(4)] + clock();
+		}
+		else {
+			for (let n = 1 + rand(9); n > 0; n--)
+				l += PARTS[rand(PARTS.length)];
+		}
+		if (l.trim() !== '')
+			lines.add(l);
+	}
+	const all = [ ...lines ];
+	let conf = 'config airelay \'main\'\n';
+	all.forEach((l, i) => { conf += `config client 'c${i}'\n\tlist mac '02:00:00:00:00:01'\n\tlist schedule ${uciQuote(l)}\n`; });
+	const f = path.join(dir, 'schedule-generated');
+	fs.writeFileSync(f, conf);
+	const r = spawnSync(bin, [ 'check', '--config', f ], { encoding: 'utf8' });
+	const daemon = {};
+	for (const m of r.stderr.matchAll(/section 'c(\d+)' option 'schedule' value '(?:[^'\n]|'\\'')*': (.*)/g))
+		daemon[m[1]] = m[2];
+	let refused = 0;
+	all.forEach((l, i) => {
+		const form = o.validate(`c${i}`, l);
+		assert.equal(form === true ? null : form, daemon[i] ?? null, `line ${JSON.stringify(l)}`);
+		if (form !== true)
+			refused++;
+	});
+	assert.ok(refused > 100 && refused < 590, `a mix of good and bad lines (${refused} refused)`);
+});
