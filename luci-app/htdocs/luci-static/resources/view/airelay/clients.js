@@ -29,7 +29,7 @@ function providerNames() {
 function quota(s, name, title, descr) {
 	const o = s.option(form.Value, name, title, descr);
 	o.placeholder = '0';
-	o.datatype = 'range(0,%d)'.format(QUOTA_MAX);
+	o.datatype = 'range(0,' + QUOTA_MAX + ')'; /* written out: no format() for a 2^50 */
 	o.validate = shared.validator('int', { min: 0, max: QUOTA_MAX });
 	o.modalonly = true;
 	return o;

@@ -38,7 +38,7 @@ function choice(s, tab, name, title, descr, def, values) {
 
 function integer(s, tab, name, title, descr, def, min, max) {
 	const o = text(s, tab, name, title, descr, 'int', def, { min: min, max: max });
-	o.datatype = 'range(%d,%d)'.format(min, max);
+	o.datatype = 'range(' + min + ',' + max + ')'; /* written out: no format() for the quotas' 2^50 */
 	return o;
 }
 
