@@ -170,3 +170,11 @@ test('page: an error from the plugin is shown, not a chart', async () => {
 	const failed = new Env({ rpc: { 'luci.airelay.history': new Error('Access denied') } });
 	assert.ok(text((await failed.view('history')).node).includes('The history could not be read.'));
 });
+
+test('page: device names are text, never markup', async () => {
+	const evil = { ...DOC, rows: [ row('2026-12-01', { addr: '10.0.0.9', mac: 'aa:00', name: '<img src=x onerror=alert(1)>' }, 5, 5, 5, 5) ] };
+	const e = new Env({ rpc: { 'luci.airelay.history': evil } });
+	const { node } = await e.view('history');
+	assert.deepEqual(findAll(node, (x) => x.html != null), [], 'no node is given a string as its HTML');
+	assert.ok(text(node).includes('<img src=x'), 'the name is shown, as text');
+});
