@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Env, text } from './lib/luci.mjs';
 import { config, hostHints } from './lib/fixtures.mjs';
 
-const PAGES = [ 'status', 'settings', 'providers', 'clients' ];
+const PAGES = [ 'status', 'history', 'settings', 'providers', 'clients' ];
 const REFUSED = 'uci: /etc/config/airelay: provider \'openai\' option \'fallback\': no provider section \'anthropic\'';
 const RELOAD = '/etc/config/airelay: option dns_ttl: 0 is out of range';
 
@@ -81,3 +81,37 @@ for (const name of [ 'settings', 'clients' ]) {
 		assert.deepEqual(e.uci.changes('airelay'), []);
 	});
 }
+
+test('clients: an untouched Edit dialog stages nothing; a schedule and a quota are one change each', async () => {
+	const e = env({});
+	await e.view('clients');
+	const grid = e.maps[0].children[0];
+	const sid = 'cfg0a1b2c';
+	let m = grid.modal(sid);
+	for (const name of [ 'schedule', 'schedule_cut', 'daily_tokens', 'daily_requests', 'daily_bytes' ])
+		assert.ok(m.option(name), `the dialog has ${name}`);
+	for (const name of [ 'schedule_cut', 'daily_tokens', 'daily_requests', 'daily_bytes' ])
+		assert.equal(m.option(name).modalonly, true, `${name} is in the dialog only`);
+	await m.save();
+	assert.deepEqual(e.uci.changes('airelay'), []);
+	m = grid.modal(sid);
+	m.option('schedule').formvalues[sid] = [ 'Mon-Fri 15:00-20:00' ];
+	m.option('daily_tokens').formvalues[sid] = '5000';
+	await m.save();
+	assert.deepEqual(e.uci.changes('airelay'), [
+		[ 'set', `airelay.${sid}.schedule`, [ 'Mon-Fri 15:00-20:00' ] ],
+		[ 'set', `airelay.${sid}.daily_tokens`, '5000' ]
+	]);
+});
+
+test('settings: the quota defaults and the history options are in the "Quotas & history" tab', async () => {
+	const e = env({});
+	await e.view('settings');
+	const main = e.maps[0].children[0];
+	assert.equal(main.tabs.quota, 'Quotas & history');
+	const names = main.children.filter((o) => o.tab === 'quota').map((o) => o.option);
+	assert.deepEqual(names, [ 'default_daily_tokens', 'default_daily_requests', 'default_daily_bytes', 'history_days', 'history_interval', 'history_file' ]);
+	const interval = main.children.find((o) => o.option === 'history_interval');
+	assert.equal(interval.validate('main', '30s'), 'must be at least 1m');
+	assert.equal(interval.validate('main', '2m'), true);
+});

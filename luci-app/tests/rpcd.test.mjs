@@ -88,9 +88,9 @@ test('the plugin is executable and lists what the ACL grants', () => {
 	const acl = [ ...grant.read.ubus['luci.airelay'], ...grant.write.ubus['luci.airelay'] ];
 	assert.deepEqual(Object.keys(methods).sort(), acl.sort());
 	assert.deepEqual(methods, {
-		status: {}, check: {}, keys: {},
+		status: {}, check: {}, keys: {}, history: { days: 31 },
 		set_key: { provider: 'str', key: 'str' }, clear_key: { provider: 'str' }
-	}, 'the arguments rpcd passes on (strings)');
+	}, 'the arguments rpcd passes on (strings, and days a number)');
 });
 
 for (const shell of SHELLS) {
@@ -142,6 +142,69 @@ for (const shell of SHELLS) {
 		assert.equal(doc.valid, false);
 		assert.match(doc.message, /dns_ttl/);
 		assert.ok(!doc.message.includes('hunter2'), doc.message);
+	});
+}
+
+// The history document as `airelay history --json` prints it, with decoys as in STATUS.
+const HISTORY = {
+	days: 31, from: '2026-11-01', to: '2026-12-01',
+	rows: [
+		{ day: '2026-12-01', addr: '192.168.1.50', mac: 'aa:bb:cc:dd:ee:01', name: 'Kids tablet', provider: 'openai',
+			tokens_in: 1, tokens_out: 2, requests: 3, bytes_up: 4, bytes_down: 5, denied: 0 },
+		{ day: '2026-11-30', addr: '192.168.1.51', mac: '', name: '', provider: 'anthropic',
+			tokens_in: 10, tokens_out: 20, requests: 1, bytes_up: 400, bytes_down: 500, denied: 2, api_key: SECRET }
+	],
+	secret: SECRET, debug: { 'X-Api-Key': SECRET, authorization: `Bearer ${SECRET}` }
+};
+// A stand-in daemon: prints the document, and its arguments to a file the test reads.
+const argsLog = path.join(dir, 'history-args');
+const historyBin = script('history', `printf '%s\n' "$*" >'${argsLog}'
+[ "$1 $2" = "history --json" ] || exit 9
+cat <<'EOF'
+${JSON.stringify(HISTORY, null, 2)}
+EOF`);
+const historyDown = script('history-down', 'echo "history: airelay is not running and history_file is not set" >&2\nexit 1');
+
+for (const shell of SHELLS) {
+	test(`${shell[0]}: history forwards the document without credentials, with --days when asked`, () => {
+		const conf = path.join(dir, 'run-conf');
+		fs.writeFileSync(conf, 'config airelay \'main\'\n');
+		let r = run(shell, [ 'call', 'history' ], { AIRELAY_BIN: historyBin, AIRELAY_RUN_CONF: conf });
+		let doc = json(r);
+		assert.ok(!r.stdout.includes(SECRET), `a key got through: ${r.stdout}`);
+		assert.deepEqual(fs.readFileSync(argsLog, 'utf8').trim(), `history --json --config ${conf}`);
+		assert.deepEqual(doc.rows[0], HISTORY.rows[0], 'counters (tokens_in, tokens_out…) are not credentials');
+		assert.deepEqual(Object.keys(doc.rows[1]).sort(), Object.keys(HISTORY.rows[0]).sort());
+		assert.deepEqual([ doc.days, doc.from, doc.to ], [ 31, '2026-11-01', '2026-12-01' ]);
+		assert.deepEqual(doc.debug, {});
+		assert.ok(!('secret' in doc) && !('running' in doc));
+
+		for (const [ input, days ] of [ [ '{"days":7}', '7' ], [ '{ "days" : 366 }', '366' ], [ '{"days":"14"}', '14' ], [ '{"other":1}', null ] ]) {
+			doc = json(run(shell, [ 'call', 'history' ], { AIRELAY_BIN: historyBin }, input));
+			assert.equal(doc.rows.length, 2);
+			const want = days ? ` --days ${days}` : '';
+			assert.equal(fs.readFileSync(argsLog, 'utf8').trim(), `history --json${want}`, input);
+		}
+	});
+
+	test(`${shell[0]}: history refuses days outside 1..366 without running airelay`, () => {
+		for (const input of [ '{"days":0}', '{"days":367}', '{"days":-1}', '{"days":1.5}', '{"days":"7; reboot"}', '{"days":007}', '{"days":true}', '{"days":12345678901234567890}' ]) {
+			fs.rmSync(argsLog, { force: true });
+			const doc = json(run(shell, [ 'call', 'history' ], { AIRELAY_BIN: historyBin }, input));
+			assert.deepEqual(doc, { error: 'days: want a whole number from 1 to 366' }, input);
+			assert.ok(!fs.existsSync(argsLog), `${input}: airelay ran`);
+		}
+	});
+
+	test(`${shell[0]}: history errors: a failing daemon, invalid output, no binary`, () => {
+		let doc = json(run(shell, [ 'call', 'history' ], { AIRELAY_BIN: historyDown }));
+		assert.deepEqual(doc, { error: 'history: airelay is not running and history_file is not set' });
+		for (const bin of [ garbage, notObject ]) {
+			doc = json(run(shell, [ 'call', 'history' ], { AIRELAY_BIN: bin }));
+			assert.deepEqual(doc, { error: 'airelay history printed no valid history document' });
+		}
+		doc = json(run(shell, [ 'call', 'history' ], { AIRELAY_BIN: path.join(dir, 'missing') }));
+		assert.deepEqual(doc, { error: `airelay is not installed (${path.join(dir, 'missing')})` });
 	});
 }
 

@@ -13,7 +13,8 @@ const KINDS = {
 	string: [ 'string' ], int: [ 'int' ], duration: [ 'duration' ], size: [ 'size' ],
 	hostport: [ 'hostport', 'dialaddr', 'resolver' ], ipv4: [ 'ipv4' ], ipv6: [ 'ipv6' ],
 	url: [ 'url' ], host: [ 'host' ], mac: [ 'mac' ], cidr: [ 'cidr' ], egress: [ 'egress' ],
-	prefix: [ 'prefix' ], secret: [ 'secret' ], ref: [ 'ref' ], device: [ 'device' ]
+	prefix: [ 'prefix' ], secret: [ 'secret' ], ref: [ 'ref' ], device: [ 'device' ],
+	schedule: [ 'schedule' ]
 };
 
 async function rendered() {
@@ -98,9 +99,12 @@ for (const type of Object.keys(S)) {
 			assert.equal(typeof o.validate, 'function', 'validated like the daemon validates');
 			assert.ok(KINDS[so.type].includes(o.validate.kind), `validator ${o.validate.kind} for ${so.type}`);
 			if (so.type === 'int') {
-				assert.equal(o.datatype, `range(${so.min},${so.max})`);
-				assert.deepEqual([ o.validate.opts.min, o.validate.opts.max ], [ so.min, so.max ]);
+				const min = so.min ?? 0; // the schema leaves out a minimum of 0
+				assert.equal(o.datatype, `range(${min},${so.max})`);
+				assert.deepEqual([ o.validate.opts.min, o.validate.opts.max ], [ min, so.max ]);
 			}
+			if (so.list && widget === 'DynamicList' && so.type === 'schedule')
+				assert.equal(o.placeholder, 'Mon-Fri 15:00-20:00', 'a schedule list shows an example');
 			if (so.default !== '' && widget === 'Value')
 				assert.equal(o.placeholder, so.default, 'the placeholder shows the default an empty field means');
 		});

@@ -117,3 +117,78 @@ test('the TLS redirect: active, not active with the reason (a warning), or unkno
 	await env.polls[0].fn();
 	assert.ok(text(find(node, 'airelay-redirect')).includes(reason));
 });
+
+// Issue 16: per device its name and where it comes from, today's use against its quotas, and
+// whether its schedule is open now.
+const HOME = {
+	running: true,
+	devices: [
+		{ addr: '192.168.1.50', mac: 'aa:bb:cc:dd:ee:01', name: 'Kids tablet', name_source: 'client', last_seen: new Date().toISOString(),
+			today: { tokens: 1234, requests: 7, bytes: 3145728 }, quota: { tokens: 5000, requests: 0, bytes: 1048576 },
+			schedule: { open: true, windows: 'Mon,Tue,Wed,Thu,Fri 15:00-20:00; Sat,Sun 09:00-21:00', next: '2026-12-01T20:00:00+01:00' } },
+		{ addr: '192.168.1.60', mac: 'aa:bb:cc:dd:ee:02', name: 'phone-anna', name_source: 'dhcp', last_seen: new Date().toISOString(),
+			today: { tokens: 0, requests: 0, bytes: 0 },
+			schedule: { open: false, windows: 'Mon 15:00-20:00', next: '2026-12-07T15:00:00+01:00' } },
+		{ addr: '192.168.1.70', last_seen: new Date().toISOString() }
+	]
+};
+// 2026-12-01 12:00 in the router's zone (+01:00), a Tuesday
+const NOON = new Date('2026-12-01T11:00:00Z');
+
+function devicesTable(node) {
+	const tables = [];
+	(function walk(n) {
+		if (n && typeof n === 'object') {
+			if (n.tag === 'table')
+				tables.push(n);
+			(n.children ?? []).forEach(walk);
+		}
+	})(node);
+	return tables.at(-1);
+}
+
+test('devices: name and its source, today against the quotas, the schedule now', async () => {
+	const env = new Env({ rpc: { 'luci.airelay.status': HOME } });
+	const { view, node } = await env.view('status');
+	const table = devicesTable(node);
+	assert.ok(text(table.children[0]).includes('Today'));
+	const [ kids, anna, bare ] = table.children.slice(1).map(text);
+	assert.ok(kids.includes('Kids tablet') && kids.includes('aa:bb:cc:dd:ee:01') && !kids.includes('(DHCP)'), kids);
+	assert.ok(kids.includes('tokens 1,234 / 5,000'), kids);
+	assert.ok(kids.includes('requests 7') && !kids.includes('requests 7 /'), 'no quota: the count alone');
+	assert.ok(kids.includes('traffic 3.0\u00a0MiB / 1.0\u00a0MiB'), kids);
+	assert.ok(kids.includes('Schedule: open until'), kids);
+	assert.ok(anna.includes('phone-anna') && anna.includes('(DHCP)'), anna);
+	assert.ok(anna.includes('Schedule: closed until'), anna);
+	assert.ok(!anna.includes('tokens'), 'nothing used and no quota: no line');
+	assert.ok(bare.includes(' - '), 'neither today nor a schedule: a dash');
+
+	// the bars and the wording, at a fixed time
+	const cell = view.todayUse(HOME.devices[0], NOON);
+	const bars = cell.filter((n) => n.attrs?.class === 'airelay-quota');
+	assert.equal(bars.length, 2, 'a bar per quota');
+	assert.match(bars[0].children[0].attrs.style, /width:25%/, '1234 of 5000');
+	assert.match(bars[1].children[0].attrs.style, /width:100%; background:#c75d5d/, 'over the quota: full and red');
+	assert.equal(text(cell.at(-1)).trim(), 'Schedule: open until 20:00', 'today: the time only');
+	assert.equal(cell.at(-1).attrs.title, HOME.devices[0].schedule.windows);
+	assert.equal(text(view.todayUse(HOME.devices[1], NOON).at(-1)).trim(), 'Schedule: closed until Mon 15:00', 'another day: its name');
+	assert.equal(text(view.todayUse({ schedule: { open: false } }, NOON)).trim(), 'Schedule: closed', 'no next change');
+	assert.equal(text(view.todayUse({ schedule: { open: true, next: '' } }, NOON)).trim(), 'Schedule: open');
+});
+
+test('scheduleWhen reads the time on the router\'s clock, whatever the browser\'s zone', async () => {
+	const env = new Env();
+	const shared = env.require('view.airelay.shared');
+	// 23:30 on Tuesday in +01:00 is 22:30Z; the next change at 00:30 is on Wednesday there
+	const late = new Date('2026-12-01T22:30:00Z');
+	assert.equal(shared.scheduleWhen('2026-12-02T00:30:00+01:00', late), 'Wed 00:30');
+	assert.equal(shared.scheduleWhen('2026-12-01T23:45:00+01:00', late), '23:45');
+	assert.equal(shared.scheduleWhen('2026-12-01T17:00:00-08:00', new Date('2026-12-01T20:00:00Z')), '17:00');
+	assert.equal(shared.scheduleWhen('2026-12-06T09:00:00Z', NOON), 'Sun 09:00');
+	assert.equal(shared.scheduleWhen('2026-12-01T20:00:00.123+01:00', NOON), '20:00');
+	for (const bad of [ '', null, 'soon', '2026-12-01', '2026-13-45T10:00:00Z' ])
+		assert.equal(shared.scheduleWhen(bad, NOON), '', String(bad));
+	assert.equal(shared.formatThousands(1234567), '1,234,567');
+	assert.equal(shared.formatThousands(999), '999');
+	assert.equal(shared.formatThousands(1125899906842624), '1,125,899,906,842,624');
+});

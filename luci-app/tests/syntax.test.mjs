@@ -54,8 +54,9 @@ test('the .pot has every translatable string, and no stale one', () => {
 });
 
 test('every string the views translate while rendering is in the .pot', async () => {
-	const env = new Env({ uci: config, rpc: { 'luci.airelay.status': { running: true, providers: [ {} ], devices: [ { addr: '10.0.0.1', providers: { a: {} } } ], config: { last_error: 'x' }, listeners: { dns: ':53' } }, 'luci.airelay.check': { valid: false } } });
-	for (const v of [ 'settings', 'providers', 'clients', 'status' ])
+	const env = new Env({ uci: config, rpc: { 'luci.airelay.status': { running: true, providers: [ {} ], devices: [ { addr: '10.0.0.1', name: 'x', name_source: 'dhcp', providers: { a: {} }, today: { tokens: 1, requests: 1, bytes: 1 }, quota: { tokens: 5 }, schedule: { open: false } } ], config: { last_error: 'x' }, listeners: { dns: ':53' } }, 'luci.airelay.check': { valid: false } } });
+	env.rpcReplies['luci.airelay.history'] = { days: 1, from: '2026-12-01', to: '2026-12-01', rows: [ { day: '2026-12-01', addr: '10.0.0.1', tokens_in: 1 } ] };
+	for (const v of [ 'settings', 'providers', 'clients', 'status', 'history' ])
 		await env.view(v);
 	const have = new Set(parsePot(fs.readFileSync(POT, 'utf8')));
 	assert.ok(env.translated.length > 50);

@@ -177,7 +177,71 @@ const CASES = [
 	[ 'client', 'ip', '192.168.1.0/33', false ],
 	[ 'client', 'ip', '192.168.1.0/024', false ],
 	[ 'client', 'ip', 'fe80::1%br-lan/64', false ],
-	[ 'client', 'ip', 'lan', false ]
+	[ 'client', 'ip', 'lan', false ],
+	[ 'client', 'schedule', 'Mon-Fri 15:00-20:00', true ],
+	[ 'client', 'schedule', 'Sat,Sun 09:00-21:00', true ],
+	[ 'client', 'schedule', 'daily 07:00-21:00', true ],
+	[ 'client', 'schedule', 'DAILY 7:00-9:30', true ],
+	[ 'client', 'schedule', 'every 07:00-21:00', true ],
+	[ 'client', 'schedule', '15:00-20:00', true ],
+	[ 'client', 'schedule', '  Mon   15:00-20:00  ', true ],
+	[ 'client', 'schedule', 'Fri-Mon 22:00-02:00', true ],
+	[ 'client', 'schedule', 'monday,WEDNESDAY,fri 08:00-09:00', true ],
+	[ 'client', 'schedule', 'Mon-Wed,Sat 0:00-24:00', true ],
+	[ 'client', 'schedule', 'Sun 23:59-00:00', true ],
+	[ 'client', 'schedule', 'Mon-Mon 10:00-11:00', true ],
+	[ 'client', 'schedule', 'Fry 10:00-11:00', false ],
+	[ 'client', 'schedule', 'Tues 10:00-11:00', false ],
+	[ 'client', 'schedule', 'Mon,,Tue 10:00-11:00', false ],
+	[ 'client', 'schedule', 'Mon- 10:00-11:00', false ],
+	[ 'client', 'schedule', '-Fri 10:00-11:00', false ],
+	[ 'client', 'schedule', 'Mon-Tue-Wed 10:00-11:00', false ],
+	[ 'client', 'schedule', 'Mon 10:00', false ],
+	[ 'client', 'schedule', 'Mon 10-11', false ],
+	[ 'client', 'schedule', 'Mon 10:0-11:00', false ],
+	[ 'client', 'schedule', 'Mon 100:00-11:00', false ],
+	[ 'client', 'schedule', 'Mon +1:00-11:00', false ],
+	[ 'client', 'schedule', 'Mon 10:00-11:00-12:00', false ],
+	[ 'client', 'schedule', 'Mon 24:00-10:00', false ],
+	[ 'client', 'schedule', 'Mon 10:00-24:01', false ],
+	[ 'client', 'schedule', 'Mon 10:60-11:00', false ],
+	[ 'client', 'schedule', 'Mon 10:00-10:00', false ],
+	[ 'client', 'schedule', '00:00-00:00', false ],
+	[ 'client', 'schedule', 'Mon Tue 10:00-11:00', false ],
+	[ 'client', 'schedule', 'Mon-Fri', false ],
+	[ 'client', 'schedule_cut', '5m', true ],
+	[ 'client', 'schedule_cut', '30', true ],
+	[ 'client', 'schedule_cut', '0', false ],
+	[ 'client', 'schedule_cut', 'soon', false ],
+	[ 'client', 'daily_tokens', '5000', true ],
+	[ 'client', 'daily_tokens', '0', true ],
+	[ 'client', 'daily_tokens', '1125899906842624', true ],
+	[ 'client', 'daily_tokens', '1125899906842625', false ],
+	[ 'client', 'daily_tokens', '-1', false ],
+	[ 'client', 'daily_tokens', '5k', false ],
+	[ 'client', 'daily_requests', '100', true ],
+	[ 'client', 'daily_requests', '1.5', false ],
+	[ 'client', 'daily_bytes', '500M', true ],
+	[ 'client', 'daily_bytes', '0', true ],
+	[ 'client', 'daily_bytes', '2T', false ],
+	[ 'airelay', 'default_daily_tokens', '20000', true ],
+	[ 'airelay', 'default_daily_tokens', '-5', false ],
+	[ 'airelay', 'default_daily_requests', '0', true ],
+	[ 'airelay', 'default_daily_requests', 'many', false ],
+	[ 'airelay', 'default_daily_bytes', '1G', true ],
+	[ 'airelay', 'default_daily_bytes', '1.5G', false ],
+	[ 'airelay', 'history_days', '1', true ],
+	[ 'airelay', 'history_days', '366', true ],
+	[ 'airelay', 'history_days', '0', false ],
+	[ 'airelay', 'history_days', '367', false ],
+	[ 'airelay', 'history_interval', '1m', true ],
+	[ 'airelay', 'history_interval', '60', true ],
+	[ 'airelay', 'history_interval', '6h', true ],
+	[ 'airelay', 'history_interval', '59s', false ],
+	[ 'airelay', 'history_interval', '59', false ],
+	[ 'airelay', 'history_interval', '59.9s', false ],
+	[ 'airelay', 'history_interval', '0', false ],
+	[ 'airelay', 'history_file', '/etc/airelay/history.json', true ]
 ];
 
 // The config every case changes one option of: each option is valid and none collides with a
@@ -237,6 +301,29 @@ for (const [ type, option, value, want ] of CASES) {
 	});
 }
 
+// A refused schedule line gets the daemon's own message in the form: `airelay check` prints
+// "FILE: section 'c' option 'schedule' value '…': MESSAGE", and MESSAGE is the validator's.
+test('schedule: the form says what airelay check says', () => {
+	const o = byType.client.find((x) => x.option.option === 'schedule').option;
+	const refused = CASES.filter(([ t, opt, , want ]) => t === 'client' && opt === 'schedule' && !want);
+	assert.ok(refused.length >= 15);
+	const seen = new Set();
+	for (const [ , , value ] of refused) {
+		const f = path.join(dir, 'schedule-message');
+		fs.writeFileSync(f, uciFile('client', 'schedule', value, true));
+		const r = spawnSync(bin, [ 'check', '--config', f ], { encoding: 'utf8' });
+		const msg = o.validate('c', value);
+		assert.equal(typeof msg, 'string', `${value}: the form accepts it`);
+		assert.ok(r.stderr.includes(`': ${msg}\n`), `${JSON.stringify(value)}: the form says ${JSON.stringify(msg)}, airelay check says ${r.stderr.trim()}`);
+		seen.add(msg.replace(/'[^']*'/g, "'X'"));
+	}
+	// each of the daemon's schedule messages is met
+	for (const want of [ "unknown day 'X' (Mon, Tue, Wed, Thu, Fri, Sat, Sun)", 'missing day name (Mon, Tue, Wed, Thu, Fri, Sat, Sun)',
+		"time range 'X': want HH:MM-HH:MM", "time 'X': want HH:MM", "time 'X': out of range (00:00 to 23:59, or 24:00 as an end)",
+		"time range 'X' is empty (for a whole day write 00:00-24:00)", "want DAYS HH:MM-HH:MM, e.g. 'X'" ])
+		assert.ok(seen.has(want), `no case gives ${want}`);
+});
+
 test('every validated option of the views is exercised by the table', () => {
 	const tested = new Set(CASES.map(([ t, o ]) => `${t}.${o}`));
 	const kinds = new Set();
@@ -245,6 +332,50 @@ test('every validated option of the views is exercised by the table', () => {
 			if (o.validate?.kind && o.validate.kind !== 'ref' && tested.has(`${type}.${o.option}`))
 				kinds.add(o.validate.kind);
 	for (const k of [ 'ipv4', 'ipv6', 'hostport', 'dialaddr', 'resolver', 'int', 'size', 'duration',
-		'host', 'url', 'prefix', 'egress', 'secret', 'string', 'mac', 'cidr', 'device' ])
+		'host', 'url', 'prefix', 'egress', 'secret', 'string', 'mac', 'cidr', 'device', 'schedule' ])
 		assert.ok(kinds.has(k), `no case for validator kind ${k}`);
+});
+
+// Many generated schedule lines at once, one client section each, in one `airelay check`: for
+// each section the daemon's message (or none) must be the form's.
+test('schedule: 600 generated lines, the form and airelay check agree on each, message included', () => {
+	const o = byType.client.find((x) => x.option.option === 'schedule').option;
+	const PARTS = [ 'Mon', 'tue', 'WED', 'Thursday', 'fri', 'Sat', 'sunday', 'Sun', 'Fry', 'daily', 'Every', 'mon',
+		'-', '-', ',', ',', ' ', ' ', ' ', '\t', ':', '0', '00', '7', '9', '12', '15', '20', '23', '24', '59', '60', '30', '+1', 'x' ];
+	let seed = 16;
+	const rand = (n) => {
+		seed = (seed * 1103515245 + 12345) % 2147483648;
+		return Math.floor(seed / 65536) % n; // the high bits: the low ones of this generator cycle fast
+	};
+	const clock = () => [ '00:00', '7:30', '15:00', '20:00', '23:59', '24:00', '24:01', '9:5', '12:60', '1:00' ][rand(10)];
+	const lines = new Set();
+	while (lines.size < 600) {
+		let l = '';
+		if (rand(2)) { // shaped like a schedule, with mistakes
+			l = [ '', 'Mon-Fri ', 'Sat,Sun ', 'Fri-Mon ', 'daily ', 'Mon,,Tue ', 'Mon- ', 'Tues ' ][rand(8)] + clock() + [ '-', '-', '', '--' ][rand(4)] + clock();
+		}
+		else {
+			for (let n = 1 + rand(9); n > 0; n--)
+				l += PARTS[rand(PARTS.length)];
+		}
+		if (l.trim() !== '')
+			lines.add(l);
+	}
+	const all = [ ...lines ];
+	let conf = 'config airelay \'main\'\n';
+	all.forEach((l, i) => { conf += `config client 'c${i}'\n\tlist mac '02:00:00:00:00:01'\n\tlist schedule ${uciQuote(l)}\n`; });
+	const f = path.join(dir, 'schedule-generated');
+	fs.writeFileSync(f, conf);
+	const r = spawnSync(bin, [ 'check', '--config', f ], { encoding: 'utf8' });
+	const daemon = {};
+	for (const m of r.stderr.matchAll(/section 'c(\d+)' option 'schedule' value '(?:[^'\n]|'\\'')*': (.*)/g))
+		daemon[m[1]] = m[2];
+	let refused = 0;
+	all.forEach((l, i) => {
+		const form = o.validate(`c${i}`, l);
+		assert.equal(form === true ? null : form, daemon[i] ?? null, `line ${JSON.stringify(l)}`);
+		if (form !== true)
+			refused++;
+	});
+	assert.ok(refused > 100 && refused < 590, `a mix of good and bad lines (${refused} refused)`);
 });

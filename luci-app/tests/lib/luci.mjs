@@ -398,6 +398,22 @@ export function text(node) {
 	return [ node.html || '' ].concat((node.children || []).map(text)).join(' ');
 }
 
+// document stands in for the browser's, as far as the views use it: createElementNS (for SVG,
+// which E() cannot make) gives a node of the same shape as E()'s, with ns set; text nodes are
+// plain strings.
+export const document = {
+	createElementNS(ns, tag) {
+		return {
+			tag, ns, attrs: {}, children: [], nodeType: 1,
+			setAttribute(k, v) { this.attrs[k] = String(v); },
+			appendChild(c) { this.children.push(c); return c; }
+		};
+	},
+	createTextNode(s) {
+		return String(s);
+	}
+};
+
 // Env is one page load: a UCI store, rpc replies, and what the page declared and polled.
 export class Env {
 	constructor({ uci = {}, rpc = {} } = {}) {
@@ -488,7 +504,7 @@ export class Env {
 		globalThis.N_ = (n, s, p) => (n === 1 ? s : p);
 		globalThis.E = E;
 		const factory = new Function('window', 'document', 'L', ...deps.map((d) => d.as), source);
-		return factory.call(null, {}, {}, L, ...values);
+		return factory.call(null, {}, document, L, ...values);
 	}
 
 	// view loads a view, runs load() and render() as LuCI's view class does, and returns

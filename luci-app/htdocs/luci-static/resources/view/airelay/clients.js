@@ -9,7 +9,8 @@
  * Services → AI Relay → Clients: the 'client' sections. A client is a device or a group of
  * devices, matched by MAC or IP address, with its access and the providers it may use. The
  * MAC and address fields offer the devices the router knows (DHCP leases and neighbours,
- * through luci-rpc getHostHints).
+ * through luci-rpc getHostHints). The schedule and the daily quotas limit when and how much;
+ * the quotas and the cut-off are in the Edit dialog only, to keep the table narrow.
  */
 
 const callHostHints = rpc.declare({
@@ -18,8 +19,20 @@ const callHostHints = rpc.declare({
 	expect: { '': {} }
 });
 
+const QUOTA_MAX = 1125899906842624; /* 2^50, the daemon's limit for the daily quotas */
+
 function providerNames() {
 	return uci.sections('airelay', 'provider').map(function(p) { return p['.name']; });
+}
+
+/* A daily quota count: a whole number from 0 (the main section's default) to 2^50. */
+function quota(s, name, title, descr) {
+	const o = s.option(form.Value, name, title, descr);
+	o.placeholder = '0';
+	o.datatype = 'range(0,' + QUOTA_MAX + ')'; /* written out: no format() for a 2^50 */
+	o.validate = shared.validator('int', { min: 0, max: QUOTA_MAX });
+	o.modalonly = true;
+	return o;
 }
 
 return view.extend({
@@ -73,6 +86,26 @@ return view.extend({
 		o = s.option(form.MultiValue, 'provider', _('Providers'),
 			_('Only these providers are allowed; none selected: every provider.'));
 		providerNames().forEach(function(name) { o.value(name); }); /* only names that exist */
+
+		o = s.option(form.DynamicList, 'schedule', _('Schedule'),
+			_('Times AI is allowed, on the router\'s clock: days and a time range, like "Mon-Fri 15:00-20:00", "Sat,Sun 09:00-21:00" or "daily 07:00-21:00". A range that ends at or before its start runs past midnight. Outside them the device is denied. Empty: always.'));
+		o.placeholder = 'Mon-Fri 15:00-20:00';
+		o.validate = shared.validator('schedule');
+
+		o = s.option(form.Value, 'schedule_cut', _('Cut when closed'),
+			_('Connections and streams still open when the schedule closes are cut this long after it closes, like 5m. Empty: they finish on their own.'));
+		o.validate = shared.validator('duration');
+		o.modalonly = true;
+
+		quota(s, 'daily_tokens', _('Tokens per day'),
+			_('Tokens (in + out) each matching device may use through the gateway per day. 0 or empty: the default of the settings page.'));
+		quota(s, 'daily_requests', _('Requests per day'),
+			_('Gateway requests each matching device may make per day. 0 or empty: the default of the settings page.'));
+		o = s.option(form.Value, 'daily_bytes', _('Traffic per day'),
+			_('Bytes (up + down, relay and gateway) each matching device may move per day, like 500M. 0 or empty: the default of the settings page.'));
+		o.placeholder = '0';
+		o.validate = shared.validator('size');
+		o.modalonly = true;
 
 		return m.render().then(function(node) {
 			return E('div', {}, [ shared.banner(data[2]), node ]);

@@ -11,6 +11,8 @@
  * switches and choices left at their default stay out of the config (shared.keepUnset).
  */
 
+const QUOTA_MAX = 1125899906842624; /* 2^50, the daemon's limit for the daily quotas */
+
 /* A text field validated as the daemon validates options of kind. */
 function text(s, tab, name, title, descr, kind, def, opts) {
 	const o = s.taboption(tab, form.Value, name, title, descr);
@@ -36,7 +38,7 @@ function choice(s, tab, name, title, descr, def, values) {
 
 function integer(s, tab, name, title, descr, def, min, max) {
 	const o = text(s, tab, name, title, descr, 'int', def, { min: min, max: max });
-	o.datatype = 'range(%d,%d)'.format(min, max);
+	o.datatype = 'range(' + min + ',' + max + ')'; /* written out: no format() for the quotas' 2^50 */
 	return o;
 }
 
@@ -58,6 +60,7 @@ return view.extend({
 		s.tab('dns', _('DNS'));
 		s.tab('limits', _('Limits'));
 		s.tab('gateway', _('HTTP gateway'));
+		s.tab('quota', _('Quotas & history'));
 
 		flag(s, 'general', 'enabled', _('Enabled'),
 			_('When off, airelay keeps running and answers status, but relays nothing.'), '1');
@@ -120,6 +123,20 @@ return view.extend({
 			_('Time a provider has to start its answer (504 past it).'), 'duration', '5m');
 		text(s, 'gateway', 'stream_idle_timeout', _('Stream idle timeout'),
 			_('Longest pause inside a streamed answer.'), 'duration', '5m');
+
+		integer(s, 'quota', 'default_daily_tokens', _('Tokens per device and day'),
+			_('Tokens (in + out) each device may use through the gateway per day, unless its client entry sets its own; 0: no limit. Days start at midnight on the router\'s clock.'), '0', 0, QUOTA_MAX);
+		integer(s, 'quota', 'default_daily_requests', _('Requests per device and day'),
+			_('Gateway requests each device may make per day, unless its client entry sets its own; 0: no limit.'), '0', 0, QUOTA_MAX);
+		text(s, 'quota', 'default_daily_bytes', _('Traffic per device and day'),
+			_('Bytes (up + down, relay and gateway) each device may move per day, like 500M, unless its client entry sets its own; 0: no limit.'), 'size', '0');
+		integer(s, 'quota', 'history_days', _('Days of history'),
+			_('Days of usage per device and provider kept for the History page.'), '31', 1, 366);
+		text(s, 'quota', 'history_interval', _('History write interval'),
+			_('The history is written to its file at most this often, and when airelay stops; at least 1m. Flash wears with every write.'), 'duration', '1h',
+			{ minSeconds: 60, minText: '1m' });
+		text(s, 'quota', 'history_file', _('History file'),
+			_('File the history is kept in, so that it outlives a reboot, like /etc/airelay/history.json. Empty: memory only.'), 'string');
 
 		return m.render().then(function(node) {
 			return E('div', {}, [ shared.banner(health), node ]);

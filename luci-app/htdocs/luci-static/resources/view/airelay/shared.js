@@ -374,6 +374,95 @@ function parseGoDuration(s) {
 	return d > MAX63 - 1n ? null : d;
 }
 
+/* The white space of Go's strings.Fields (unicode.IsSpace). */
+const GO_SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
+const DAY_NAMES = [ 'sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat' ];
+const FULL_DAY_NAMES = [ 'sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday' ];
+const DAY_LIST = '(Mon, Tue, Wed, Thu, Fri, Sat, Sun)';
+
+/* Go's strings.Cut: [before, after, found]. */
+function cut(s, sep) {
+	const i = s.indexOf(sep);
+	return i < 0 ? [ s, '', false ] : [ s.substring(0, i), s.substring(i + sep.length), true ];
+}
+
+/* schedule.parseDay: the weekday (0 = Sunday) or an error message. The daemon's messages are
+ * kept in English, word for word, so the form says what `airelay check` says. */
+function parseDay(s) {
+	const l = s.toLowerCase();
+	for (let d = 0; d < 7; d++)
+		if (l === DAY_NAMES[d] || l === FULL_DAY_NAMES[d])
+			return d;
+	if (s === '')
+		return 'missing day name ' + DAY_LIST;
+	return 'unknown day \'' + s + '\' ' + DAY_LIST;
+}
+
+/* schedule.parseClock: minutes after midnight or an error message; 24:00 only as an end. */
+function parseClock(s, end) {
+	const hm = cut(s, ':');
+	if (!hm[2] || !/^[0-9]{1,2}$/.test(hm[0]) || !/^[0-9]{2}$/.test(hm[1]))
+		return 'time \'' + s + '\': want HH:MM';
+	const h = +hm[0], m = +hm[1];
+	if (h === 24 && m === 0 && end)
+		return 1440;
+	if (h > 23 || m > 59)
+		return 'time \'' + s + '\': out of range (00:00 to 23:59, or 24:00 as an end)';
+	return h * 60 + m;
+}
+
+/* schedule.ParseWindow: { days (bit d = weekday d), start, end } or an error message. */
+function parseWindow(line) {
+	const f = line.split(GO_SPACE).filter(function(x) { return x !== ''; });
+	let days, span;
+	if (f.length === 1) {
+		days = 'daily';
+		span = f[0];
+	}
+	else if (f.length === 2) {
+		days = f[0];
+		span = f[1];
+	}
+	else {
+		return 'want DAYS HH:MM-HH:MM, e.g. \'Mon-Fri 15:00-20:00\'';
+	}
+	let set = 0;
+	if (days.toLowerCase() === 'daily' || days.toLowerCase() === 'every') {
+		set = 0x7f;
+	}
+	else {
+		for (const part of days.split(',')) {
+			const r = cut(part, '-');
+			const from = parseDay(r[0]);
+			if (typeof from === 'string')
+				return from;
+			let to = from;
+			if (r[2]) {
+				to = parseDay(r[1]);
+				if (typeof to === 'string')
+					return to;
+			}
+			for (let d = from; ; d = (d + 1) % 7) {
+				set |= 1 << d;
+				if (d === to)
+					break;
+			}
+		}
+	}
+	const ab = cut(span, '-');
+	if (!ab[2])
+		return 'time range \'' + span + '\': want HH:MM-HH:MM';
+	const start = parseClock(ab[0], false);
+	if (typeof start === 'string')
+		return start;
+	const end = parseClock(ab[1], true);
+	if (typeof end === 'string')
+		return end;
+	if (start === end)
+		return 'time range \'' + span + '\' is empty (for a whole day write 00:00-24:00)';
+	return { days: set, start: start, end: end };
+}
+
 const check = {
 	bool: function(v) {
 		return /^(1|on|true|yes|enabled|0|off|false|no|disabled)$/.test(v) ? null : _('not a boolean (use 0 or 1)');
@@ -390,12 +479,25 @@ const check = {
 		return null;
 	},
 
-	duration: function(v) {
+	/* o.minSeconds and o.minText: the least the daemon takes for this option. */
+	duration: function(v, o) {
 		const n = parseInt64(v);
+		let d;
 		if (n !== null && n > 0n && n < (1n << 31n))
-			return null;
-		const d = parseGoDuration(v);
-		return (d === null || d <= 0n) ? _('not a positive duration (like 30s, 5m, or seconds)') : null;
+			d = n * 1000000000n;
+		else
+			d = parseGoDuration(v);
+		if (d === null || d <= 0n)
+			return _('not a positive duration (like 30s, 5m, or seconds)');
+		if (o && o.minSeconds && d < BigInt(o.minSeconds) * 1000000000n)
+			return _('must be at least %s').format(o.minText);
+		return null;
+	},
+
+	/* A schedule line, [DAYS] HH:MM-HH:MM; the messages are the daemon's own. */
+	schedule: function(v) {
+		const w = parseWindow(v);
+		return typeof w === 'string' ? w : null;
 	},
 
 	size: function(v, o) {
@@ -540,8 +642,190 @@ const check = {
 	}
 };
 
+/* The usage history (`airelay history --json`, through the plugin's history method):
+ * { days, from, to, rows: [ { day, addr, mac, name, provider, tokens_in, tokens_out, requests,
+ * bytes_up, bytes_down, denied } ] }. The functions below turn it into what the History page
+ * draws, and draw nothing themselves, so the tests can check the numbers. */
+
+const METRICS = {
+	tokens: function(r) { return (Number(r.tokens_in) || 0) + (Number(r.tokens_out) || 0); },
+	bytes: function(r) { return (Number(r.bytes_up) || 0) + (Number(r.bytes_down) || 0); }
+};
+
+const DAY_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/;
+
+/* dayNumber: days since 1970-01-01 of a YYYY-MM-DD date, or null. */
+function dayNumber(s) {
+	const m = DAY_RE.exec(String(s || ''));
+	if (!m)
+		return null;
+	const t = Date.UTC(+m[1], +m[2] - 1, +m[3]);
+	if (isNaN(t) || new Date(t).toISOString().substring(0, 10) !== m[0])
+		return null; /* not a date of the calendar (2026-13-45) */
+	return Math.round(t / 86400000);
+}
+
+function dayString(n) {
+	return new Date(n * 86400000).toISOString().substring(0, 10);
+}
+
+/* deviceKey: a device is its MAC when the row has one, else its address. */
+function deviceKey(r) {
+	return r.mac ? 'mac:' + String(r.mac).toLowerCase() : 'addr:' + String(r.addr || '?');
+}
+
+/* historyDevices: the devices of the rows, each with its label (the name of its latest row that
+ * has one, else the MAC, else the address) and its sums over the period, the busiest first
+ * (by the metric, then by label). */
+function historyDevices(doc, metric) {
+	const val = METRICS[metric] || METRICS.tokens;
+	const byKey = {}, order = [];
+	for (const r of (doc && Array.isArray(doc.rows)) ? doc.rows : []) {
+		if (r == null || typeof r !== 'object')
+			continue;
+		const k = deviceKey(r);
+		let d = byKey[k];
+		if (!d) {
+			d = byKey[k] = { key: k, mac: r.mac || '', addr: r.addr || '', name: '', nameDay: '', total: 0,
+				tokens_in: 0, tokens_out: 0, requests: 0, bytes_up: 0, bytes_down: 0, denied: 0, providers: [] };
+			order.push(d);
+		}
+		if (r.name && String(r.day) >= d.nameDay) {
+			d.name = String(r.name);
+			d.nameDay = String(r.day);
+		}
+		if (r.addr && !d.addr)
+			d.addr = r.addr;
+		[ 'tokens_in', 'tokens_out', 'requests', 'bytes_up', 'bytes_down', 'denied' ].forEach(function(f) {
+			d[f] += Number(r[f]) || 0;
+		});
+		d.total += val(r);
+		if (r.provider && d.providers.indexOf(r.provider) < 0)
+			d.providers.push(r.provider);
+	}
+	order.forEach(function(d) {
+		d.label = d.name || d.mac || d.addr || '?';
+		d.providers.sort();
+		delete d.nameDay;
+	});
+	return order.sort(function(a, b) {
+		return (b.total - a.total) || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0) ||
+			(a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+	});
+}
+
+/* historySeries: { metric, days: [ 'YYYY-MM-DD' ], devices (historyDevices), values: { day: { key:
+ * n } }, totals: { day: n } }. The days are every day from doc.from to doc.to (at most 366),
+ * and any other day a row has, in order. */
+function historySeries(doc, metric) {
+	metric = METRICS[metric] ? metric : 'tokens';
+	const val = METRICS[metric];
+	const rows = (doc && Array.isArray(doc.rows)) ? doc.rows : [];
+	const seen = {};
+	const from = dayNumber(doc && doc.from), to = dayNumber(doc && doc.to);
+	if (from !== null && to !== null && from <= to)
+		for (let n = Math.max(from, to - 365); n <= to; n++)
+			seen[dayString(n)] = true;
+	const values = {}, totals = {};
+	for (const r of rows) {
+		if (r == null || typeof r !== 'object' || dayNumber(r.day) === null)
+			continue;
+		const day = String(r.day), k = deviceKey(r);
+		seen[day] = true;
+		values[day] = values[day] || {};
+		values[day][k] = (values[day][k] || 0) + val(r);
+		totals[day] = (totals[day] || 0) + val(r);
+	}
+	const days = Object.keys(seen).sort();
+	days.forEach(function(d) {
+		values[d] = values[d] || {};
+		totals[d] = totals[d] || 0;
+	});
+	return { metric: metric, days: days, devices: historyDevices(doc, metric), values: values, totals: totals };
+}
+
+/* niceScale: the top of an axis at or above max, and its ticks: steps of 1, 2 or 5 times a
+ * power of ten, about count of them. */
+function niceScale(max, count) {
+	count = count || 4;
+	if (!(max > 0))
+		return { max: 1, ticks: [ 0, 1 ] };
+	const raw = max / count, pow = Math.pow(10, Math.floor(Math.log10(raw)));
+	let step = pow;
+	for (const m of [ 1, 2, 5, 10 ]) {
+		step = m * pow;
+		if (step >= raw)
+			break;
+	}
+	const top = Math.ceil(max / step - 1e-9) * step, ticks = [];
+	for (let v = 0; v <= top + step / 2; v += step)
+		ticks.push(Math.round(v / step) * step);
+	return { max: top, ticks: ticks };
+}
+
+/* historyBars: the chart's geometry for a series in a plot of width × height (origin at the top
+ * left, as in SVG): one bar per day, its segments stacked from the bottom in the order of
+ * series.devices (the busiest device at the bottom), scaled to the axis' top, and the axis'
+ * ticks (steps of 1, 2, 5 × 10^n; of KiB, MiB… for bytes). */
+function historyBars(series, width, height) {
+	const n = series.days.length, top = Math.max.apply(null, [ 0 ].concat(series.days.map(function(d) {
+		return series.totals[d];
+	})));
+	/* bytes step in KiB, MiB, GiB (so the labels read 2 MiB, 4 MiB, not 1.9 MiB) */
+	let unit = 1;
+	while (series.metric === 'bytes' && unit < 1099511627776 && top >= unit * 1024)
+		unit *= 1024;
+	const scale = niceScale(top / unit);
+	scale.max *= unit;
+	scale.ticks = scale.ticks.map(function(v) { return v * unit; });
+	const slot = n ? width / n : width, gap = Math.min(2, slot * 0.2);
+	const bars = series.days.map(function(day, i) {
+		let y = height;
+		const segments = [];
+		series.devices.forEach(function(dev, j) {
+			const v = series.values[day][dev.key] || 0;
+			if (v <= 0)
+				return;
+			const h = height * v / scale.max;
+			y -= h;
+			segments.push({ key: dev.key, index: j, value: v, y: y, h: h });
+		});
+		return { day: day, x: i * slot + gap / 2, w: slot - gap, total: series.totals[day], segments: segments };
+	});
+	return { max: scale.max, ticks: scale.ticks.map(function(v) { return { value: v, y: height - height * v / scale.max }; }), bars: bars };
+}
+
+/* formatThousands: 1234567 → "1,234,567". */
+function formatThousands(n) {
+	n = Math.floor(Number(n) || 0);
+	return String(n).replace(/\B(?=([0-9]{3})+(?![0-9]))/g, ',');
+}
+
+const WEEKDAYS = [ 'Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat' ];
+
+/* scheduleWhen: when a schedule's next change (RFC 3339, in the router's zone, as the daemon
+ * sends it) happens, on the router's clock: "20:00" when it is today there, else "Mon 15:00";
+ * '' when next is not a time. now is a Date (the browser's clock; only the instant is used). */
+function scheduleWhen(next, now) {
+	const m = /^([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})(?::[0-9]{2}(?:\.[0-9]+)?)?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))$/.exec(String(next || ''));
+	const day = m ? dayNumber(m[1]) : null;
+	if (day === null)
+		return '';
+	const offset = m[4] ? 0 : (m[5] === '-' ? -1 : 1) * (+m[6] * 60 + +m[7]);
+	const today = Math.floor(((now ? now.getTime() : Date.now()) + offset * 60000) / 86400000);
+	const hhmm = m[2] + ':' + m[3];
+	return day === today ? hhmm : WEEKDAYS[((day % 7) + 11) % 7] + ' ' + hhmm;
+}
+
 return baseclass.extend({
 	check: check,
+	parseWindow: parseWindow,
+	historyDevices: historyDevices,
+	historySeries: historySeries,
+	historyBars: historyBars,
+	niceScale: niceScale,
+	formatThousands: formatThousands,
+	scheduleWhen: scheduleWhen,
 	callStatus: callStatus,
 	callCheck: callCheck,
 

@@ -10,6 +10,10 @@
  * `airelay status --json` and forwards its document, which holds counters and never a key.
  * Its "redirect" object, when present, says whether the firewall sends the LAN's HTTPS for AI
  * names to the relay ({"active":bool,"reason":"…"}); it is absent where that is not known.
+ * Per device it may carry "name" and "name_source" ("client" or "dhcp"), "today" (tokens,
+ * requests, bytes used today), "quota" (the same members, 0 = no limit; absent when there is
+ * none) and "schedule" ({"open":bool,"windows":"…","next":"RFC 3339 time of the next change"};
+ * absent when the device's client has no schedule).
  */
 
 const POLL_SECONDS = 5;
@@ -66,12 +70,56 @@ function deviceLabel(d) {
 	if (d.addr === 'other')
 		return [ E('em', {}, [ _('Other devices (over the device limit)') ]) ];
 	return [
-		who ? E('strong', {}, [ who ]) : '',
+		who ? E('strong', { 'title': d.name_source === 'dhcp' ? _('Name from the DHCP lease') :
+			d.name_source === 'client' ? _('Name of its client entry') : null }, [ who ]) : '',
+		who && d.name_source === 'dhcp' ? E('small', {}, [ ' ', _('(DHCP)') ]) : '',
 		who ? E('br') : '',
 		d.addr || '?',
 		d.mac ? E('br') : '',
 		d.mac ? E('small', {}, [ d.mac ]) : ''
 	];
+}
+
+/* The daily use the daemon counts against quotas: [ today's and quota's member, label, format ]. */
+const QUOTAS = [
+	[ 'tokens', _('tokens'), shared.formatThousands ],
+	[ 'requests', _('requests'), shared.formatThousands ],
+	[ 'bytes', _('traffic'), shared.formatBytes ]
+];
+
+/* todayUse: a device's use today ("tokens 1,234 / 5,000" and a bar where it has a quota) and
+ * whether its schedule is open; '-' when the daemon sent neither. */
+function todayUse(d, now) {
+	const today = (d.today && typeof d.today === 'object') ? d.today : {};
+	const quota = (d.quota && typeof d.quota === 'object') ? d.quota : {};
+	const out = [];
+	QUOTAS.forEach(function(q) {
+		const used = num(today[q[0]]), limit = num(quota[q[0]]);
+		if (!limit && !used)
+			return;
+		out.push(E('div', { 'class': 'airelay-today', 'data-kind': q[0] }, [
+			limit ? '%s %s / %s'.format(q[1], q[2](used), q[2](limit)) : '%s %s'.format(q[1], q[2](used))
+		]));
+		if (limit) {
+			const pct = Math.min(100, Math.round(100 * used / limit));
+			out.push(E('div', { 'class': 'airelay-quota', 'title': '%d%%'.format(pct),
+				'style': 'width:8em; height:4px; background:rgba(128,128,128,.3); margin-bottom:2px' }, [
+				E('div', { 'style': 'height:100%; width:' + pct + '%; background:' + (used >= limit ? '#c75d5d' : '#50b27c') })
+			]));
+		}
+	});
+	const sc = d.schedule;
+	if (sc && typeof sc === 'object') {
+		const when = shared.scheduleWhen(sc.next, now);
+		let line;
+		if (sc.open === true)
+			line = when ? _('Schedule: open until %s').format(when) : _('Schedule: open');
+		else
+			line = when ? _('Schedule: closed until %s').format(when) : _('Schedule: closed');
+		out.push(E('div', { 'class': 'airelay-schedule', 'title': sc.windows || null,
+			'style': sc.open === true ? null : 'color:#c75d5d' }, [ line ]));
+	}
+	return out.length ? out : '-';
 }
 
 function lastSeen(iso) {
@@ -154,7 +202,7 @@ return view.extend({
 	renderDevices: function(st) {
 		const rows = (st.devices || []).map(function(d) {
 			return row([
-				deviceLabel(d), lastSeen(d.last_seen),
+				deviceLabel(d), lastSeen(d.last_seen), todayUse(d, new Date()),
 				shared.formatCount(d.connections), shared.formatCount(d.requests),
 				shared.formatCount(d.denied),
 				shared.formatBytes(d.bytes_up), shared.formatBytes(d.bytes_down),
@@ -162,7 +210,7 @@ return view.extend({
 				E('div', {}, usageChart(d.providers))
 			]);
 		});
-		return table([ _('Device'), _('Last seen'), _('Connections'), _('Requests'), _('Denied'),
+		return table([ _('Device'), _('Last seen'), _('Today'), _('Connections'), _('Requests'), _('Denied'),
 			_('Sent'), _('Received'), _('Tokens in'), _('Tokens out'), _('By provider') ],
 			rows, _('No device has used a provider yet.'));
 	},
@@ -202,5 +250,6 @@ return view.extend({
 	},
 
 	/* exposed for the tests */
-	usageChart: usageChart
+	usageChart: usageChart,
+	todayUse: todayUse
 });
