@@ -39,6 +39,7 @@ var scenarios = []scenario{
 	{5, "gateway", gatewayScenario},
 	{7, "egress", egressScenario},
 	{6, "faults", faultScenario},
+	{8, "home", homeScenario},
 }
 
 // sc is a running scenario: what it has proved so far, and why it failed.

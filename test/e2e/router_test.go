@@ -211,7 +211,8 @@ func (h *home) initStart() error {
 
 // startDaemon is what procd runs (and runs again when the daemon dies: respawn).
 func (h *home) startDaemon() error {
-	p := h.start("airelay", h.router, nil, h.airelayBin, "run", "--config", h.path(runConf))
+	// TZ=UTC: schedules read the router's local time; the clock file lets scenario 8 move it
+	p := h.start("airelay", h.router, []string{"TZ=UTC", "AIRELAY_CLOCK_FILE=" + h.path(clockFile)}, h.airelayBin, "run", "--config", h.path(runConf))
 	return p.waitOutput("msg=ready", 30*time.Second)
 }
 

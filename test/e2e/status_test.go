@@ -36,7 +36,19 @@ type deviceRow struct {
 	Addr      string              `json:"addr"`
 	MAC       string              `json:"mac"`
 	Client    string              `json:"client"`
-	Name      string              `json:"name"`
-	Providers map[string]counters `json:"providers"`
+	Name       string              `json:"name"`
+	NameSource string              `json:"name_source"`
+	Providers  map[string]counters `json:"providers"`
+	Today      *struct {
+		Tokens, Requests, Bytes uint64
+	} `json:"today"`
+	Quota *struct {
+		Tokens, Requests, Bytes int64
+	} `json:"quota"`
+	Schedule *struct {
+		Open    bool      `json:"open"`
+		Windows string    `json:"windows"`
+		Next    time.Time `json:"next"`
+	} `json:"schedule"`
 	counters
 }

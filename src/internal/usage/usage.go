@@ -100,7 +100,11 @@ func (b *Book) SetClock(now func() time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.now = now
-	b.today = b.day(now())
+	if day := b.day(now()); day != b.today {
+		b.today = day
+		clear(b.total) // a new day: quotas start again
+		b.prune()
+	}
 }
 
 // SetZone changes the time zone and the days kept (a config reload).

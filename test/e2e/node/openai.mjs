@@ -7,6 +7,8 @@
 //   E2E_BASE_URL  optional: a base URL (the router's gateway) instead of the SDK's default
 //   E2E_MODE      "all" (default): models, a chat completion, a streamed one; errors throw.
 //                 "stream": one streamed completion, reporting how it ended instead of throwing.
+//                 "quota": chat completions with the SDK's default retries until one fails;
+//                 reports how many succeeded and the error the SDK raised.
 import OpenAI from 'openai';
 
 const opts = { apiKey: process.env.E2E_KEY, maxRetries: 0, timeout: 30000 };
@@ -31,7 +33,23 @@ async function stream() {
   return r;
 }
 
-if (process.env.E2E_MODE === 'stream') {
+if (process.env.E2E_MODE === 'quota') {
+  // chat completions until one fails, with the SDK's default retries: a 429 that says not to
+  // retry must come back at once as the SDK's own error type
+  const retrying = new OpenAI({ ...opts, maxRetries: 2 });
+  const r = { completed: 0, tokens: 0 };
+  for (let i = 0; i < 6; i++) {
+    try {
+      const chat = await retrying.chat.completions.create({ model: 'gpt-test', messages });
+      r.completed++;
+      r.tokens += chat.usage.prompt_tokens + chat.usage.completion_tokens;
+    } catch (e) {
+      r.error = { name: e.constructor.name, status: e.status, type: e.type, code: e.code, message: e.message };
+      break;
+    }
+  }
+  console.log(JSON.stringify({ baseURL: retrying.baseURL, quota: r }));
+} else if (process.env.E2E_MODE === 'stream') {
   let r;
   try {
     r = await stream();
