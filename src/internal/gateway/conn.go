@@ -331,7 +331,8 @@ type body struct {
 var errBodyTooLarge = errors.New("request body past max_body")
 
 func (b *body) init(d *devConn, r *h1.Request, max int64) {
-	*b = body{d: d, chunked: r.Chunked, left: max64(r.ContentLength, 0), max: max}
+	*b = body{}
+	b.d, b.chunked, b.left, b.max = d, r.Chunked, max64(r.ContentLength, 0), max
 	b.done = !b.chunked && b.left == 0
 }
 

@@ -114,7 +114,9 @@ func (g *Gateway) handle(d *devConn) bool {
 
 	x := d.x
 	fn := x.upRdFn
-	*x = exchange{g: g, d: d, m: m, r: r, dev: dev, path: path, rest: rest, start: time.Now(), upRdFn: fn, hasBody: bodyPending}
+	*x = exchange{} // cleared in place: a composite literal would be built on the stack first
+	x.g, x.d, x.m, x.r, x.dev, x.upRdFn = g, d, m, r, dev, fn
+	x.path, x.rest, x.start, x.hasBody = path, rest, time.Now(), bodyPending
 	if g.o.Log.Enabled(context.Background(), slog.LevelDebug) {
 		x.method = string(r.Method)
 	}

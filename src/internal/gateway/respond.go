@@ -61,8 +61,7 @@ func (x *exchange) respond() {
 	x.d.release() // d.req is not used past here: its buffer need not last the stream
 
 	head := (*x.ub)[x.ur : x.ur+x.headLen]
-	out := getOut()
-	defer func() { putOut(out) }()
+	out := getOut() // the head; pass and encode give it back once it went out
 	b := append(*out, "HTTP/1.1 "...)
 	line := head[9:]
 	for i, c := range line {
@@ -102,6 +101,7 @@ func (x *exchange) respond() {
 	case passNone:
 		x.bodyEnd = true
 		_, err = x.d.c.Write(b)
+		putOut(out)
 		if err != nil {
 			err = errDeviceGone
 		}
@@ -145,11 +145,9 @@ func (x *exchange) end(err error, keep, upClose bool) {
 func (x *exchange) pass(out *[]byte, mode int) error {
 	first := true
 	for {
-		if x.ur == x.uw && !x.bodyEnd {
-			if !first || len(*out) == 0 {
-				if err := x.upFill(bufSize); err != nil {
-					return x.upErrAfterHead(err)
-				}
+		if x.ur == x.uw && !x.bodyEnd && !first {
+			if err := x.upFill(bufSize); err != nil {
+				return x.upErrAfterHead(err)
 			}
 		}
 		seg := []byte(nil)
@@ -181,6 +179,8 @@ func (x *exchange) pass(out *[]byte, mode int) error {
 			first = false
 			*out = append(*out, seg...)
 			_, err = x.d.c.Write(*out)
+			putOut(out)
+			out = nil
 		} else if len(seg) > 0 {
 			_, err = x.d.c.Write(seg)
 		}
@@ -299,6 +299,11 @@ func (x *exchange) encode(out *[]byte) error {
 	const room = 18
 	b := *buf
 	pending := *out // the head, sent with the first data
+	defer func() {
+		if out != nil {
+			putOut(out)
+		}
+	}()
 	for {
 		n, err := src.Read(b[room : len(b)-2])
 		if n > 0 {
@@ -312,10 +317,11 @@ func (x *exchange) encode(out *[]byte) error {
 				n += 2
 			}
 			var werr error
-			if pending != nil {
-				pending = append(pending, b[start:room+n]...)
-				_, werr = x.d.c.Write(pending)
-				*out, pending = pending, nil
+			if out != nil {
+				*out = append(pending, b[start:room+n]...)
+				_, werr = x.d.c.Write(*out)
+				putOut(out)
+				out = nil
 			} else {
 				_, werr = x.d.c.Write(b[start : room+n])
 			}
@@ -325,26 +331,24 @@ func (x *exchange) encode(out *[]byte) error {
 		}
 		if err == io.EOF {
 			x.bodyEnd = true
-			if pending == nil {
-				pending = (*out)[:0]
-			}
-			if chunked {
-				pending = append(pending, "0\r\n\r\n"...)
-			}
 			var werr error
-			if len(pending) > 0 {
+			switch {
+			case out != nil && chunked:
+				*out = append(pending, "0\r\n\r\n"...)
+				_, werr = x.d.c.Write(*out)
+			case out != nil:
 				_, werr = x.d.c.Write(pending)
+			case chunked:
+				_, werr = x.d.c.Write([]byte("0\r\n\r\n"))
 			}
-			*out = pending
 			if werr != nil {
 				return errDeviceGone
 			}
 			return nil
 		}
 		if err != nil {
-			if pending != nil { // nothing sent yet: the head at least
+			if out != nil { // nothing sent yet: the head at least
 				x.d.c.Write(pending)
-				*out = pending
 			}
 			return err
 		}

@@ -13,16 +13,14 @@ type Chunked struct {
 	ext     int   // bytes of the current extension
 	size    int64 // the current chunk's size, then what is left of it
 	trailer int   // bytes of the trailer section so far
-	line    [maxTrailerLine]byte
-	nline   int
+	tname   int   // bytes of the current trailer line's name; -1: in its value
 }
 
 const (
 	// MaxChunkExt bounds the extension of one chunk-size line.
 	MaxChunkExt = 256
 	// MaxTrailer bounds the trailer section.
-	MaxTrailer     = 4 << 10
-	maxTrailerLine = 1 << 10
+	MaxTrailer = 4 << 10
 )
 
 const (
@@ -84,7 +82,7 @@ func (c *Chunked) Next(p []byte) (used int, data []byte, done bool, err error) {
 			}
 			c.digits = 0
 			if c.size == 0 {
-				c.st, c.nline = chTrailer, 0
+				c.st, c.tname = chTrailer, 0
 			} else {
 				c.st = chData
 			}
@@ -109,37 +107,41 @@ func (c *Chunked) Next(p []byte) (used int, data []byte, done bool, err error) {
 			}
 			c.st = chSize
 		case chTrailer:
+			// A trailer field, checked as it passes: a token, ':', then a value without
+			// control bytes but HTAB; an empty line ends the section.
 			c.trailer++
 			if c.trailer > MaxTrailer {
 				return i, nil, false, errTrailerLarge
 			}
-			if b == '\r' {
+			switch {
+			case b == '\r':
+				if c.tname > 0 {
+					return i, nil, false, errTrailer // a name without ':'
+				}
 				c.st = chTrailLF
-				break
-			}
-			if b == '\n' || c.nline == len(c.line) {
+			case c.tname >= 0 && b == ':':
+				if c.tname == 0 {
+					return i, nil, false, errTrailer
+				}
+				c.tname = -1
+			case c.tname >= 0:
+				if !tchar[b] {
+					return i, nil, false, errTrailer // obs-fold, or a bad name
+				}
+				c.tname++
+			case b < 0x20 && b != '\t' || b == 0x7f:
 				return i, nil, false, errTrailer
 			}
-			c.line[c.nline] = b
-			c.nline++
 		case chTrailLF:
 			c.trailer++
 			if b != '\n' {
 				return i, nil, false, errTrailer
 			}
-			if c.nline == 0 {
+			if c.tname == 0 {
 				c.st = chDone
 				return i + 1, nil, true, nil
 			}
-			for _, x := range c.line[:c.nline] {
-				if x < 0x20 && x != '\t' || x == 0x7f {
-					return i, nil, false, errTrailer
-				}
-			}
-			if _, err := parseField(c.line[:c.nline]); err != nil {
-				return i, nil, false, errTrailer
-			}
-			c.st, c.nline = chTrailer, 0
+			c.st, c.tname = chTrailer, 0
 		case chDone:
 			return i, nil, true, nil
 		}
