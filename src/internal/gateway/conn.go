@@ -25,7 +25,7 @@ const (
 	maxResponseHead = 256 << 10
 	// probeEvery is how often a request waiting on a silent provider checks that its device is
 	// still there; a device that left cancels the request within this time.
-	probeEvery = time.Second
+	probeEvery = 2 * time.Second
 )
 
 var (
@@ -73,6 +73,7 @@ type devConn struct {
 	pin    int     // (*buf)[:pin] is the head of the request in progress, which d.req points into
 	rn     int     // what rawRead read
 	rerr   error
+	armed  time.Time // the read deadline set on c
 	req    h1.Request
 	tab    *config.Table // the table client was looked up in
 	client *config.Client
@@ -122,7 +123,7 @@ func (d *devConn) serve() {
 	defer d.close()
 	m := &d.g.o.Table().Main
 	if m.HeaderTimeout > 0 {
-		d.c.SetReadDeadline(time.Now().Add(m.HeaderTimeout))
+		d.setReadDeadline(time.Now().Add(m.HeaderTimeout))
 	}
 	for {
 		if !d.readHead(m) {
@@ -136,12 +137,30 @@ func (d *devConn) serve() {
 			return
 		}
 		m = &d.g.o.Table().Main
-		if m.IdleTimeout > 0 {
-			d.c.SetReadDeadline(time.Now().Add(m.IdleTimeout))
-		} else {
-			d.c.SetReadDeadline(time.Time{})
-		}
+		d.idleDeadline(m)
 	}
+}
+
+// idleDeadline gives the device idle_timeout for its next request (or body). A deadline set
+// less than a second before the one wanted is kept, so that a busy connection does not change
+// its timer on every request.
+func (d *devConn) idleDeadline(m *config.Main) {
+	if m.IdleTimeout <= 0 {
+		if !d.armed.IsZero() {
+			d.setReadDeadline(time.Time{})
+		}
+		return
+	}
+	want := time.Now().Add(m.IdleTimeout)
+	if !d.armed.IsZero() && want.Sub(d.armed) < time.Second && d.armed.Before(want.Add(time.Second)) {
+		return
+	}
+	d.setReadDeadline(want)
+}
+
+func (d *devConn) setReadDeadline(t time.Time) {
+	d.armed = t
+	d.c.SetReadDeadline(t)
 }
 
 func (d *devConn) close() {
@@ -187,7 +206,7 @@ func (d *devConn) readHead(m *config.Main) bool {
 			if !timed && m.HeaderTimeout > 0 {
 				// The head came in parts: it has header_timeout from its first byte.
 				timed = true
-				d.c.SetReadDeadline(time.Now().Add(m.HeaderTimeout))
+				d.setReadDeadline(time.Now().Add(m.HeaderTimeout))
 			}
 		}
 		if err := d.fill(int(m.MaxHeaderBytes)); err != nil {
@@ -397,11 +416,7 @@ func (b *body) read(p []byte) (int, error) {
 		if !b.timed {
 			// A body still coming: idle_timeout per wait, not header_timeout.
 			b.timed = true
-			if m := &d.g.o.Table().Main; m.IdleTimeout > 0 {
-				d.c.SetReadDeadline(time.Now().Add(m.IdleTimeout))
-			} else {
-				d.c.SetReadDeadline(time.Time{})
-			}
+			d.idleDeadline(&d.g.o.Table().Main)
 		}
 		if !b.chunked && len(p) >= bufSize && d.buf == nil {
 			// Large reads of a known length go straight to the caller.

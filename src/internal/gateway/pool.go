@@ -48,6 +48,7 @@ type upConn struct {
 	raw    syscall.RawConn // the socket, for reads that hold no buffer while they wait; nil over TLS
 	pool   *pool
 	idleAt time.Time
+	armed  time.Time // the read deadline set on c
 	reused bool
 }
 

@@ -55,6 +55,7 @@ type exchange struct {
 	ub         *[]byte // the provider's bytes; pooled
 	ur, uw     int
 	upRdFn     func(fd uintptr) bool
+	gotData    bool // bytes came from the provider since its read deadline last fired
 	upRn       int
 	upErr      error
 	res        h1.Response
@@ -561,11 +562,20 @@ func appendInt(b []byte, n int) []byte {
 
 // armRead sets the provider connection's read deadline: the current limit (first byte, then
 // stream idle) or the next check on the device, whichever comes first.
+//
+// A deadline already set that comes first is kept: it fires, the limit is checked and the
+// deadline set again. So a busy connection changes its timer about once per probeEvery, not
+// once per request.
 func (x *exchange) armRead() {
-	next := time.Now().Add(probeEvery)
+	now := time.Now()
+	next := now.Add(probeEvery)
 	if !x.deadline.IsZero() && x.deadline.Before(next) {
 		next = x.deadline
 	}
+	if a := x.uc.armed; a.After(now) && !a.After(next) {
+		return
+	}
+	x.uc.armed = next
 	x.uc.c.SetReadDeadline(next)
 }
 
@@ -608,9 +618,7 @@ func (x *exchange) upFill(maxHead int) error {
 		}
 		if x.upRn > 0 {
 			x.uw += x.upRn
-			if x.streaming && x.m.StreamIdleTimeout > 0 {
-				x.deadline = time.Now().Add(x.m.StreamIdleTimeout)
-			}
+			x.gotData = true
 			return nil
 		}
 		if err == nil {
@@ -620,6 +628,11 @@ func (x *exchange) upFill(maxHead int) error {
 			return err
 		}
 		now := time.Now()
+		if x.gotData && x.streaming && x.m.StreamIdleTimeout > 0 {
+			// Data came since the deadline was set: the idle limit counts from about now.
+			x.deadline = now.Add(x.m.StreamIdleTimeout)
+		}
+		x.gotData = false
 		if !x.deadline.IsZero() && !now.Before(x.deadline) {
 			return x.timeoutErr
 		}

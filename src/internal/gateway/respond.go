@@ -27,10 +27,11 @@ func (x *exchange) respond() {
 	x.committed = true
 	x.streaming = true
 	x.timeoutErr = errStreamIdle
+	x.gotData = false
 	if x.m.StreamIdleTimeout > 0 {
-		x.deadline = timeNow().Add(x.m.StreamIdleTimeout)
+		x.deadline = time.Now().Add(x.m.StreamIdleTimeout)
 	} else {
-		x.deadline = zeroTime
+		x.deadline = time.Time{}
 	}
 	// The request is through: its buffers go back (the device's only when no next request is
 	// waiting in it).
@@ -354,7 +355,3 @@ func (x *exchange) encode(out *[]byte) error {
 		}
 	}
 }
-
-var zeroTime time.Time
-
-func timeNow() time.Time { return time.Now() }

@@ -54,6 +54,23 @@ func (s *usageScanner) Feed(p []byte) {
 			i += j
 			s.st, s.klen, s.esc = scanStr, 0, false
 		case scanStr:
+			if s.klen > maxKey && !s.esc {
+				// Too long to be a key of ours: on to the next byte that ends or escapes.
+				j := bytes.IndexByte(p[i:], '"')
+				if j < 0 {
+					j = len(p) - i
+				}
+				if k := bytes.IndexByte(p[i:i+j], '\\'); k >= 0 {
+					j = k
+				}
+				if k := bytes.IndexByte(p[i:i+j], '\n'); k >= 0 {
+					j = k
+				}
+				if i += j; i == len(p) {
+					return
+				}
+				c = p[i]
+			}
 			switch {
 			case s.esc:
 				s.esc = false

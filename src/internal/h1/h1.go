@@ -117,24 +117,25 @@ func EqualFold(b []byte, s string) bool {
 	return true
 }
 
-// hopByHop are the fields that describe one connection, never forwarded (RFC 9110 7.6.1), with
-// the framing fields a proxy sets itself.
-var hopByHop = [...]string{"connection", "keep-alive", "te", "trailer", "upgrade", "transfer-encoding",
-	"content-length", "proxy-connection", "host"}
-
-// HopByHop reports whether a field must not be forwarded as it is: the hop-by-hop fields,
-// Proxy-*, and the framing fields (Content-Length, Transfer-Encoding) and Host, which the
-// sender of the next hop writes itself.
+// HopByHop reports whether a field must not be forwarded as it is: the hop-by-hop fields
+// (Connection, Keep-Alive, TE, Trailer, Upgrade, Proxy-*), and the framing fields
+// (Content-Length, Transfer-Encoding) and Host, which the sender of the next hop writes itself.
 func HopByHop(name []byte) bool {
-	if len(name) > 6 && EqualFold(name[:6], "proxy-") {
-		return true
+	switch len(name) {
+	case 2:
+		return EqualFold(name, "te")
+	case 4:
+		return EqualFold(name, "host")
+	case 7:
+		return EqualFold(name, "trailer") || EqualFold(name, "upgrade")
+	case 10:
+		return EqualFold(name, "connection") || EqualFold(name, "keep-alive")
+	case 14:
+		return EqualFold(name, "content-length")
+	case 17:
+		return EqualFold(name, "transfer-encoding")
 	}
-	for _, h := range hopByHop {
-		if EqualFold(name, h) {
-			return true
-		}
-	}
-	return false
+	return len(name) > 6 && EqualFold(name[:6], "proxy-")
 }
 
 // lines walks a head line by line. Every line must end in CRLF; a CR or LF anywhere else, or
@@ -149,7 +150,7 @@ func (l *lines) next() (line []byte, ok bool, err error) {
 	b := l.b
 	for i := l.pos; i < len(b); i++ {
 		c := b[i]
-		if c >= 0x20 && c != 0x7f || c == '\t' {
+		if !special[c] {
 			continue
 		}
 		switch c {
@@ -171,6 +172,16 @@ func (l *lines) next() (line []byte, ok bool, err error) {
 	}
 	return nil, false, nil
 }
+
+// special are the bytes a head line may not hold as they are: CR, LF and the other control
+// bytes but HTAB.
+var special = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = c != '\t'
+	}
+	t[0x7f] = true
+	return
+}()
 
 // parseField splits one field line; fields(…) call it for every line up to the blank one.
 func parseField(line []byte) (Header, error) {
