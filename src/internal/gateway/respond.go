@@ -27,12 +27,9 @@ func (x *exchange) respond() {
 	x.committed = true
 	x.streaming = true
 	x.timeoutErr = errStreamIdle
-	x.gotData = false
-	if x.m.StreamIdleTimeout > 0 {
-		x.deadline = time.Now().Add(x.m.StreamIdleTimeout)
-	} else {
-		x.deadline = time.Time{}
-	}
+	// The stream idle limit is set when the read deadline next fires (see upFill), as if data
+	// had just come: the head just did.
+	x.deadline, x.gotData = time.Time{}, true
 	// The request is through: its buffers go back (the device's only when no next request is
 	// waiting in it).
 	if x.kept != nil {
