@@ -475,7 +475,10 @@ func (e *env) startAirelay(name, prefix string, procs int, cpus []int) (*proc, e
 	}
 	abs, _ := filepath.Abs(e.o.airelay)
 	// The fake's leaf is signed by the bench CA: Go reads extra roots from SSL_CERT_FILE.
-	p, err := start(e.dir, name, cpus, []string{"GOMAXPROCS=" + strconv.Itoa(procs), "SSL_CERT_FILE=" + filepath.Join(e.dir, "ca.pem")}, abs, "run", "--config", path)
+	// gctrace: a line per GC cycle in the log, counted by streamEvents; GOTRACEBACK=all: a
+	// SIGQUIT prints every goroutine (streamEvents counts them). Neither costs anything between.
+	p, err := start(e.dir, name, cpus, []string{"GOMAXPROCS=" + strconv.Itoa(procs), "SSL_CERT_FILE=" + filepath.Join(e.dir, "ca.pem"),
+		"GODEBUG=gctrace=1", "GOTRACEBACK=all"}, abs, "run", "--config", path)
 	if err != nil {
 		return nil, err
 	}

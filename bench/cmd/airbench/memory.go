@@ -9,9 +9,11 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -165,9 +167,8 @@ func (e *env) runMemory() error {
 	for _, sc := range []scenario{
 		{"airelay", "/openai/v1", "", false},
 		{"nginx", "/openai/v1", "", true},
-		// The HTTPS upstream: airelay multiplexes the streams over a few HTTP/2 connections,
-		// nginx opens one TLS connection per stream.
-		{"airelay", "/openai-tls/v1", "HTTPS upstream (HTTP/2)", false},
+		// The HTTPS upstream: both open one TLS connection per stream (HTTP/1.1).
+		{"airelay", "/openai-tls/v1", "HTTPS upstream (HTTP/1.1, a TLS connection per stream)", false},
 		{"nginx", "/openai-tls/v1", "HTTPS upstream (HTTP/1.1, a TLS connection per stream)", true},
 	} {
 		if sc.ngx && !e.hasNgx {
@@ -183,6 +184,23 @@ func (e *env) runMemory() error {
 		r := e.holdStreams(sc.name, base, p, n)
 		r.Note = sc.note
 		m.Streams = append(m.Streams, r)
+	}
+	// CPU per streamed event, with few and with many streams open, at the same rate of events in
+	// all: the cost of an event must not grow with the streams held (GC running back to back under memory_limit would show here).
+	for _, n := range []int{10, n} {
+		for _, ngx := range []bool{false, true} {
+			if ngx && !e.hasNgx {
+				continue
+			}
+			if err := e.restartProxies(); err != nil {
+				return err
+			}
+			p, base, name := e.air, "http://"+e.addr("air_http")+"/openai/v1", "airelay"
+			if ngx {
+				p, base, name = e.ngx, "http://"+e.addr("ngx_http")+"/openai/v1", "nginx"
+			}
+			m.Events = append(m.Events, e.streamEvents(name, base, p, n))
+		}
 	}
 	if err := e.restartProxies(); err != nil {
 		return err
@@ -202,4 +220,127 @@ func (e *env) runMemory() error {
 		m.AfterLoad["haproxy"] = memOf(e.hap.pid())
 	}
 	return nil
+}
+
+// eventRate is the events per second the fake sends in all in streamEvents, however many
+// streams are open: each of n streams gets one every n/eventRate s.
+const eventRate = 10000
+
+// streamEvents opens n SSE streams through base on which the fake sends eventRate events per
+// second in all, then measures the proxy's CPU time per event delivered over a window. For airelay
+// it also counts GC cycles in the window (its log, GODEBUG=gctrace=1) and, at the end, its
+// goroutines (a SIGQUIT dump, GOTRACEBACK=all; the process is restarted for the next run).
+func (e *env) streamEvents(name, base string, p *proc, n int) *EventRow {
+	eventTick := time.Duration(n) * time.Second / eventRate
+	row := &EventRow{Program: name, Streams: n, Tick: eventTick.String(), GCs: -1, Goroutines: -1}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr := &http.Transport{MaxIdleConnsPerHost: -1, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	var opened, failed, events atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/chat/completions?hold=1&tick="+eventTick.String(), strings.NewReader(chatStreamBody))
+			req.Header.Set("Content-Type", "application/json")
+			res, err := c.Do(req)
+			if err != nil {
+				<-sem
+				failed.Add(1)
+				return
+			}
+			defer res.Body.Close()
+			br := bufio.NewReaderSize(res.Body, 512)
+			first := true
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					if first {
+						<-sem
+						failed.Add(1)
+					}
+					return
+				}
+				if bytes.HasPrefix(line, []byte("data:")) {
+					events.Add(1)
+					if first {
+						first = false
+						<-sem
+						opened.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for opened.Load()+failed.Load() < int64(n) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	window := 6 * time.Second
+	if e.p.Quick {
+		window = 3 * time.Second
+	}
+	ev0, cpu0, gc0, t0 := events.Load(), cpuSeconds(p.pid()), countGC(p), time.Now()
+	time.Sleep(window)
+	ev1, cpu1, gc1 := events.Load(), cpuSeconds(p.pid()), countGC(p)
+	row.Seconds = time.Since(t0).Seconds()
+	row.Events, row.CPUSeconds = ev1-ev0, cpu1-cpu0
+	row.Errors = int(failed.Load())
+	if row.Events > 0 {
+		row.USPerEvent = row.CPUSeconds * 1e6 / float64(row.Events)
+	}
+	if p == e.air {
+		if gc0 >= 0 {
+			row.GCs = gc1 - gc0
+		}
+		row.Goroutines = dumpGoroutines(p)
+	}
+	cancel()
+	wg.Wait()
+	log.Printf("%-8s %4d streams, an event each per %v: %.0f events/s, CPU %.1f µs/event, GC cycles %d, goroutines %d (%d failed)",
+		name, int(opened.Load()), eventTick, float64(row.Events)/row.Seconds, row.USPerEvent, row.GCs, row.Goroutines, row.Errors)
+	return row
+}
+
+// countGC counts the gctrace lines in p's log so far; -1 when it cannot be read.
+func countGC(p *proc) int {
+	b, err := os.ReadFile(p.log.Name())
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte("gc ")) {
+			n++
+		}
+	}
+	return n
+}
+
+// dumpGoroutines makes p (a Go program run with GOTRACEBACK=all) print every goroutine and exit,
+// and counts them; -1 when it did not.
+func dumpGoroutines(p *proc) int {
+	p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		return -1
+	}
+	b, err := os.ReadFile(p.log.Name())
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte("goroutine ")) && bytes.HasSuffix(l, []byte("]:")) {
+			n++
+		}
+	}
+	return n
 }

@@ -581,6 +581,33 @@ func writeDetails(b *strings.Builder, r *Results) {
 		}
 		b.WriteString(t.String())
 		w("\nStreams: the fake sends the first SSE event and holds the stream open; the client reads that event, then the memory is read 1 s after the last one opened. Relay connections: TLS handshakes completed end to end, then held. \"Before\" is the same process just before (its heap as earlier runs left it). airelay runs with the shipped config's memory_limit (GOMEMLIMIT %s); nginx and HAProxy with the configs in bench/conf/.\n\n", memLimit())
+		if len(mm.Events) > 0 {
+			w("CPU per streamed event: streams open through the gateway, the fake sending %d SSE events per second in all (each stream one per tick); CPU time of the proxy over the window divided by the events the clients got, so the two stream counts compare the cost of holding streams, not of the events. GC cycles are airelay's in that window (GODEBUG=gctrace=1); goroutines are counted from a goroutine dump (SIGQUIT) at its end.\n\n", eventRate)
+			t = &table{head: []string{"program", "open streams", "tick", "events/s", "CPU µs per event", "GC cycles/s", "goroutines", "failed"}}
+			goroutines := map[int]int{}
+			for _, row := range mm.Events {
+				gc, gr := dash, dash
+				if row.GCs >= 0 && row.Seconds > 0 {
+					gc = fmt.Sprintf("%.1f", float64(row.GCs)/row.Seconds)
+				}
+				if row.Goroutines >= 0 {
+					gr = fmt.Sprint(row.Goroutines)
+					goroutines[row.Streams] = row.Goroutines
+				}
+				t.add(row.Program, fmt.Sprint(row.Streams), row.Tick, fmt.Sprintf("%.0f", float64(row.Events)/max(row.Seconds, 1e-9)),
+					fmt.Sprintf("%.1f", row.USPerEvent), gc, gr, fmt.Sprint(row.Errors))
+			}
+			b.WriteString(t.String())
+			var ns []int
+			for k := range goroutines {
+				ns = append(ns, k)
+			}
+			if len(ns) == 2 {
+				lo, hi := min(ns[0], ns[1]), max(ns[0], ns[1])
+				w("\nairelay goroutines per open stream: %.2f (the difference between %d and %d streams open).\n", float64(goroutines[hi]-goroutines[lo])/float64(hi-lo), hi, lo)
+			}
+			w("\n")
+		}
 	}
 	if s := r.Startup; s != nil {
 		w("### Startup\n\n")

@@ -118,10 +118,25 @@ type MemRow struct {
 	Note    string `json:"note,omitempty"`
 }
 
+// EventRow is CPU per streamed event with n streams open, each getting an event every tick.
+type EventRow struct {
+	Program    string  `json:"program"`
+	Streams    int     `json:"streams"`
+	Tick       string  `json:"tick"`
+	Events     int64   `json:"events"`
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	USPerEvent float64 `json:"cpu_us_per_event"`
+	GCs        int     `json:"gc_cycles"`  // airelay: GC cycles in the window (GODEBUG=gctrace=1); -1 unknown
+	Goroutines int     `json:"goroutines"` // airelay: goroutines with the streams open (SIGQUIT dump); -1 unknown
+	Errors     int     `json:"errors"`
+}
+
 type MemorySection struct {
 	Idle      map[string]mem `json:"idle"`
 	IdleNote  string         `json:"idle_note"`
 	Streams   []*MemRow      `json:"gateway_streams"`
+	Events    []*EventRow    `json:"stream_events,omitempty"`
 	RelayConn []*MemRow      `json:"relay_connections"`
 	AfterLoad map[string]mem `json:"after_benchmarks,omitempty"`
 }

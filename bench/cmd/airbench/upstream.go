@@ -30,6 +30,7 @@ import (
 //	POST /v1/chat/completions           small JSON answer (≈450 bytes)
 //	POST … with "stream":true           SSE: 12 chunks and [DONE], each flushed
 //	POST …?hold=1 with "stream":true    SSE: the first chunk, then nothing until the client leaves
+//	POST …?hold=1&tick=100ms            SSE: the first chunk, then one every 100 ms until it leaves
 //	GET  /v1/models                     small JSON
 //	GET  /bytes?n=N                     N bytes (the relay throughput download)
 //	GET  /_conns                        connections accepted so far: "plain tls"
@@ -126,6 +127,21 @@ func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("hold") != "" {
 		w.Write(sseEvents[0])
 		rc.Flush()
+		// tick=DUR: one more event every DUR until the client leaves (CPU per event).
+		if tick, err := time.ParseDuration(r.URL.Query().Get("tick")); err == nil && tick > 0 {
+			t := time.NewTicker(tick)
+			defer t.Stop()
+			for i := 1; ; i++ {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-t.C:
+				}
+				if _, err := w.Write(sseEvents[1+i%len(sseWords)]); err != nil || rc.Flush() != nil {
+					return
+				}
+			}
+		}
 		<-r.Context().Done()
 		return
 	}

@@ -58,7 +58,7 @@ type Decision struct {
 // Guard holds what a check needs besides the config.
 type Guard struct {
 	Usage *usage.Book      // today's use; nil: quotas are not checked
-	Now   func() time.Time // nil: time.Now
+	Clock func() time.Time // nil: time.Now
 	loc   atomic.Pointer[time.Location]
 }
 
@@ -72,14 +72,16 @@ func (g *Guard) zone() *time.Location {
 	return time.Local
 }
 
-func (g *Guard) now() time.Time {
-	if g.Now != nil {
-		return g.Now()
+// Now is the guard's clock (the daemon's, which tests may move).
+func (g *Guard) Now() time.Time {
+	if g != nil && g.Clock != nil {
+		return g.Clock()
 	}
 	return time.Now()
 }
 
-// Check decides for the device at addr, matched to client c (nil: none), using p.
+// Check decides for the device at addr, matched to client c (nil: none), using p. On the
+// gateway the request being decided is already counted among today's requests.
 func (g *Guard) Check(t *config.Table, c *config.Client, p *config.Provider, addr netip.Addr, path Path) Decision {
 	d := Decision{Client: c}
 	if !t.Access(c, p) {
@@ -99,7 +101,7 @@ func (g *Guard) Check(t *config.Table, c *config.Client, p *config.Provider, add
 		d.Allowed = true
 		return d
 	}
-	now := g.now().In(g.zone())
+	now := g.Now().In(g.zone())
 	if hasSchedule {
 		if !c.Schedule.Open(now) {
 			d.Reason, d.Until = ScheduleClosed, c.Schedule.Next(now)
@@ -122,7 +124,7 @@ func (g *Guard) Check(t *config.Table, c *config.Client, p *config.Provider, add
 			return false
 		}
 		if over(QuotaBytes, used.Bytes(), q.Bytes) ||
-			path == Gateway && (over(QuotaTokens, used.Tokens(), q.Tokens) || over(QuotaRequests, used.Requests, q.Requests)) {
+			path == Gateway && (over(QuotaTokens, used.Tokens(), q.Tokens) || over(QuotaRequests, max(used.Requests, 1)-1, q.Requests)) {
 			return d
 		}
 	}

@@ -37,8 +37,8 @@ func TestCheck(t *testing.T) {
 	reg := stats.New()
 	book := usage.New(reg, time.UTC, 31)
 	now := time.Date(2026, 12, 2, 16, 0, 0, 0, time.UTC) // a Wednesday
-	g := &Guard{Usage: book, Now: func() time.Time { return now }}
-	book.SetClock(g.Now)
+	g := &Guard{Usage: book, Clock: func() time.Time { return now }}
+	book.SetClock(g.Clock)
 	g.SetZone(time.UTC)
 	kid, tv, phone := netip.MustParseAddr("192.168.1.50"), netip.MustParseAddr("192.168.1.60"), netip.MustParseAddr("192.168.1.70")
 	openai := tb.Provider("openai")
@@ -102,11 +102,11 @@ func TestCheck(t *testing.T) {
 func TestRequestQuotaAndMessage(t *testing.T) {
 	tb, _ := config.LoadBytes("test", []byte(site))
 	reg := stats.New()
-	g := &Guard{Usage: usage.New(reg, time.UTC, 31), Now: func() time.Time { return time.Date(2026, 12, 2, 19, 30, 0, 0, time.UTC) }}
-	g.Usage.SetClock(g.Now)
+	g := &Guard{Usage: usage.New(reg, time.UTC, 31), Clock: func() time.Time { return time.Date(2026, 12, 2, 19, 30, 0, 0, time.UTC) }}
+	g.Usage.SetClock(g.Clock)
 	kid := netip.MustParseAddr("192.168.1.50")
 	dev := reg.Device(kid)
-	for range 3 {
+	for range 4 { // three done today, and the one being decided
 		dev.Total.Requests.Add(1)
 	}
 	d := g.Check(tb, tb.ClientFor(kid, nil), tb.Provider("anthropic"), kid, Gateway)
@@ -130,7 +130,7 @@ func TestNoPolicyDoesNotAllocate(t *testing.T) {
 func BenchmarkCheck(b *testing.B) {
 	tb, _ := config.LoadBytes("test", []byte(site))
 	reg := stats.New()
-	g := &Guard{Usage: usage.New(reg, time.UTC, 31), Now: func() time.Time { return time.Date(2026, 12, 2, 16, 0, 0, 0, time.UTC) }}
+	g := &Guard{Usage: usage.New(reg, time.UTC, 31), Clock: func() time.Time { return time.Date(2026, 12, 2, 16, 0, 0, 0, time.UTC) }}
 	kid := netip.MustParseAddr("192.168.1.50")
 	reg.Device(kid)
 	c, p := tb.ClientFor(kid, nil), tb.Provider("openai")

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
+	"time"
 	"unicode/utf8"
+
+	"github.com/airelay/airelay/src/internal/access"
+	"github.com/airelay/airelay/src/internal/h1"
 )
 
 // apiError is an error the gateway itself answers with, in the OpenAI shape that every SDK
@@ -18,6 +21,7 @@ type apiError struct {
 	typ, code     string
 	message       string
 	countsAsError bool // an upstream failure (stats Errors)
+	retryAfter    int  // seconds for Retry-After, with x-should-retry: false; 0: neither
 }
 
 var (
@@ -29,9 +33,24 @@ var (
 		message: "this device may not use this provider through the router"}
 	errNoRoute = &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "unknown_provider",
 		message: "no provider is configured at this path; use /<prefix>/… with a provider's prefix"}
+	errHeaderTooLarge = &apiError{status: http.StatusRequestHeaderFieldsTooLarge, typ: "invalid_request_error", code: "request_header_too_large",
+		message: "the request header is larger than the router allows (max_header_bytes)"}
 	errTooLarge = &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
 		message: "the request body is larger than the router allows (max_body)"}
 )
+
+// policyError is the answer to a device its schedule or a daily quota stops: 403 for a closed
+// schedule, 429 insufficient_quota for a quota, as OpenAI answers a spent quota.
+func policyError(d access.Decision, now time.Time) *apiError {
+	e := &apiError{status: http.StatusForbidden, typ: "permission_error", code: d.Code(), message: d.Message(now)}
+	if d.Reason != access.ScheduleClosed {
+		e.status, e.typ = http.StatusTooManyRequests, "insufficient_quota"
+	}
+	if !d.Until.IsZero() {
+		e.retryAfter = max(1, int(d.Until.Sub(now).Seconds()))
+	}
+	return e
+}
 
 func upstreamError(p string, status int, what string) *apiError {
 	e := &apiError{status: status, typ: "upstream_error", code: "bad_gateway", countsAsError: true,
@@ -42,7 +61,21 @@ func upstreamError(p string, status int, what string) *apiError {
 	return e
 }
 
-// Causes of a cancelled attempt, set by the attempt's timer.
+// malformed is the answer to a request head that h1 refused; its reason is h1's own words.
+func malformed(e *h1.Error) *apiError {
+	code := "invalid_request"
+	switch e.Status {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		code = "request_header_too_large"
+	case http.StatusHTTPVersionNotSupported:
+		code = "http_version_not_supported"
+	case http.StatusExpectationFailed:
+		code = "expectation_failed"
+	}
+	return &apiError{status: e.Status, typ: "invalid_request_error", code: code, message: "malformed request: " + e.Reason}
+}
+
+// Causes of a failed attempt, set by the attempt's timer.
 var (
 	errFirstByte  = errors.New("no response within first_byte_timeout")
 	errStreamIdle = errors.New("no data within stream_idle_timeout")
@@ -68,30 +101,43 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
-// logErr strips the URL from a transport error: a device's query may hold its own key.
-func logErr(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
+// appendResponse appends the whole answer: head and JSON body; with close, the connection is
+// said to close after it.
+func (e *apiError) appendResponse(b []byte, close bool) []byte {
+	body := len(`{"error":{"message":,"type":,"code":}}`) + 1
+	for _, s := range [...]string{e.message, e.typ, e.code} {
+		body += jsonLen(s)
 	}
-	return err
-}
-
-func (e *apiError) write(w http.ResponseWriter) {
-	b := make([]byte, 0, 96+len(e.message))
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(e.status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(e.status)...)
+	b = append(b, "\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(body), 10)
+	if close {
+		b = append(b, "\r\nConnection: close"...)
+	}
+	if e.retryAfter > 0 {
+		// x-should-retry: the official SDKs retry a 429 by themselves unless told not to;
+		// a daily quota or a closed schedule does not pass in seconds.
+		b = append(b, "\r\nRetry-After: "...)
+		b = strconv.AppendInt(b, int64(e.retryAfter), 10)
+		b = append(b, "\r\nx-should-retry: false"...)
+	}
+	b = append(b, "\r\n\r\n"...)
 	b = append(b, `{"error":{"message":`...)
 	b = appendJSONString(b, e.message)
 	b = append(b, `,"type":`...)
 	b = appendJSONString(b, e.typ)
 	b = append(b, `,"code":`...)
 	b = appendJSONString(b, e.code)
-	b = append(b, "}}\n"...)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(e.status)
-	w.Write(b)
+	return append(b, "}}\n"...)
+}
+
+// jsonLen is the length of s written by appendJSONString.
+func jsonLen(s string) int {
+	var tmp [128]byte
+	return len(appendJSONString(tmp[:0], s))
 }
 
 func appendJSONString(b []byte, s string) []byte {
@@ -121,3 +167,5 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	return append(b, '"')
 }
+
+func (e *apiError) Error() string { return e.message }

@@ -1,11 +1,11 @@
 package gateway
 
 import (
-	"net/http"
+	"bytes"
 	"net/url"
-	"strings"
 
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/h1"
 )
 
 // Placeholders are the keys a device sends when it has none of its own: SDKs refuse to start
@@ -19,117 +19,145 @@ var Placeholders = []string{
 }
 
 // IsPlaceholder reports whether a key sent by a device stands for "no key".
-func IsPlaceholder(k string) bool {
-	k = strings.TrimSpace(k)
-	if len(k) > 3 && strings.EqualFold(k[:3], "sk-") {
+func IsPlaceholder(k string) bool { return isPlaceholder(k) }
+
+func isPlaceholder[S string | []byte](k S) bool {
+	for len(k) > 0 && isSpace(k[0]) {
+		k = k[1:]
+	}
+	for len(k) > 0 && isSpace(k[len(k)-1]) {
+		k = k[:len(k)-1]
+	}
+	if len(k) > 3 && foldEq(k[:3], "sk-") {
 		k = k[3:]
-		if len(k) > 4 && strings.EqualFold(k[:4], "ant-") {
+		if len(k) > 4 && foldEq(k[:4], "ant-") {
 			k = k[4:]
 		}
 	}
 	for _, p := range Placeholders {
-		if strings.EqualFold(k, p) {
+		if foldEq(k, p) {
 			return true
 		}
 	}
 	return false
 }
 
-// Canonical names of the headers a key may travel in; the map is indexed directly so that a
-// lookup does not canonicalise (allocate).
-const (
-	hdrAuthorization = "Authorization"
-	hdrXAPIKey       = "X-Api-Key"
-	hdrXGoogAPIKey   = "X-Goog-Api-Key"
-)
+// foldEq reports whether k equals the lower-case ASCII p, ignoring ASCII case.
+func foldEq[S string | []byte](k S, p string) bool {
+	if len(k) != len(p) {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != p[i] {
+			return false
+		}
+	}
+	return true
+}
 
-// deviceKeys reports whether the device sent a real key: any auth header or Gemini "key" query
+// isKeyHeader reports whether a field may carry a device's key.
+func isKeyHeader(name []byte) bool {
+	return h1.EqualFold(name, "authorization") || h1.EqualFold(name, "x-api-key") || h1.EqualFold(name, "x-goog-api-key")
+}
+
+// deviceHasKey reports whether the device sent a real key: any auth header or Gemini "key" query
 // parameter that is not a placeholder.
-func deviceHasKey(h http.Header, rawQuery string) bool {
-	for _, v := range h[hdrAuthorization] {
-		// "Bearer KEY", "Basic …": the credential is what follows the scheme.
-		if _, cred, ok := strings.Cut(v, " "); ok {
-			v = cred
-		} else if strings.EqualFold(v, "Bearer") { // "Bearer " with the space trimmed
-			v = ""
+func deviceHasKey(r *h1.Request) bool {
+	for _, h := range r.Headers {
+		v := h.Value
+		switch {
+		case h1.EqualFold(h.Name, "authorization"):
+			// "Bearer KEY", "Basic …": the credential is what follows the scheme.
+			if i := bytes.IndexByte(v, ' '); i >= 0 {
+				v = v[i+1:]
+			} else if foldEq(v, "bearer") { // "Bearer " with the space trimmed
+				v = nil
+			}
+		case h1.EqualFold(h.Name, "x-api-key"), h1.EqualFold(h.Name, "x-goog-api-key"):
+		default:
+			continue
 		}
-		if !IsPlaceholder(v) {
+		if !isPlaceholder(v) {
 			return true
 		}
 	}
-	for _, name := range [...]string{hdrXAPIKey, hdrXGoogAPIKey} {
-		for _, v := range h[name] {
-			if !IsPlaceholder(v) {
-				return true
-			}
+	if v, ok := queryKey(r.Query); ok {
+		s := string(v)
+		if u, err := url.QueryUnescape(s); err == nil {
+			s = u
 		}
-	}
-	if v, ok := queryKey(rawQuery); ok {
-		if u, err := url.QueryUnescape(v); err == nil {
-			v = u
-		}
-		if !IsPlaceholder(v) {
+		if !isPlaceholder(s) {
 			return true
 		}
 	}
 	return false
 }
 
-// applyKey puts p's key on an outbound request as p.KeyPolicy says. When it does, every other
-// credential of the device goes (the three headers and a "key" query parameter), so two keys
-// never reach a provider. A provider without an api_key passes the device's own.
-func applyKey(p *config.Provider, h http.Header, u *url.URL) {
+// routerKey reports whether p's key goes on a request, as p.KeyPolicy says. When it does, every
+// other credential of the device goes (the three headers and a "key" query parameter), so two
+// keys never reach a provider. A provider without an api_key passes the device's own.
+func routerKey(p *config.Provider, r *h1.Request) bool {
 	if !p.APIKey.Set() || p.KeyPolicy == config.KeyPass {
-		return
+		return false
 	}
-	if p.KeyPolicy == config.KeyFill && deviceHasKey(h, u.RawQuery) {
-		return
-	}
-	delete(h, hdrAuthorization)
-	delete(h, hdrXAPIKey)
-	delete(h, hdrXGoogAPIKey)
-	if _, ok := queryKey(u.RawQuery); ok {
-		u.RawQuery = dropQueryKey(u.RawQuery)
-	}
-	key := p.APIKey.Reveal()
+	return p.KeyPolicy != config.KeyFill || !deviceHasKey(r)
+}
+
+// appendKeyHeader appends p's key in the header its auth names.
+func appendKeyHeader(b []byte, p *config.Provider) []byte {
 	switch p.Auth {
 	case config.AuthXAPIKey:
-		h[hdrXAPIKey] = []string{key}
+		b = append(b, "X-Api-Key: "...)
 	case config.AuthXGoogAPIKey:
-		h[hdrXGoogAPIKey] = []string{key}
+		b = append(b, "X-Goog-Api-Key: "...)
 	default:
-		h[hdrAuthorization] = []string{"Bearer " + key}
+		b = append(b, "Authorization: Bearer "...)
 	}
+	b = append(b, p.APIKey.Reveal()...)
+	return append(b, '\r', '\n')
 }
 
 // queryKey returns the raw value of the first "key" parameter of a raw query.
-func queryKey(q string) (string, bool) {
-	for q != "" {
-		var kv string
-		kv, q, _ = strings.Cut(q, "&")
-		if v, ok := strings.CutPrefix(kv, "key="); ok {
-			return v, true
+func queryKey(q []byte) ([]byte, bool) {
+	for len(q) > 0 {
+		kv := q
+		if i := bytes.IndexByte(q, '&'); i >= 0 {
+			kv, q = q[:i], q[i+1:]
+		} else {
+			q = nil
 		}
-		if kv == "key" {
-			return "", true
+		if len(kv) >= 4 && string(kv[:4]) == "key=" {
+			return kv[4:], true
+		}
+		if string(kv) == "key" {
+			return nil, true
 		}
 	}
-	return "", false
+	return nil, false
 }
 
-// dropQueryKey removes every "key" parameter from a raw query, keeping the others in order.
-func dropQueryKey(q string) string {
-	var b strings.Builder
-	for q != "" {
-		var kv string
-		kv, q, _ = strings.Cut(q, "&")
-		if kv == "key" || strings.HasPrefix(kv, "key=") || kv == "" {
+// appendQueryWithoutKey appends a raw query without its "key" parameters, the others in order.
+func appendQueryWithoutKey(b, q []byte) []byte {
+	first := true
+	for len(q) > 0 {
+		kv := q
+		if i := bytes.IndexByte(q, '&'); i >= 0 {
+			kv, q = q[:i], q[i+1:]
+		} else {
+			q = nil
+		}
+		if len(kv) == 0 || string(kv) == "key" || len(kv) >= 4 && string(kv[:4]) == "key=" {
 			continue
 		}
-		if b.Len() > 0 {
-			b.WriteByte('&')
+		if !first {
+			b = append(b, '&')
 		}
-		b.WriteString(kv)
+		first = false
+		b = append(b, kv...)
 	}
-	return b.String()
+	return b
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,9 @@ import (
 // Measurements print numbers; they assert nothing about time or memory. Run them with
 //
 //	AIRELAY_MEASURE=1 go test -run Measure -v ./src/internal/gateway
+//
+// AIRELAY_MEASURE_STREAMS=n opens n streams instead of 200; AIRELAY_MEASURE_PLAIN=1 puts a
+// plain-HTTP provider behind the gateway instead of an HTTPS one.
 func skipUnlessMeasuring(t *testing.T) {
 	if os.Getenv("AIRELAY_MEASURE") == "" {
 		t.Skip("set AIRELAY_MEASURE=1 to measure")
@@ -122,8 +126,17 @@ func TestMeasureStreamsMemory(t *testing.T) {
 		streams = n
 	}
 	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}); f.Arrivals = nil })
+	upURL := up.URL()
+	if os.Getenv("AIRELAY_MEASURE_PLAIN") != "" { // a plain-HTTP provider, as in make bench
+		f := fakeprovider.New(keyOpenAI)
+		f.Step, f.Arrivals = make(chan struct{}), nil
+		plain := httptest.NewServer(f)
+		defer plain.Close()
+		defer plain.CloseClientConnections()
+		upURL = plain.URL
+	}
 	dir := t.TempDir()
-	uci := mainSection() + provider("openai", up.URL(), keyOpenAI, "bearer")
+	uci := mainSection() + provider("openai", upURL, keyOpenAI, "bearer")
 	os.WriteFile(filepath.Join(dir, "airelay"), []byte(uci), 0o600)
 	os.WriteFile(filepath.Join(dir, "ca.pem"), mustCA(t).PEM, 0o600)
 

@@ -54,6 +54,39 @@ func (s *usageScanner) Feed(p []byte) {
 			i += j
 			s.st, s.klen, s.esc = scanStr, 0, false
 		case scanStr:
+			if s.klen == 0 && !s.esc {
+				// Most strings are short and whole in p: find the end and match at once.
+				if j := bytes.IndexByte(p[i:], '"'); j >= 0 {
+					str := p[i : i+j]
+					if bytes.IndexByte(str, '\\') < 0 && bytes.IndexByte(str, '\n') < 0 {
+						s.st = scanOut
+						if len(str) <= maxKey {
+							if in, ok := matchKey(str); ok {
+								s.st, s.input = scanColon, in
+							}
+						}
+						i += j // the closing quote
+						continue
+					}
+				}
+			}
+			if s.klen > maxKey && !s.esc {
+				// Too long to be a key of ours: on to the next byte that ends or escapes.
+				j := bytes.IndexByte(p[i:], '"')
+				if j < 0 {
+					j = len(p) - i
+				}
+				if k := bytes.IndexByte(p[i:i+j], '\\'); k >= 0 {
+					j = k
+				}
+				if k := bytes.IndexByte(p[i:i+j], '\n'); k >= 0 {
+					j = k
+				}
+				if i += j; i == len(p) {
+					return
+				}
+				c = p[i]
+			}
 			switch {
 			case s.esc:
 				s.esc = false

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/airelay/airelay/src/internal/access"
 )
 
 func scan(chunks ...string) (in, out uint64) {
@@ -200,4 +203,23 @@ func FuzzUsageScanner(f *testing.F) {
 			t.Fatalf("scanner %d/%d, encoding/json %d/%d", in, out, ri, ro)
 		}
 	})
+}
+
+// TestPolicyError: a spent quota is a 429 insufficient_quota that tells the SDKs not to retry
+// and when to come back; a closed schedule a 403 saying until when.
+func TestPolicyError(t *testing.T) {
+	now := time.Date(2026, 12, 7, 21, 0, 0, 0, time.UTC)
+	q := policyError(access.Decision{Reason: access.QuotaTokens, Used: 1050, Limit: 1000, Until: time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)}, now)
+	got := string(q.appendResponse(nil, false))
+	for _, want := range []string{"HTTP/1.1 429 Too Many Requests\r\n", "\r\nRetry-After: 10800\r\nx-should-retry: false\r\n",
+		`{"error":{"message":"the daily token quota of 1,000 for this device is used up (1,050 today); it resets at midnight (in 3h0m)","type":"insufficient_quota","code":"daily_token_quota"}}`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("quota answer lacks %q:\n%s", want, got)
+		}
+	}
+	s := policyError(access.Decision{Reason: access.ScheduleClosed, Until: time.Date(2026, 12, 8, 15, 0, 0, 0, time.UTC)}, now)
+	got = string(s.appendResponse(nil, false))
+	if !strings.HasPrefix(got, "HTTP/1.1 403 Forbidden\r\n") || !strings.Contains(got, `"message":"AI access for this device is closed by its schedule until Tue 15:00 (in 18h0m)","type":"permission_error","code":"schedule_closed"`) {
+		t.Errorf("schedule answer:\n%s", got)
+	}
 }

@@ -68,6 +68,7 @@ func (r *Relay) init() {
 // Serve accepts connections on ln until ln is closed or Shutdown is called.
 func (r *Relay) Serve(ln net.Listener) error {
 	r.init()
+	deferAccept(ln, r.Table().Main.HelloTimeout)
 	r.mu.Lock()
 	r.listeners[ln] = struct{}{}
 	r.mu.Unlock()
@@ -164,10 +165,16 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// handle sets a connection up (hello, match, access, dial, hello forwarded) and hands it to
+// two fresh copy goroutines (see relayed), so the stack this setup grew, dial included, is not
+// kept for the connection's life.
 func (r *Relay) handle(c *net.TCPConn) {
+	handedOff := false
 	defer func() {
-		c.Close()
-		r.track(c, false)
+		if !handedOff {
+			c.Close()
+			r.track(c, false)
+		}
 	}()
 	t := r.Table()
 	var from netip.AddrPort
@@ -207,7 +214,11 @@ func (r *Relay) handle(c *net.TCPConn) {
 	}
 	client := t.ClientFor(from.Addr(), mac)
 	sc := r.Stats.Begin(dev, p.ID)
-	defer sc.End()
+	defer func() {
+		if !handedOff {
+			sc.End()
+		}
+	}()
 	sc.Each(func(k *stats.Counters) { k.Conns.Add(1) })
 	dec := r.Guard.Check(t, client, p, from.Addr(), access.Relay)
 	if !dec.Allowed {
@@ -230,23 +241,75 @@ func (r *Relay) handle(c *net.TCPConn) {
 		r.Log.Warn("relay: dial failed", "client", from.Addr().String(), "provider", p.ID, "addr", addr, "err", err)
 		return
 	}
-	defer up.Close()
 	_ = up.SetWriteDeadline(time.Now().Add(t.Main.ConnectTimeout))
 	if _, err := up.Write(hello); err != nil {
+		up.Close()
 		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
 		r.Log.Warn("relay: upstream write failed", "provider", p.ID, "err", err)
 		return
 	}
+	nhello := int64(len(hello))
 	helloBufs.Put(bufp)
 	bufp = nil
 	r.Log.Debug("relay: open", "client", from.Addr().String(), "provider", p.ID, "sni", name, "upstream", up.RemoteAddr().String())
+	handedOff = true
+	rc := &relayed{r: r, c: c, up: up, sc: sc, from: from, provider: p.ID, up0: nhello}
 	if dec.CutIn > 0 { // schedule_cut: the window closes while the connection may still be open
-		cut := time.AfterFunc(dec.CutIn, func() { c.Close(); up.Close() })
-		defer cut.Stop()
+		rc.cut = time.AfterFunc(dec.CutIn, func() { c.Close(); up.Close() })
 	}
-	upBytes, downBytes := splice(c, up, t.Main.IdleTimeout)
-	sc.AddBytes(uint64(upBytes)+uint64(len(hello)), uint64(downBytes))
-	r.Log.Debug("relay: closed", "client", from.Addr().String(), "provider", p.ID, "up", upBytes+int64(len(hello)), "down", downBytes)
+	rc.start(t.Main.IdleTimeout)
+}
+
+// relayed is a connection past its setup: two goroutines copy it, one each way, and the one
+// that ends last closes both sides and counts it. Both start fresh, with the small stack a
+// blocked copy needs.
+type relayed struct {
+	r        *Relay
+	c        *net.TCPConn
+	up       net.Conn
+	sc       stats.Conn
+	from     netip.AddrPort
+	provider string
+	up0      int64 // the ClientHello, sent before the copy began
+
+	idleUp, idleDown atomic.Bool
+	upBytes          int64 // device → provider; written by its copier before left drops
+	downBytes        int64
+	left             atomic.Int32
+	cut              *time.Timer // schedule_cut; nil: none
+}
+
+func (rc *relayed) start(idle time.Duration) {
+	rc.left.Store(2)
+	go rc.copyDown(idle)
+	go rc.copyUp(idle)
+}
+
+// copyDown copies provider → device.
+func (rc *relayed) copyDown(idle time.Duration) {
+	rc.downBytes = copyHalf(rc.c, rc.up, idle, &rc.idleDown, &rc.idleUp)
+	rc.done()
+}
+
+// copyUp copies device → provider.
+func (rc *relayed) copyUp(idle time.Duration) {
+	rc.upBytes = copyHalf(rc.up, rc.c, idle, &rc.idleUp, &rc.idleDown)
+	rc.done()
+}
+
+func (rc *relayed) done() {
+	if rc.left.Add(-1) != 0 {
+		return
+	}
+	if rc.cut != nil {
+		rc.cut.Stop()
+	}
+	rc.up.Close()
+	rc.c.Close()
+	rc.sc.AddBytes(uint64(rc.upBytes+rc.up0), uint64(rc.downBytes))
+	rc.sc.End()
+	rc.r.track(rc.c, false)
+	rc.r.Log.Debug("relay: closed", "client", rc.from.Addr().String(), "provider", rc.provider, "up", rc.upBytes+rc.up0, "down", rc.downBytes)
 }
 
 // fallback hands a connection that is not for a provider to tls_fallback, or closes it.

@@ -71,6 +71,13 @@ type syncWriter struct{ b *bytes.Buffer }
 
 var logMu = make(chan struct{}, 1)
 
+// logText is what was logged so far, read under the writers' lock.
+func (e *env) logText() string {
+	logMu <- struct{}{}
+	defer func() { <-logMu }()
+	return e.logs.String()
+}
+
 func (w syncWriter) Write(p []byte) (int, error) {
 	logMu <- struct{}{}
 	defer func() { <-logMu }()
@@ -214,7 +221,7 @@ func TestDenied(t *testing.T) {
 		t.Fatalf("fallback for denied client: %q %v", got, err)
 	}
 	waitFor(t, func() bool { return e.stats.Provider("openai").Denied.Load() == 1 })
-	if !strings.Contains(e.logs.String(), "relay: denied") {
+	if !strings.Contains(e.logText(), "relay: denied") {
 		t.Fatal("denial not logged")
 	}
 	// default_access deny with a client section that allows this device.

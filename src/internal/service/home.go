@@ -67,7 +67,7 @@ func newHome(reg *stats.Registry, t *config.Table) *home {
 	loc := schedule.Local()
 	h.book = usage.New(reg, loc, t.Main.HistoryDays)
 	h.book.SetClock(h.clock.now)
-	h.guard = &access.Guard{Usage: h.book, Now: h.clock.now}
+	h.guard = &access.Guard{Usage: h.book, Clock: h.clock.now}
 	h.guard.SetZone(loc)
 	return h
 }

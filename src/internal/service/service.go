@@ -175,7 +175,7 @@ func newService(opts Options, t *config.Table) *Service {
 	}
 	s.home = newHome(s.stats, t)
 	s.relay = &relay.Relay{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Guard: s.home.guard, Log: s.log}
-	s.gateway = gateway.New(gateway.Options{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Log: s.log})
+	s.gateway = gateway.New(gateway.Options{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Guard: s.home.guard, Log: s.log})
 	s.dns = &dnsserver.Handler{Table: s.table.Load, Log: s.log, Servers: s.resolver.Upstreams}
 	s.apply(t)
 	return s

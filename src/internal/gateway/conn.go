@@ -1,0 +1,441 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/h1"
+)
+
+// Buffers. A device connection holds one only while a request is read or its answer written;
+// while it waits for the next request, and a stream while it waits for the next event from a
+// plain-TCP provider, it holds none (see devConn.rawRead).
+const (
+	bufSize       = 4 << 10
+	maxPooledBody = 64 << 10 // larger kept bodies and heads are left to the GC, not hoarded
+	// maxResponseHead bounds a provider's response head.
+	maxResponseHead = 256 << 10
+	// probeEvery is how often a request waiting on a silent provider checks that its device is
+	// still there; a device that left cancels the request within this time.
+	probeEvery = 2 * time.Second
+)
+
+var (
+	bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+	outPool = sync.Pool{New: func() any { b := make([]byte, 0, bufSize); return &b }}
+)
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) == bufSize {
+		*b = (*b)[:bufSize]
+		bufPool.Put(b)
+	}
+}
+
+func getOut() *[]byte { return outPool.Get().(*[]byte) }
+
+func putOut(b *[]byte) {
+	if cap(*b) <= maxPooledBody {
+		*b = (*b)[:0]
+		outPool.Put(b)
+	}
+}
+
+// Device connection states, for Shutdown.
+const (
+	stateIdle   = iota // waiting for a request: Shutdown may close it
+	stateBusy          // a request is in progress: Shutdown waits for it
+	stateClosed        // Shutdown closed it
+)
+
+// devConn is one device connection, served by one goroutine from accept to close.
+type devConn struct {
+	g     *Gateway
+	c     net.Conn        // as accepted (closing it frees its max_conns slot)
+	raw   syscall.RawConn // the socket; nil when the listener gave something else
+	rdFn  func(fd uintptr) bool
+	addr  netip.Addr
+	mac   net.HardwareAddr
+	state atomic.Int32
+
+	buf    *[]byte // pooled; nil while nothing is buffered
+	r, w   int     // unread bytes: (*buf)[r:w]
+	pin    int     // (*buf)[:pin] is the head of the request in progress, which d.req points into
+	rn     int     // what rawRead read
+	rerr   error
+	armed  time.Time // the read deadline set on c
+	req    h1.Request
+	tab    *config.Table // the table client was looked up in
+	client *config.Client
+	x      *exchange // the request in progress, reused
+}
+
+func newDevConn(g *Gateway, c net.Conn) *devConn {
+	d := &devConn{g: g, c: c, x: &exchange{}}
+	d.x.upRdFn = d.x.rawUpRead
+	inner := c
+	if lc, ok := c.(*limitedConn); ok {
+		inner = lc.Conn
+	}
+	if sc, ok := inner.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			d.raw = raw
+			d.rdFn = d.rawRead
+		}
+	}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		d.addr = ta.AddrPort().Addr().Unmap()
+	} else if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		d.addr = ap.Addr().Unmap()
+	}
+	return d
+}
+
+// device returns the device's MAC, looked up once per connection (again while unknown).
+func (d *devConn) device() net.HardwareAddr {
+	if d.mac == nil && d.g.o.MAC != nil && d.addr.IsValid() {
+		d.mac = d.g.o.MAC(d.addr)
+	}
+	return d.mac
+}
+
+// clientFor returns the device's client section in t, looked up once per table.
+func (d *devConn) clientFor(t *config.Table, mac net.HardwareAddr) *config.Client {
+	if d.tab != t || d.client == nil && mac != nil {
+		d.tab, d.client = t, t.ClientFor(d.addr, mac)
+	}
+	return d.client
+}
+
+// serve reads requests and answers them until the device closes, a request asks to close, or
+// something is malformed.
+func (d *devConn) serve() {
+	defer d.close()
+	m := &d.g.o.Table().Main
+	if m.HeaderTimeout > 0 {
+		d.setReadDeadline(time.Now().Add(m.HeaderTimeout))
+	}
+	for {
+		if !d.readHead(m) {
+			return
+		}
+		if !d.state.CompareAndSwap(stateIdle, stateBusy) {
+			return
+		}
+		keep := d.g.handle(d)
+		if !keep || d.req.Close || !d.state.CompareAndSwap(stateBusy, stateIdle) || d.g.isClosing() {
+			return
+		}
+		m = &d.g.o.Table().Main
+		d.idleDeadline(m)
+	}
+}
+
+// idleDeadline gives the device idle_timeout for its next request (or body). A deadline set
+// less than a second before the one wanted is kept, so that a busy connection does not change
+// its timer on every request.
+func (d *devConn) idleDeadline(m *config.Main) {
+	if m.IdleTimeout <= 0 {
+		if !d.armed.IsZero() {
+			d.setReadDeadline(time.Time{})
+		}
+		return
+	}
+	want := time.Now().Add(m.IdleTimeout)
+	if !d.armed.IsZero() && want.Sub(d.armed) < time.Second && d.armed.Before(want.Add(time.Second)) {
+		return
+	}
+	d.setReadDeadline(want)
+}
+
+func (d *devConn) setReadDeadline(t time.Time) {
+	d.armed = t
+	d.c.SetReadDeadline(t)
+}
+
+func (d *devConn) close() {
+	d.c.Close()
+	if d.buf != nil {
+		putBuf(d.buf)
+		d.buf = nil
+	}
+	d.g.forget(d)
+}
+
+// readHead reads and parses the next request head; a malformed or oversized one is answered
+// and the connection closed. The head stays in d.buf, d.r past it.
+func (d *devConn) readHead(m *config.Main) bool {
+	timed := false
+	d.pin = 0
+	if d.buf != nil && d.r > 0 { // a pipelined request: to the start, where heads are kept
+		d.w = copy(*d.buf, (*d.buf)[d.r:d.w])
+		d.r = 0
+	}
+	for {
+		if d.r < d.w {
+			n, err := h1.ParseRequest((*d.buf)[d.r:d.w], &d.req)
+			if err != nil {
+				var he *h1.Error
+				errors.As(err, &he)
+				d.answer(malformed(he))
+				return false
+			}
+			if n > int(m.MaxHeaderBytes) {
+				d.answer(errHeaderTooLarge)
+				return false
+			}
+			if n > 0 {
+				d.r += n
+				d.pin = d.r
+				return true
+			}
+			if d.w-d.r >= int(m.MaxHeaderBytes) {
+				d.answer(errHeaderTooLarge)
+				return false
+			}
+			if !timed && m.HeaderTimeout > 0 {
+				// The head came in parts: it has header_timeout from its first byte.
+				timed = true
+				d.setReadDeadline(time.Now().Add(m.HeaderTimeout))
+			}
+		}
+		if err := d.fill(int(m.MaxHeaderBytes)); err != nil {
+			return false
+		}
+	}
+}
+
+// answer writes one of the gateway's errors and says the connection closes.
+func (d *devConn) answer(e *apiError) {
+	out := getOut()
+	*out = e.appendResponse(*out, true)
+	d.c.Write(*out)
+	putOut(out)
+}
+
+// fill reads more bytes from the device into d.buf, making room (up to limit bytes buffered).
+func (d *devConn) fill(limit int) error {
+	if d.buf != nil && d.r == d.w {
+		d.r, d.w = d.pin, d.pin
+	}
+	if d.buf != nil && d.w == len(*d.buf) {
+		if d.r > d.pin {
+			d.w = d.pin + copy((*d.buf)[d.pin:], (*d.buf)[d.r:d.w])
+			d.r = d.pin
+		} else {
+			// A head larger than a pooled buffer, or a body with no room after its head:
+			// grow, up to the limit, not pooled.
+			n := min(max(2*len(*d.buf), bufSize), d.pin+limit+1)
+			if n <= len(*d.buf) {
+				return errHeaderTooLarge
+			}
+			b := make([]byte, n)
+			copy(b, (*d.buf)[:d.w])
+			if d.pin == 0 {
+				putBuf(d.buf) // (with a head pinned, d.req still points into the old one)
+			}
+			d.buf = &b
+		}
+	}
+	if d.raw == nil {
+		if d.buf == nil {
+			d.buf, d.r, d.w = getBuf(), 0, 0
+		}
+		n, err := d.c.Read((*d.buf)[d.w:])
+		d.w += n
+		if n > 0 {
+			return nil
+		}
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	d.rn, d.rerr = 0, nil
+	if err := d.raw.Read(d.rdFn); err != nil {
+		return err
+	}
+	if d.rerr != nil {
+		return d.rerr
+	}
+	if d.rn == 0 {
+		return io.EOF
+	}
+	d.w += d.rn
+	return nil
+}
+
+// rawRead reads from the device's socket into d.buf; when nothing is there and nothing is
+// buffered, it gives the buffer back before the runtime parks the goroutine, so an idle
+// connection costs no buffer.
+func (d *devConn) rawRead(fd uintptr) bool {
+	if d.buf == nil {
+		d.buf, d.r, d.w = getBuf(), 0, 0
+	}
+	n, err := readFD(fd, (*d.buf)[d.w:])
+	if err == syscall.EAGAIN {
+		if d.r == d.w && d.pin == 0 {
+			putBuf(d.buf)
+			d.buf = nil
+		}
+		return false
+	}
+	d.rn, d.rerr = n, err
+	return true
+}
+
+func readFD(fd uintptr, b []byte) (int, error) {
+	for {
+		n, err := syscall.Read(int(fd), b)
+		if err != syscall.EINTR {
+			if n < 0 {
+				n = 0
+			}
+			if err != nil && err != syscall.EAGAIN {
+				err = os.NewSyscallError("read", err)
+			}
+			return n, err
+		}
+	}
+}
+
+// release unpins the request's head (d.req must not be used after it) and gives the buffer
+// back when nothing unread is in it.
+func (d *devConn) release() {
+	d.pin = 0
+	if d.buf != nil && d.r == d.w {
+		putBuf(d.buf)
+		d.buf = nil
+	}
+}
+
+// gone reports whether the device has closed or reset its connection, without reading: a
+// pipelined next request stays where it is.
+func (d *devConn) gone() bool {
+	if d.raw == nil {
+		return false
+	}
+	var b [1]byte
+	gone := false
+	d.raw.Control(func(fd uintptr) {
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		gone = n == 0 && err == nil || err != nil && err != syscall.EAGAIN && err != syscall.EINTR
+	})
+	return gone
+}
+
+// body is the device's request body, decoded (Content-Length or chunked) and held to max_body.
+type body struct {
+	d       *devConn
+	chunked bool
+	ch      h1.Chunked
+	left    int64 // Content-Length bytes still to come
+	n, max  int64
+	done    bool
+	over    bool // past max_body
+	failed  bool // broke off, or malformed
+	timed   bool
+}
+
+var errBodyTooLarge = errors.New("request body past max_body")
+
+func (b *body) init(d *devConn, r *h1.Request, max int64) {
+	*b = body{}
+	b.d, b.chunked, b.left, b.max = d, r.Chunked, max64(r.ContentLength, 0), max
+	b.done = !b.chunked && b.left == 0
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// Read reads decoded body bytes; io.EOF at its end.
+func (b *body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	if b.over {
+		return 0, errBodyTooLarge
+	}
+	if b.failed {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n, err := b.read(p)
+	b.n += int64(n)
+	if b.max > 0 && b.n > b.max {
+		b.over = true
+		return 0, errBodyTooLarge
+	}
+	if err != nil && err != io.EOF {
+		b.failed = true
+	}
+	return n, err
+}
+
+func (b *body) read(p []byte) (int, error) {
+	d := b.d
+	for {
+		if d.r < d.w {
+			in := (*d.buf)[d.r:d.w]
+			if !b.chunked {
+				n := copy(p, in[:min(int64(len(in)), b.left)])
+				d.r += n
+				b.left -= int64(n)
+				b.done = b.left == 0
+				return n, nil
+			}
+			in = in[:min(len(in), len(p))]
+			used, data, done, err := b.ch.Next(in)
+			d.r += used
+			if err != nil {
+				return 0, err
+			}
+			copy(p, data)
+			b.done = done
+			if len(data) > 0 || done {
+				if done && len(data) == 0 {
+					return 0, io.EOF
+				}
+				return len(data), nil
+			}
+			continue
+		}
+		if !b.timed {
+			// A body still coming: idle_timeout per wait, not header_timeout.
+			b.timed = true
+			d.idleDeadline(&d.g.o.Table().Main)
+		}
+		if !b.chunked && len(p) >= bufSize && d.buf == nil {
+			// Large reads of a known length go straight to the caller.
+			n, err := d.c.Read(p[:min(int64(len(p)), b.left)])
+			b.left -= int64(n)
+			b.done = b.left == 0
+			if n > 0 {
+				return n, nil
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		if err := d.fill(bufSize); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+	}
+}

@@ -1,0 +1,728 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/airelay/airelay/src/internal/access"
+	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/h1"
+	"github.com/airelay/airelay/src/internal/stats"
+)
+
+// exchange is one device request and its attempts (the provider, then its fallbacks), all on
+// the device connection's goroutine. One lives in each devConn and is reset per request.
+type exchange struct {
+	g      *Gateway
+	d      *devConn
+	m      *config.Main
+	r      *h1.Request
+	dev    *stats.Device
+	path   string // the device's path, raw
+	rest   string // path after the prefix
+	start  time.Time
+	method string // for the debug log only
+
+	hasBody bool
+	body    body
+	kept    *[]byte // the whole body, or its first part (partial), in memory; nil: streamed
+	partial bool    // kept holds only the start of a body that goes on streaming
+	small   bool    // a body of known length read whole: stream_usage may change it
+	usage   []byte  // kept with stream_options.include_usage added; nil: not applicable
+	usageOK bool
+	sent    bool // the streamed body has been sent once: no second attempt
+
+	// The current attempt.
+	p          *config.Provider
+	pl         *pool
+	uc         *upConn
+	conn       stats.Conn
+	err        error // why the attempt failed; nil: the answer went to the device
+	upStatus   int   // a refused 429/5xx
+	status     int   // what the device got; 0: nothing yet
+	committed  bool  // the answer's head went to the device: no more failover
+	devGone    bool  // the device left
+	cut        bool  // the answer to the device was cut: close its connection
+	deadline   time.Time
+	timeoutErr error
+	streaming  bool
+	ub         *[]byte // the provider's bytes; pooled
+	ur, uw     int
+	upRdFn     func(fd uintptr) bool
+	gotData    bool // bytes came from the provider since its read deadline last fired
+	upRn       int
+	upErr      error
+	res        h1.Response
+	headLen    int // the response head, at (*x.ub)[x.ur:]
+	ch         h1.Chunked
+	left       int64 // Content-Length bytes of the answer still to come
+	bodyEnd    bool  // the answer's body ended cleanly
+	askUsage   bool
+	noScan     bool
+	uncounted  bool // bytes down are counted by strip
+	scan       usageScanner
+	strip      usageStrip
+	tokIn      uint64
+	tokOut     uint64
+	pend       []byte // data next() returned that dataReader has not passed on yet
+}
+
+// Causes of a failed or cut attempt besides the provider's own errors.
+var (
+	errDeviceGone = errors.New("the device left")
+	errUpgrade    = errors.New("the provider switched protocols")
+	errUpHead     = errors.New("malformed response head")
+)
+
+const continue100 = "HTTP/1.1 100 Continue\r\n\r\n"
+
+// handle serves the request in d.req; it reports whether the connection may serve another.
+func (g *Gateway) handle(d *devConn) bool {
+	t := g.o.Table()
+	r := &d.req
+	mac := d.device()
+	dev := g.o.Stats.Device(d.addr)
+	dev.SetMAC(mac)
+	dev.Total.Requests.Add(1)
+	bodyPending := r.Chunked || r.ContentLength > 0
+
+	path := string(r.Path)
+	p, rest := t.Route(path)
+	if p == nil {
+		dev.Total.AddStatus(errNoRoute.status)
+		return d.reply(errNoRoute, bodyPending)
+	}
+	if hasDotSegment(path) {
+		g.refuse(dev, p, errBadPath, false)
+		return d.reply(errBadPath, bodyPending)
+	}
+	client := d.clientFor(t, mac)
+	if dec := g.o.Guard.Check(t, client, p, d.addr, access.Gateway); !dec.Allowed {
+		e := errDenied
+		if dec.Reason != access.Denied {
+			e = policyError(dec, g.o.Guard.Now())
+		}
+		g.refuse(dev, p, e, true)
+		return d.reply(e, bodyPending)
+	} else if dec.CutIn > 0 {
+		// schedule_cut: a stream still open that long after the window closes ends
+		cut := time.AfterFunc(dec.CutIn, func() { d.c.Close() })
+		defer cut.Stop()
+	}
+	m := &t.Main
+	if m.MaxBody > 0 && r.ContentLength > m.MaxBody {
+		g.refuse(dev, p, errTooLarge, false)
+		return d.reply(errTooLarge, true)
+	}
+
+	x := d.x
+	fn := x.upRdFn
+	*x = exchange{} // cleared in place: a composite literal would be built on the stack first
+	x.g, x.d, x.m, x.r, x.dev, x.upRdFn = g, d, m, r, dev, fn
+	x.path, x.rest, x.start, x.hasBody = path, rest, time.Now(), bodyPending
+	if g.o.Log.Enabled(context.Background(), slog.LevelDebug) {
+		x.method = string(r.Method)
+	}
+	defer x.finish(p)
+
+	replayable := !x.hasBody
+	if x.hasBody {
+		x.body.init(d, r, m.MaxBody)
+		if r.Expect100 && d.r == d.w {
+			d.c.Write([]byte(continue100))
+		}
+		var e *apiError
+		switch {
+		case !r.Chunked && r.ContentLength <= smallBody:
+			e = x.keepBody(r.ContentLength)
+			x.small = e == nil
+			replayable = m.RetryBody > 0 && r.ContentLength <= m.RetryBody
+		case len(p.Fallback) > 0 && m.RetryBody > 0 && (r.Chunked || r.ContentLength <= m.RetryBody):
+			// Keep the body for a fallback only when there is one and the body may fit.
+			e = x.keepBody(max(m.RetryBody, smallBody))
+			replayable = !x.partial && int64(len(*x.kept)) <= m.RetryBody
+			x.small = e == nil && !x.partial
+		case r.Chunked:
+			// A small chunked body is read whole too, so that it goes on with a Content-Length
+			// and only once it is known to be well formed.
+			e = x.keepBody(smallBody)
+			x.small = e == nil && !x.partial
+			replayable = x.small && m.RetryBody > 0 && int64(len(*x.kept)) <= m.RetryBody
+		}
+		if e != nil {
+			g.refuseStatus(dev, p, e)
+			x.status = e.status
+			return d.reply(e, !x.body.done)
+		}
+	}
+
+	ps := g.poolsFor(t)
+	var last *config.Provider
+	for i := 0; i <= len(p.Fallback); i++ {
+		q := p
+		if i > 0 {
+			q = p.Fallback[i-1]
+			if !t.Access(client, q) || ps.p[q.Index] == nil {
+				continue
+			}
+		}
+		if last != nil {
+			g.o.Log.Info("gateway: trying fallback", "provider", last.ID, "fallback", q.ID, "err", x.err)
+		}
+		more := replayable && hasNext(t, client, ps, p, i)
+		x.attempt(q, ps.p[q.Index], more)
+		last = q
+		if x.err == nil || x.committed || !more || !x.retryable() {
+			break
+		}
+	}
+	if x.committed || x.err == nil {
+		return !x.cut && !x.devGone
+	}
+	var e *apiError
+	switch {
+	case x.body.over:
+		e = errTooLarge
+	case x.devGone:
+		return false // nobody to tell
+	case x.body.failed:
+		e = errBadBody
+	default:
+		e = classify(last.ID, x.err, nil, x.upStatus)
+	}
+	x.status = e.status
+	return d.reply(e, x.hasBody && !x.body.done)
+}
+
+// reply answers with one of the gateway's errors; a request whose body was not read closes the
+// connection after it.
+func (d *devConn) reply(e *apiError, closeConn bool) bool {
+	closeConn = closeConn || d.req.Close
+	out := getOut()
+	*out = e.appendResponse(*out, closeConn)
+	_, err := d.c.Write(*out)
+	putOut(out)
+	d.release()
+	return err == nil && !closeConn
+}
+
+// hasNext reports whether a fallback after position i may be tried.
+func hasNext(t *config.Table, c *config.Client, ps *pools, p *config.Provider, i int) bool {
+	for _, q := range p.Fallback[i:] {
+		if t.Access(c, q) && ps.p[q.Index] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// retryable reports whether a failed attempt may go to the next provider: not when the device
+// left, its body broke or was too large.
+func (x *exchange) retryable() bool {
+	return !x.devGone && !x.body.over && !x.body.failed
+}
+
+// refuse answers without asking a provider, counting the request on p.
+func (g *Gateway) refuse(dev *stats.Device, p *config.Provider, e *apiError, denied bool) {
+	c := g.o.Stats.Begin(dev, p.ID)
+	c.Provider.Requests.Add(1)
+	c.DeviceProvider.Requests.Add(1)
+	if denied {
+		c.Each(func(k *stats.Counters) { k.Denied.Add(1) })
+	}
+	c.Each(func(k *stats.Counters) { k.AddStatus(e.status) })
+	c.End()
+}
+
+// refuseStatus counts an answer given after the request began but before any attempt.
+func (g *Gateway) refuseStatus(dev *stats.Device, p *config.Provider, e *apiError) {
+	c := g.o.Stats.Begin(dev, p.ID)
+	c.Provider.Requests.Add(1)
+	c.DeviceProvider.Requests.Add(1)
+	c.Provider.AddStatus(e.status)
+	c.DeviceProvider.AddStatus(e.status)
+	c.End()
+}
+
+// smallBody is the largest body of known length read whole before the first attempt: the
+// request's head and body then go to the provider in one write, the body can be resent to a
+// fallback, and stream_usage can look into it. Most API requests are this small.
+const smallBody = 16 << 10
+
+// keepBody reads the body into memory up to limit bytes. A larger one keeps what was read as
+// its start (partial) and streams the rest, and is not retried.
+func (x *exchange) keepBody(limit int64) *apiError {
+	b := getOut()
+	x.kept = b
+	for {
+		if len(*b) == cap(*b) {
+			*b = append(*b, 0)[:len(*b)]
+		}
+		n, err := x.body.Read((*b)[len(*b):cap(*b)])
+		*b = (*b)[:len(*b)+n]
+		switch {
+		case err == io.EOF:
+			return nil
+		case x.body.over:
+			return errTooLarge
+		case err != nil:
+			return errBadBody
+		case int64(len(*b)) > limit:
+			x.partial = true
+			return nil
+		case x.body.done:
+			return nil
+		}
+	}
+}
+
+// finish counts what the device got and frees what the request held.
+func (x *exchange) finish(routed *config.Provider) {
+	if x.kept != nil {
+		putOut(x.kept)
+		x.kept = nil
+	}
+	if x.ub != nil {
+		putBuf(x.ub)
+		x.ub = nil
+	}
+	x.d.release()
+	x.dev.Total.AddStatus(x.status)
+	if log := x.g.o.Log; log.Enabled(context.Background(), slog.LevelDebug) {
+		id := routed.ID
+		if x.p != nil {
+			id = x.p.ID
+		}
+		log.LogAttrs(context.Background(), slog.LevelDebug, "gateway request",
+			slog.String("device", x.dev.Addr.String()), slog.String("provider", id),
+			slog.String("method", x.method), slog.String("path", x.path),
+			slog.Int("status", x.status), slog.Duration("took", time.Since(x.start)),
+			slog.Uint64("tokens_in", x.tokIn), slog.Uint64("tokens_out", x.tokOut))
+	}
+}
+
+// attempt sends the request to p through its pool and, when p answers in a way the device
+// should see, passes the answer on.
+func (x *exchange) attempt(p *config.Provider, pl *pool, canRetry bool) {
+	x.p, x.pl = p, pl
+	x.err, x.upStatus, x.askUsage, x.streaming = nil, 0, false, false
+	x.conn = x.g.o.Stats.Begin(x.dev, p.ID)
+	defer x.conn.End()
+	x.conn.Provider.Requests.Add(1)
+	x.conn.DeviceProvider.Requests.Add(1)
+	x.deadline = time.Time{} // first_byte_timeout counts from when this attempt starts
+	if x.m.FirstByteTimeout > 0 {
+		x.deadline = time.Now().Add(x.m.FirstByteTimeout)
+	}
+	x.timeoutErr = errFirstByte
+
+	x.try(canRetry)
+	if x.uc != nil {
+		x.uc.c.Close()
+		x.uc = nil
+	}
+	if x.err == nil || x.committed || x.devGone {
+		return
+	}
+	e := classify(p.ID, x.err, nil, x.upStatus)
+	st := e.status
+	if x.upStatus != 0 {
+		st = x.upStatus
+	}
+	x.conn.Provider.AddStatus(st)
+	x.conn.DeviceProvider.AddStatus(st)
+	x.conn.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+	x.g.o.Log.Warn("gateway: provider failed", "provider", p.ID, "status", st, "err", x.err)
+}
+
+func (x *exchange) try(canRetry bool) {
+	uc := x.pl.get()
+	if uc == nil {
+		var err error
+		if uc, err = x.pl.dialConn(context.Background()); err != nil {
+			x.err = err
+			return
+		}
+	}
+	x.uc = uc
+	for {
+		err := x.send()
+		if err == nil {
+			err = x.readHead()
+		}
+		if err == nil {
+			break
+		}
+		// A kept-alive connection the provider closed meanwhile: once more on a new one, when
+		// the request can be sent again and nothing came back.
+		if x.uc.reused && x.uw == 0 && !x.sent && !x.devGone && err != x.timeoutErr {
+			x.uc.c.Close()
+			x.uc = nil
+			if x.uc, err = x.pl.dialConn(context.Background()); err == nil {
+				continue
+			}
+		}
+		x.err = err
+		return
+	}
+	code := x.res.Status
+	if canRetry && (code == http.StatusTooManyRequests || code >= 500) {
+		x.upStatus = code
+		x.err = errRetryStatus
+		return
+	}
+	if code == http.StatusSwitchingProtocols {
+		x.err = errUpgrade
+		return
+	}
+	x.status = code
+	x.conn.Provider.AddStatus(code)
+	x.conn.DeviceProvider.AddStatus(code)
+	x.respond()
+}
+
+// skipHeader names the fields never forwarded to a provider besides hop-by-hop ones: no
+// Accept-Encoding, so that usage can be read from the answer; no Expect, which the gateway
+// answered itself; no X-Forwarded-* or Forwarded, which would name the device.
+func skipHeader(name []byte) bool {
+	if len(name) > 12 && h1.EqualFold(name[:12], "x-forwarded-") {
+		return true
+	}
+	switch len(name) {
+	case len("expect"):
+		return h1.EqualFold(name, "expect")
+	case len("forwarded"):
+		return h1.EqualFold(name, "forwarded")
+	case len("accept-encoding"):
+		return h1.EqualFold(name, "accept-encoding")
+	}
+	return false
+}
+
+// send writes the request to the provider: its head, and the body with it when in memory, in
+// one write; a streamed body follows as the device sends it.
+func (x *exchange) send() error {
+	r, pl, p := x.r, x.pl, x.p
+	x.ur, x.uw = 0, 0
+	out := getOut()
+	defer putOut(out)
+	b := append(*out, r.Method...)
+	b = append(b, ' ')
+	b = append(b, pl.basePath...)
+	b = append(b, x.rest...)
+	if len(pl.basePath)+len(x.rest) == 0 {
+		b = append(b, '/')
+	}
+	withKey := routerKey(p, r)
+	if len(r.Query) > 0 {
+		if _, has := queryKey(r.Query); withKey && has {
+			b = append(b, '?')
+			n := len(b)
+			if b = appendQueryWithoutKey(b, r.Query); len(b) == n {
+				b = b[:n-1]
+			}
+		} else {
+			b = append(b, '?')
+			b = append(b, r.Query...)
+		}
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, pl.host...)
+	b = append(b, '\r', '\n')
+	for _, h := range r.Headers {
+		if r.Hop(h.Name) || skipHeader(h.Name) || withKey && isKeyHeader(h.Name) {
+			continue
+		}
+		b = append(b, h.Name...)
+		b = append(b, ':', ' ')
+		b = append(b, h.Value...)
+		b = append(b, '\r', '\n')
+	}
+	if withKey {
+		b = appendKeyHeader(b, p)
+	}
+	var inMem []byte
+	switch {
+	case !x.hasBody:
+		if r.ContentLength == 0 {
+			b = append(b, "Content-Length: 0\r\n"...)
+		}
+	case x.kept != nil && !x.partial:
+		inMem = *x.kept
+		if x.small && p.StreamUsage && string(r.Method) == "POST" && hasSuffix(x.rest, "/chat/completions") {
+			if !x.usageOK {
+				x.usage, x.usageOK = withStreamUsage(inMem), true
+			}
+			if x.usage != nil {
+				inMem, x.askUsage = x.usage, true
+			}
+		}
+		b = append(b, "Content-Length: "...)
+		b = appendInt(b, len(inMem))
+		b = append(b, '\r', '\n')
+	case r.Chunked:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	default:
+		b = append(b, "Content-Length: "...)
+		b = appendInt(b, int(r.ContentLength))
+		b = append(b, '\r', '\n')
+	}
+	b = append(b, '\r', '\n')
+	b = append(b, inMem...)
+	*out = b
+	if _, err := x.uc.c.Write(b); err != nil {
+		return err
+	}
+	if inMem != nil {
+		x.conn.AddBytes(uint64(len(*x.kept)), 0) // what the device sent
+	} else if x.hasBody {
+		if err := x.sendBody(); err != nil {
+			return err
+		}
+	}
+	x.armRead()
+	return nil
+}
+
+// sendBody streams the rest of the device's body to the provider (chunk by chunk when the
+// device sent it chunked), after the part kept in memory.
+func (x *exchange) sendBody() error {
+	x.sent = true
+	if x.m.FirstByteTimeout > 0 {
+		x.uc.c.SetWriteDeadline(x.deadline)
+		defer x.uc.c.SetWriteDeadline(time.Time{})
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	b := *buf
+	const room = 18    // a chunk's size line before the data, CRLF after
+	if x.kept != nil { // the start of the body, read while it might have fitted
+		kept := *x.kept
+		var err error
+		if x.r.Chunked {
+			_, err = x.uc.c.Write(h1.AppendChunkHeader(b[:0], len(kept)))
+		}
+		if err == nil {
+			_, err = x.uc.c.Write(kept)
+		}
+		if err == nil && x.r.Chunked {
+			_, err = x.uc.c.Write([]byte("\r\n"))
+		}
+		if err != nil {
+			return err
+		}
+		x.conn.AddBytes(uint64(len(kept)), 0)
+	}
+	for {
+		n, err := x.body.Read(b[room : len(b)-2])
+		if n > 0 {
+			x.conn.AddBytes(uint64(n), 0)
+			var werr error
+			if x.r.Chunked {
+				hdr := h1.AppendChunkHeader(nil, n)
+				start := room - len(hdr)
+				copy(b[start:], hdr)
+				b[room+n], b[room+n+1] = '\r', '\n'
+				_, werr = x.uc.c.Write(b[start : room+n+2])
+			} else {
+				_, werr = x.uc.c.Write(b[room : room+n])
+			}
+			if werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			if x.r.Chunked {
+				_, err := x.uc.c.Write([]byte("0\r\n\r\n"))
+				return err
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func hasSuffix(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}
+
+func appendInt(b []byte, n int) []byte {
+	var tmp [20]byte
+	i := len(tmp)
+	for {
+		i--
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, tmp[i:]...)
+}
+
+// armRead sets the provider connection's read deadline: the current limit (first byte, then
+// stream idle) or the next check on the device, whichever comes first.
+//
+// A deadline already set that comes first is kept: it fires, the limit is checked and the
+// deadline set again. So a busy connection changes its timer about once per probeEvery, not
+// once per request.
+func (x *exchange) armRead() {
+	now := time.Now()
+	next := now.Add(probeEvery)
+	if !x.deadline.IsZero() && x.deadline.Before(next) {
+		next = x.deadline
+	}
+	if a := x.uc.armed; a.After(now) && !a.After(next) {
+		return
+	}
+	x.uc.armed = next
+	x.uc.c.SetReadDeadline(next)
+}
+
+// upFill reads more of the provider's answer into x.ub. While it waits it checks every
+// probeEvery that the device is still there, and holds to the first-byte or stream-idle limit.
+func (x *exchange) upFill(maxHead int) error {
+	if x.ub != nil && x.ur == x.uw {
+		x.ur, x.uw = 0, 0
+	}
+	if x.ub != nil && x.uw == len(*x.ub) {
+		if x.ur > 0 {
+			x.uw = copy(*x.ub, (*x.ub)[x.ur:x.uw])
+			x.ur = 0
+		} else {
+			n := min(2*len(*x.ub), maxHead)
+			if n <= len(*x.ub) {
+				return errUpHead
+			}
+			b := make([]byte, n)
+			copy(b, (*x.ub)[:x.uw])
+			putBuf(x.ub)
+			x.ub = &b
+		}
+	}
+	for {
+		var err error
+		if x.uc.raw != nil {
+			x.upRn, x.upErr = 0, nil
+			if err = x.uc.raw.Read(x.upRdFn); err == nil {
+				err = x.upErr
+				if err == nil && x.upRn == 0 {
+					err = io.EOF
+				}
+			}
+		} else {
+			if x.ub == nil {
+				x.ub, x.ur, x.uw = getBuf(), 0, 0
+			}
+			x.upRn, err = x.uc.c.Read((*x.ub)[x.uw:])
+		}
+		if x.upRn > 0 {
+			x.uw += x.upRn
+			x.gotData = true
+			return nil
+		}
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		now := time.Now()
+		if x.gotData && x.streaming && x.m.StreamIdleTimeout > 0 {
+			// Data came since the deadline was set: the idle limit counts from about now.
+			x.deadline = now.Add(x.m.StreamIdleTimeout)
+		}
+		x.gotData = false
+		if !x.deadline.IsZero() && !now.Before(x.deadline) {
+			return x.timeoutErr
+		}
+		if x.d.gone() {
+			x.devGone = true
+			return errDeviceGone
+		}
+		x.armRead()
+	}
+}
+
+// rawUpRead reads from a plain provider connection into x.ub, giving the buffer back while it
+// waits when nothing unread is in it (a stream between events holds no buffer).
+func (x *exchange) rawUpRead(fd uintptr) bool {
+	if x.ub == nil {
+		x.ub, x.ur, x.uw = getBuf(), 0, 0
+	}
+	n, err := readFD(fd, (*x.ub)[x.uw:])
+	if err == syscall.EAGAIN {
+		if x.ur == x.uw {
+			putBuf(x.ub)
+			x.ub = nil
+		}
+		return false
+	}
+	x.upRn, x.upErr = n, err
+	return true
+}
+
+// readHead reads the provider's response head into x.res; informational answers are skipped.
+func (x *exchange) readHead() error {
+	for {
+		if x.ur < x.uw {
+			n, err := h1.ParseResponse((*x.ub)[x.ur:x.uw], &x.res)
+			if err != nil {
+				return errUpHead
+			}
+			if n > 0 {
+				x.headLen = n
+				if x.res.Status >= 100 && x.res.Status < 200 && x.res.Status != http.StatusSwitchingProtocols {
+					x.ur += n
+					continue
+				}
+				return nil
+			}
+		}
+		if err := x.upFill(maxResponseHead); err != nil {
+			if err == io.EOF && x.uw > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+}
+
+// hasDotSegment reports a "." or ".." path segment, also written as %2e, which upstreams would
+// resolve differently.
+func hasDotSegment(p string) bool {
+	for p != "" {
+		seg := p
+		if i := strings.IndexByte(p, '/'); i >= 0 {
+			seg, p = p[:i], p[i+1:]
+		} else {
+			p = ""
+		}
+		dots := 0
+		for seg != "" && dots < 3 {
+			switch {
+			case seg[0] == '.':
+				seg = seg[1:]
+			case len(seg) >= 3 && seg[0] == '%' && seg[1] == '2' && (seg[2] == 'e' || seg[2] == 'E'):
+				seg = seg[3:]
+			default:
+				dots = 3
+				continue
+			}
+			dots++
+		}
+		if seg == "" && (dots == 1 || dots == 2) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,354 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/airelay/airelay/src/internal/h1"
+	"github.com/airelay/airelay/src/internal/stats"
+)
+
+// How the answer's body goes to the device.
+const (
+	passNone    = iota // no body (HEAD, 1xx, 204, 304)
+	passLength         // Content-Length: bytes as they come
+	passChunked        // chunked: the provider's framing, untouched
+	passEncode         // data re-framed: chunked for HTTP/1.1, until close for HTTP/1.0
+)
+
+// respond sends the provider's answer to the device: the head at once (with the first body
+// bytes that came with it), then the body as it arrives, each read written at once, so an
+// event of a stream reaches the device as soon as the provider wrote it. Usage is scanned from
+// the data on the side; a stream_usage answer goes through usageStrip.
+func (x *exchange) respond() {
+	res, r := &x.res, x.r
+	x.committed = true
+	x.streaming = true
+	x.timeoutErr = errStreamIdle
+	// The stream idle limit is set when the read deadline next fires (see upFill), as if data
+	// had just come: the head just did.
+	x.deadline, x.gotData = time.Time{}, true
+	// The request is through: its buffers go back (the device's only when no next request is
+	// waiting in it).
+	if x.kept != nil {
+		putOut(x.kept)
+		x.kept = nil
+	}
+
+	ce := res.Get("content-encoding")
+	x.noScan = len(ce) > 0 && !h1.EqualFold(ce, "identity")
+	mode := passEncode
+	switch {
+	case string(r.Method) == "HEAD" || h1.NoBody(res.Status):
+		mode = passNone
+	case x.askUsage && res.Status == http.StatusOK && strings.HasPrefix(string(res.Get("content-type")), "text/event-stream"):
+		x.uncounted = true // the device's bytes are counted as they leave the strip
+		x.strip = usageStrip{r: dataReader{x}, counted: x.conn}
+	case res.Chunked && r.Minor == 1:
+		mode = passChunked
+	case res.ContentLength >= 0:
+		mode = passLength
+	}
+	x.left = res.ContentLength
+	keep := !r.Close && !x.g.isClosing()
+	if mode == passEncode && r.Minor == 0 {
+		keep = false
+	}
+	x.d.release() // d.req is not used past here: its buffer need not last the stream
+
+	head := (*x.ub)[x.ur : x.ur+x.headLen]
+	out := getOut() // the head; pass and encode give it back once it went out
+	b := append(*out, "HTTP/1.1 "...)
+	line := head[9:]
+	for i, c := range line {
+		if c == '\r' {
+			line = line[:i]
+			break
+		}
+	}
+	b = append(b, line...)
+	b = append(b, '\r', '\n')
+	for _, h := range res.Headers {
+		if res.Hop(h.Name) && !(mode == passNone && h1.EqualFold(h.Name, "content-length")) {
+			continue
+		}
+		b = append(b, h.Name...)
+		b = append(b, ':', ' ')
+		b = append(b, h.Value...)
+		b = append(b, '\r', '\n')
+	}
+	switch {
+	case mode == passLength:
+		b = append(b, "Content-Length: "...)
+		b = appendInt(b, int(res.ContentLength))
+		b = append(b, '\r', '\n')
+	case mode == passChunked || mode == passEncode && r.Minor == 1:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	if !keep {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	b = append(b, '\r', '\n')
+	x.ur += x.headLen
+	*out = b
+
+	var err error
+	switch mode {
+	case passNone:
+		x.bodyEnd = true
+		_, err = x.d.c.Write(b)
+		putOut(out)
+		if err != nil {
+			err = errDeviceGone
+		}
+	case passLength, passChunked:
+		err = x.pass(out, mode)
+	default:
+		err = x.encode(out)
+	}
+	x.end(err, keep, res.Close)
+}
+
+// end settles an answer: tokens counted, the provider's connection kept or closed, a cut
+// stream counted and logged.
+func (x *exchange) end(err error, keep, upClose bool) {
+	if in, out := x.scan.Tokens(); in|out != 0 {
+		x.conn.AddTokens(in, out)
+		x.tokIn, x.tokOut = in, out
+	}
+	if err == nil && x.bodyEnd && x.ur == x.uw && !upClose {
+		x.pl.put(x.uc)
+		x.uc = nil
+	}
+	switch {
+	case err == nil:
+		x.cut = !keep
+	case err == errDeviceGone:
+		x.devGone = true
+	case err == errStreamIdle:
+		x.cut = true
+		x.conn.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+		x.g.o.Log.Warn("gateway: stream cut", "provider", x.p.ID, "err", err)
+	default:
+		x.cut = true
+		x.conn.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+		x.g.o.Log.Warn("gateway: provider broke off", "provider", x.p.ID, "err", err)
+	}
+}
+
+// pass sends the body as the provider framed it: each read goes to the device in one write (the
+// first with the head in out), while the framing is followed to find the data and the end.
+func (x *exchange) pass(out *[]byte, mode int) error {
+	first := true
+	for {
+		if x.ur == x.uw && !x.bodyEnd && !first {
+			if err := x.upFill(bufSize); err != nil {
+				return x.upErrAfterHead(err)
+			}
+		}
+		seg := []byte(nil)
+		if x.ub != nil {
+			seg = (*x.ub)[x.ur:x.uw]
+		}
+		if mode == passChunked {
+			used := 0
+			for used < len(seg) && !x.bodyEnd {
+				n, data, done, err := x.ch.Next(seg[used:])
+				used += n
+				x.sawData(data)
+				if err != nil {
+					return err
+				}
+				x.bodyEnd = done
+			}
+			seg = seg[:used]
+		} else {
+			n := min(int64(len(seg)), x.left)
+			seg = seg[:n]
+			x.left -= n
+			x.sawData(seg)
+			x.bodyEnd = x.left == 0
+		}
+		x.ur += len(seg)
+		var err error
+		if first {
+			first = false
+			*out = append(*out, seg...)
+			_, err = x.d.c.Write(*out)
+			putOut(out)
+			out = nil
+		} else if len(seg) > 0 {
+			_, err = x.d.c.Write(seg)
+		}
+		if err != nil {
+			return errDeviceGone
+		}
+		if x.bodyEnd {
+			return nil
+		}
+	}
+}
+
+// upErrAfterHead tells a provider that ended early from a device that left.
+func (x *exchange) upErrAfterHead(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// sawData counts and scans body data on its way to the device.
+func (x *exchange) sawData(data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	if !x.noScan {
+		x.scan.Feed(data)
+	}
+	if !x.uncounted {
+		x.conn.AddBytes(0, uint64(len(data)))
+	}
+}
+
+// next returns the next data of the answer's body, as a slice of x.ub; io.EOF at its end.
+func (x *exchange) next() ([]byte, error) {
+	for {
+		if x.bodyEnd {
+			return nil, io.EOF
+		}
+		if x.ur < x.uw {
+			seg := (*x.ub)[x.ur:x.uw]
+			switch {
+			case x.res.Chunked:
+				n, data, done, err := x.ch.Next(seg)
+				x.ur += n
+				if err != nil {
+					return nil, err
+				}
+				x.bodyEnd = done
+				if len(data) > 0 {
+					x.sawData(data)
+					return data, nil
+				}
+				continue
+			case x.left >= 0:
+				n := min(int64(len(seg)), x.left)
+				x.left -= n
+				x.ur += int(n)
+				x.bodyEnd = x.left == 0
+				x.sawData(seg[:n])
+				return seg[:n], nil
+			default:
+				x.ur = x.uw
+				x.sawData(seg)
+				return seg, nil
+			}
+		}
+		if x.left == 0 && !x.res.Chunked {
+			x.bodyEnd = true
+			continue
+		}
+		if err := x.upFill(bufSize); err != nil {
+			if err == io.EOF && !x.res.Chunked && x.left < 0 {
+				x.bodyEnd = true // the answer ran until the provider closed
+				x.res.Close = true
+				continue
+			}
+			return nil, x.upErrAfterHead(err)
+		}
+	}
+}
+
+// dataReader is the answer's data as an io.ReadCloser, for usageStrip.
+type dataReader struct{ x *exchange }
+
+func (d dataReader) Read(p []byte) (int, error) {
+	x := d.x
+	if x.pend == nil {
+		data, err := x.next()
+		if err != nil {
+			return 0, err
+		}
+		x.pend = data
+	}
+	n := copy(p, x.pend)
+	x.pend = x.pend[n:]
+	if len(x.pend) == 0 {
+		x.pend = nil
+	}
+	return n, nil
+}
+
+func (dataReader) Close() error { return nil }
+
+// encode sends the data re-framed: chunked to an HTTP/1.1 device, as it is to an HTTP/1.0 one
+// (which reads until the close). The answers that come here: stream_usage streams, answers
+// that run until the provider closes, and chunked answers to HTTP/1.0 devices.
+func (x *exchange) encode(out *[]byte) error {
+	chunked := x.r.Minor == 1
+	var src io.Reader = dataReader{x}
+	if x.strip.r != nil {
+		src = &x.strip
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	const room = 18
+	b := *buf
+	pending := *out // the head, sent with the first data
+	defer func() {
+		if out != nil {
+			putOut(out)
+		}
+	}()
+	for {
+		n, err := src.Read(b[room : len(b)-2])
+		if n > 0 {
+			start := room
+			if chunked {
+				var tmp [16]byte
+				hdr := h1.AppendChunkHeader(tmp[:0], n)
+				start = room - len(hdr)
+				copy(b[start:], hdr)
+				b[room+n], b[room+n+1] = '\r', '\n'
+				n += 2
+			}
+			var werr error
+			if out != nil {
+				*out = append(pending, b[start:room+n]...)
+				_, werr = x.d.c.Write(*out)
+				putOut(out)
+				out = nil
+			} else {
+				_, werr = x.d.c.Write(b[start : room+n])
+			}
+			if werr != nil {
+				return errDeviceGone
+			}
+		}
+		if err == io.EOF {
+			x.bodyEnd = true
+			var werr error
+			switch {
+			case out != nil && chunked:
+				*out = append(pending, "0\r\n\r\n"...)
+				_, werr = x.d.c.Write(*out)
+			case out != nil:
+				_, werr = x.d.c.Write(pending)
+			case chunked:
+				_, werr = x.d.c.Write([]byte("0\r\n\r\n"))
+			}
+			if werr != nil {
+				return errDeviceGone
+			}
+			return nil
+		}
+		if err != nil {
+			if out != nil { // nothing sent yet: the head at least
+				x.d.c.Write(pending)
+			}
+			return err
+		}
+	}
+}
