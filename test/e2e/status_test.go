@@ -33,9 +33,9 @@ type providerRow struct {
 }
 
 type deviceRow struct {
-	Addr      string              `json:"addr"`
-	MAC       string              `json:"mac"`
-	Client    string              `json:"client"`
+	Addr       string              `json:"addr"`
+	MAC        string              `json:"mac"`
+	Client     string              `json:"client"`
 	Name       string              `json:"name"`
 	NameSource string              `json:"name_source"`
 	Providers  map[string]counters `json:"providers"`

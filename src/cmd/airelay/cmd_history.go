@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
-	"time"
 
 	"github.com/airelay/airelay/src/internal/service"
 )
@@ -31,18 +29,6 @@ func runHistory(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "airelay history: --days: want 1 to 366")
 		return exitConfig
 	}
-	if *addr == "" {
-		t, err := loadConfig(*path)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return exitConfig
-		}
-		if t.Main.StatusListen == "" {
-			fmt.Fprintln(stderr, "airelay: status_listen is empty in", t.Source, "so the daemon serves no history")
-			return exitFail
-		}
-		*addr = dialable(t.Main.StatusListen)
-	}
 	q := url.Values{}
 	if *days > 0 {
 		q.Set("days", strconv.Itoa(*days))
@@ -50,20 +36,9 @@ func runHistory(args []string, stdout, stderr io.Writer) int {
 	if *device != "" {
 		q.Set("device", *device)
 	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + *addr + "/history?" + q.Encode())
-	if err != nil {
-		fmt.Fprintf(stderr, "airelay is not running or not reachable at %s: %v\n", *addr, err)
-		return exitFail
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "airelay: history from %s: %s %v %s\n", *addr, resp.Status, err, body)
-		if resp.StatusCode == http.StatusBadRequest {
-			return exitConfig
-		}
-		return exitFail
+	body, code := getDaemon(*path, *addr, "/history?"+q.Encode(), stderr)
+	if code != exitOK {
+		return code
 	}
 	if *asJSON {
 		_, _ = stdout.Write(body)
@@ -71,7 +46,7 @@ func runHistory(args []string, stdout, stderr io.Writer) int {
 	}
 	var h service.History
 	if err := json.Unmarshal(body, &h); err != nil {
-		fmt.Fprintf(stderr, "airelay: history from %s is not valid: %v\n", *addr, err)
+		fmt.Fprintf(stderr, "airelay: the daemon's history is not valid: %v\n", err)
 		return exitFail
 	}
 	printHistory(stdout, &h)

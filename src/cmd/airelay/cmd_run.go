@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,29 +63,9 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	if *addr == "" {
-		t, err := loadConfig(*path)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return exitConfig
-		}
-		if t.Main.StatusListen == "" {
-			fmt.Fprintln(stderr, "airelay: status_listen is empty in", t.Source, "so the daemon serves no status")
-			return exitFail
-		}
-		*addr = dialable(t.Main.StatusListen)
-	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + *addr + "/status")
-	if err != nil {
-		fmt.Fprintf(stderr, "airelay is not running or not reachable at %s: %v\n", *addr, err)
-		return exitFail
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "airelay: status from %s: %s %v\n", *addr, resp.Status, err)
-		return exitFail
+	body, code := getDaemon(*path, *addr, "/status", stderr)
+	if code != exitOK {
+		return code
 	}
 	if *asJSON {
 		_, _ = stdout.Write(body)
@@ -92,11 +73,45 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	var st stats.Status
 	if err := json.Unmarshal(body, &st); err != nil {
-		fmt.Fprintf(stderr, "airelay: status from %s is not valid: %v\n", *addr, err)
+		fmt.Fprintf(stderr, "airelay: the daemon's status is not valid: %v\n", err)
 		return exitFail
 	}
 	printStatus(stdout, &st)
 	return exitOK
+}
+
+// getDaemon GETs path from the running daemon's status listener (addr, or status_listen of
+// the config at configPath) and returns the body; on failure it has said why on stderr and
+// returns the exit code.
+func getDaemon(configPath, addr, path string, stderr io.Writer) ([]byte, int) {
+	if addr == "" {
+		t, err := loadConfig(configPath)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return nil, exitConfig
+		}
+		if t.Main.StatusListen == "" {
+			fmt.Fprintln(stderr, "airelay: status_listen is empty in", t.Source, "so the daemon serves no status")
+			return nil, exitFail
+		}
+		addr = dialable(t.Main.StatusListen)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + path)
+	if err != nil {
+		fmt.Fprintf(stderr, "airelay is not running or not reachable at %s: %v\n", addr, err)
+		return nil, exitFail
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "airelay: %s from %s: %s %v %s\n", strings.TrimPrefix(strings.SplitN(path, "?", 2)[0], "/"), addr, resp.Status, err, bytes.TrimSpace(body))
+		if resp.StatusCode == http.StatusBadRequest {
+			return nil, exitConfig
+		}
+		return nil, exitFail
+	}
+	return body, exitOK
 }
 
 // dialable turns a listen address into one a client can dial (a wildcard host → loopback).
