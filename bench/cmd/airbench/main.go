@@ -94,7 +94,7 @@ func main() {
 	flag.StringVar(&o.out, "json", "bench/results.json", "raw results")
 	flag.StringVar(&o.md, "md", "BENCHMARKS.md", "the report")
 	flag.StringVar(&o.svg, "svg", "bench/chart.svg", "the chart")
-	flag.StringVar(&o.only, "only", "", "comma-separated sections to run (l7,l7tls,l7two,relay,memory,startup,dns,footprint); default all")
+	flag.StringVar(&o.only, "only", "", "comma-separated sections to run (l7,l7tls,l7two,home,relay,memory,startup,dns,footprint); default all")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	log.SetPrefix("airbench: ")
@@ -250,6 +250,7 @@ func (e *env) run() error {
 		{"relay", e.runRelay},
 		{"memory", e.runMemory},
 		{"l7two", e.runL7Two},
+		{"home", e.runHome},
 		{"startup", e.runStartup},
 		{"dns", e.runDNS},
 		{"footprint", e.runFootprint},
@@ -401,7 +402,8 @@ var optionLine = regexp.MustCompile(`^\s*option\s+(\S+)\s+`)
 // HTTPS (relay, and the gateway's /openai-tls), plus providers 'bench' at /openai and 'bench32'
 // at /openai32 whose upstreams are two of the fake's plain HTTP ports. Everything else (memory_limit, log_level, the other
 // providers) is as shipped.
-func (e *env) airelayConfig(prefix string) (string, error) {
+// extra is appended as it is (more sections).
+func (e *env) airelayConfig(prefix, extra string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(e.o.repo, "files/airelay.config"))
 	if err != nil {
 		return "", err
@@ -460,12 +462,17 @@ func (e *env) airelayConfig(prefix string) (string, error) {
 		"\toption upstream 'http://"+e.addr("plain32")+"'",
 		"\toption prefix '/openai32'",
 		"\toption api_key '"+benchKey+"'", "")
-	return strings.Join(out, "\n"), nil
+	return strings.Join(out, "\n") + extra, nil
 }
 
 // startAirelay starts airelay with the bench config; prefix "s_" selects the startup ports.
 func (e *env) startAirelay(name, prefix string, procs int, cpus []int) (*proc, error) {
-	cfg, err := e.airelayConfig(prefix)
+	return e.startAirelayWith(name, prefix, "", procs, cpus)
+}
+
+// startAirelayWith is startAirelay with extra config sections.
+func (e *env) startAirelayWith(name, prefix, extra string, procs int, cpus []int) (*proc, error) {
+	cfg, err := e.airelayConfig(prefix, extra)
 	if err != nil {
 		return nil, err
 	}

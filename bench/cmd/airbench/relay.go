@@ -82,35 +82,7 @@ func download(addr string, cfg *tls.Config, n int64) (float64, error) {
 func (e *env) runRelay() error {
 	ts := e.relayTargets()
 	cfg := e.tlsConfig()
-	rows := make([]*RelayRow, len(ts))
-	samples := make([][]float64, len(ts))
-	for i, t := range ts {
-		rows[i] = &RelayRow{Target: t.name}
-		for range 20 { // warm-up
-			if c, _, err := handshake(t.addr, cfg); err == nil {
-				c.Close()
-			}
-		}
-	}
-	for round := range e.p.Rounds {
-		for k := range ts {
-			i := (k + round) % len(ts)
-			for range e.p.Handshakes {
-				c, d, err := handshake(ts[i].addr, cfg)
-				if err != nil {
-					rows[i].Errors++
-					continue
-				}
-				c.Close()
-				samples[i] = append(samples[i], float64(d.Nanoseconds())/1e3)
-			}
-		}
-	}
-	for i, r := range rows {
-		r.HandshakeP50, r.HandshakeP99, r.HandshakeAvg = pct(samples[i], .5), pct(samples[i], .99), mean(samples[i])
-		r.Handshakes = len(samples[i])
-		log.Printf("%-14s TLS handshake p50 %6.0fµs p99 %6.0fµs (%d, %d errors)", r.Target, r.HandshakeP50, r.HandshakeP99, r.Handshakes, r.Errors)
-	}
+	rows := e.handshakes(ts, e.p.Rounds)
 	var cpu [][]float64 = make([][]float64, len(ts))
 	for rep := range e.p.DownloadReps {
 		for k := range ts {
@@ -138,4 +110,40 @@ func (e *env) runRelay() error {
 	}
 	e.res.Relay = &RelaySection{Rows: rows}
 	return nil
+}
+
+// handshakes measures full TLS handshakes through each target, rounds × e.p.Handshakes each,
+// the targets' order rotated per round.
+func (e *env) handshakes(ts []relayTarget, rounds int) []*RelayRow {
+	cfg := e.tlsConfig()
+	rows := make([]*RelayRow, len(ts))
+	samples := make([][]float64, len(ts))
+	for i, t := range ts {
+		rows[i] = &RelayRow{Target: t.name}
+		for range 20 { // warm-up
+			if c, _, err := handshake(t.addr, cfg); err == nil {
+				c.Close()
+			}
+		}
+	}
+	for round := range rounds {
+		for k := range ts {
+			i := (k + round) % len(ts)
+			for range e.p.Handshakes {
+				c, d, err := handshake(ts[i].addr, cfg)
+				if err != nil {
+					rows[i].Errors++
+					continue
+				}
+				c.Close()
+				samples[i] = append(samples[i], float64(d.Nanoseconds())/1e3)
+			}
+		}
+	}
+	for i, r := range rows {
+		r.HandshakeP50, r.HandshakeP99, r.HandshakeAvg = pct(samples[i], .5), pct(samples[i], .99), mean(samples[i])
+		r.Handshakes = len(samples[i])
+		log.Printf("%-14s TLS handshake p50 %6.0fµs p99 %6.0fµs (%d, %d errors)", r.Target, r.HandshakeP50, r.HandshakeP99, r.Handshakes, r.Errors)
+	}
+	return rows
 }

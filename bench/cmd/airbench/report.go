@@ -533,6 +533,23 @@ func writeDetails(b *strings.Builder, r *Results) {
 		}
 		w("\nreq/s: median of the rounds (each round's in parentheses). CPU: utime+stime of the proxy's processes from /proc/PID/stat over the run, per 10,000 requests. Upstream conns: connections the fake accepted per 10,000 requests (0 means every request reused a kept-alive connection).\n\n")
 	}
+	if h := r.Home; h != nil && h.L7 != nil {
+		w("### Home controls: the cost of schedules and quotas\n\n")
+		t := &table{head: []string{"airelay", "req/s", "CPU s per 10k requests", "p50 µs", "p99 µs", "relay handshake p50 µs", "p99 µs"}}
+		for i, row := range h.L7.Rows {
+			if len(row.Load) == 0 {
+				continue
+			}
+			lp := row.Load[0]
+			hs, hs99 := dash, dash
+			if i < len(h.Relay) {
+				hs, hs99 = us(h.Relay[i].HandshakeP50), us(h.Relay[i].HandshakeP99)
+			}
+			t.add(row.Target, fmt.Sprintf("%.0f", lp.RPS), fmt.Sprintf("%.3f", lp.CPUPer10k), us(lp.P50), us(lp.P99), hs, hs99)
+		}
+		b.WriteString(t.String())
+		w("\nThe same binary twice, run one after the other on the same CPU: as shipped, and with every bench device in a client section with a schedule (always open) and daily token, request and byte quotas that never run out, plus main's default quotas, so each request and connection makes the whole decision. Gateway at c=%d.\n\n", r.Params.Concurrency[0])
+	}
 	if s := r.Relay; s != nil {
 		w("### TLS relay\n\n")
 		t := &table{head: []string{"target", "handshake p50 µs", "p99 µs", "mean µs", "handshakes", "1 GiB download MiB/s (reps)", "relay CPU s per GiB", "errors"}}

@@ -16,6 +16,7 @@ type Results struct {
 	L7        *L7Section         `json:"l7_plain_upstream,omitempty"`
 	L7TLS     *L7Section         `json:"l7_https_upstream,omitempty"`
 	L7Two     *L7Section         `json:"l7_two_cpus,omitempty"`
+	Home      *HomeSection       `json:"home_controls,omitempty"`
 	Relay     *RelaySection      `json:"relay,omitempty"`
 	Memory    *MemorySection     `json:"memory,omitempty"`
 	Startup   *StartupSection    `json:"startup,omitempty"`
@@ -102,6 +103,13 @@ type RelayRow struct {
 	MiBpsReps    []float64 `json:"download_mib_per_s_reps"`
 	CPUPerGiB    float64   `json:"relay_cpu_s_per_gib"`
 	Errors       int       `json:"errors"`
+}
+
+// HomeSection is airelay as shipped beside airelay with every bench device under a schedule
+// and daily quotas that never run out, in the same run (issue 16's hot-path cost).
+type HomeSection struct {
+	L7    *L7Section  `json:"gateway"`
+	Relay []*RelayRow `json:"relay_handshakes"`
 }
 
 type RelaySection struct {

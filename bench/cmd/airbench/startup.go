@@ -107,7 +107,7 @@ func (e *env) startOnce(argv []string, env []string, addr string, readyWord stri
 }
 
 func (e *env) runStartup() error {
-	cfg, err := e.airelayConfig("s_")
+	cfg, err := e.airelayConfig("s_", "")
 	if err != nil {
 		return err
 	}
