@@ -65,7 +65,6 @@ func (r *Relay) init() {
 // Serve accepts connections on ln until ln is closed or Shutdown is called.
 func (r *Relay) Serve(ln net.Listener) error {
 	r.init()
-	deferAccept(ln, r.Table().Main.HelloTimeout)
 	r.mu.Lock()
 	r.listeners[ln] = struct{}{}
 	r.mu.Unlock()
@@ -155,6 +154,9 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 				c.Close()
 			}
 			r.mu.Unlock()
+			if p := getPoller(); p != nil {
+				p.closeAll(r)
+			}
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -272,6 +274,9 @@ type relayed struct {
 }
 
 func (rc *relayed) start(idle time.Duration) {
+	if pollStart(rc, idle) {
+		return
+	}
 	rc.left.Store(2)
 	go rc.copyDown(idle)
 	go rc.copyUp(idle)
