@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -13,8 +14,9 @@ import (
 // splice does), until the kernel says EAGAIN. An open connection costs no goroutine and no
 // stack, and a pipe only while bytes wait in it for a slow receiver.
 //
-// The poller owns duplicates of the two sockets (the net.Conns are closed once handed over),
-// so no other code can close or reuse a descriptor it still watches.
+// The poller owns duplicates of the two sockets (the net.Conns are closed once the provider's
+// first answer went through, see firstFlight), so no other code can close or reuse a
+// descriptor it still watches.
 
 // pollConn is a relayed connection in the poller: its two sockets and a half per direction.
 type pollConn struct {
@@ -22,12 +24,14 @@ type pollConn struct {
 	fd     [2]int      // 0: device, 1: provider
 	h      [2]pollHalf // 0: device → provider, 1: provider → device
 	idle   time.Duration
+	out    [2]bool   // socket i is watched for writable too
 	moved  bool      // bytes moved since the last sweep
 	quiet  time.Time // since when nothing has moved
 	closed bool
 }
 
 type pollHalf struct {
+	held    bool   // the setup goroutine still moves this direction (firstFlight)
 	pipe    [2]int // read and write end; -1 when none
 	pending int    // bytes in the pipe, not yet written on
 	eof     bool   // the source ended; the destination was shut for writing
@@ -100,21 +104,60 @@ func pollStart(rc *relayed, idle time.Duration) bool {
 	}
 	pc := &pollConn{rc: rc, fd: [2]int{dfd, ufd}, idle: idle, quiet: time.Now()}
 	pc.h[0].pipe, pc.h[1].pipe = [2]int{-1, -1}, [2]int{-1, -1}
-	// The duplicates keep the sockets open; the net.Conns go, and Go's poller with them.
+	pc.h[1].held = true
+	p.mu.Lock()
+	p.conns[dfd], p.conns[ufd] = pc, pc
+	for _, fd := range pc.fd {
+		// Readable only; writable is asked for while bytes wait (see watch). A socket already
+		// readable is reported at once, so bytes that came before are not missed.
+		ev := syscall.EpollEvent{Events: pollIn, Fd: int32(fd)}
+		if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			p.close(pc)
+			break
+		}
+	}
+	p.mu.Unlock()
+	p.firstFlight(pc)
+	return true
+}
+
+// firstFlight passes the provider's first answer (ServerHello …) to the device from the
+// goroutine that set the connection up, through Go's own poller, while the device's side is
+// already in the epoll set: the handshake does not wait on the poller's wake-up. Then the
+// net.Conns go (the duplicates keep the sockets open) and the poller has both directions.
+func (p *poller) firstFlight(pc *pollConn) {
+	rc := pc.rc
+	// No deadline here: the sweep closes a connection idle both ways (traffic from the device
+	// counts), and closing shuts the sockets down, which ends this read.
+	bufp := helloBufs.Get().(*[]byte)
+	n, err := rc.up.Read(*bufp)
+	if n > 0 {
+		if _, werr := rc.c.Write((*bufp)[:n]); werr != nil {
+			err = werr
+		}
+	}
+	helloBufs.Put(bufp)
 	rc.c.Close()
 	rc.up.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.conns[dfd], p.conns[ufd] = pc, pc
-	for _, fd := range pc.fd {
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | -syscall.EPOLLET, Fd: int32(fd)}
-		if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			p.close(pc)
-			return true
-		}
+	pc.h[1].held = false
+	pc.h[1].bytes += int64(n)
+	if n > 0 {
+		pc.moved = true
 	}
-	p.pump(pc) // bytes may have come before the sockets were watched
-	return true
+	if pc.closed {
+		return
+	}
+	switch {
+	case err == io.EOF: // the provider shut its sending side: pass the half-close on
+		pc.h[1].eof = true
+		syscall.Shutdown(pc.fd[0], syscall.SHUT_WR)
+	case err != nil:
+		p.close(pc)
+		return
+	}
+	p.pump(pc)
 }
 
 func (p *poller) run() {
@@ -155,12 +198,15 @@ const spliceMax = 1 << 16 // a pipe's default capacity: a read into an empty pip
 
 func (p *poller) pumpHalf(pc *pollConn, i int) error {
 	h := &pc.h[i]
+	if h.held {
+		return nil
+	}
 	src, dst := pc.fd[i], pc.fd[1-i]
 	for {
 		if h.pending > 0 {
 			n, err := syscall.Splice(h.pipe[0], nil, dst, nil, h.pending, spliceFlags)
 			if err == syscall.EAGAIN {
-				return nil // the destination is full: its EPOLLOUT brings us back
+				return p.watch(pc, 1-i, true) // the destination is full: its EPOLLOUT brings us back
 			}
 			if err == syscall.EINTR {
 				continue
@@ -171,6 +217,11 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 			h.pending -= int(n)
 			h.bytes += n
 			pc.moved = true
+			if h.pending == 0 && pc.out[1-i] {
+				if err := p.watch(pc, 1-i, false); err != nil {
+					return err
+				}
+			}
 			if h.pending == 0 && h.eof {
 				syscall.Shutdown(dst, syscall.SHUT_WR)
 			}
@@ -205,6 +256,25 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 }
 
 const spliceFlags = 0x1 | 0x2 // SPLICE_F_MOVE | SPLICE_F_NONBLOCK
+
+// pollIn is what the poller watches a socket for; pollOut is added while bytes wait for it.
+const (
+	pollIn  = syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET
+	pollOut = pollIn | syscall.EPOLLOUT
+)
+
+// watch asks for (or stops asking for) pc's socket i becoming writable.
+func (p *poller) watch(pc *pollConn, i int, out bool) error {
+	if pc.out[i] == out {
+		return nil
+	}
+	pc.out[i] = out
+	ev := syscall.EpollEvent{Events: pollIn, Fd: int32(pc.fd[i])}
+	if out {
+		ev.Events = pollOut
+	}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, pc.fd[i], &ev)
+}
 
 func (p *poller) getPipe() ([2]int, error) {
 	if n := len(p.pipes); n > 0 {
@@ -244,6 +314,9 @@ func (p *poller) close(pc *pollConn) {
 	for _, fd := range pc.fd {
 		delete(p.conns, fd)
 		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+		// Shut down first: during firstFlight the net.Conns still hold the sockets open, and
+		// their reads must end too.
+		syscall.Shutdown(fd, syscall.SHUT_RDWR)
 		syscall.Close(fd)
 	}
 	pc.rc.upBytes, pc.rc.downBytes = pc.h[0].bytes, pc.h[1].bytes

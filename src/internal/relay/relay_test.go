@@ -501,7 +501,12 @@ func TestOpenConnectionsHoldNoGoroutine(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	e.table.Store(withConnect(t, ln.Addr().String()))
+	tb, err := config.LoadBytes("test", []byte("config airelay 'main'\n\toption idle_timeout '30s'\nconfig provider 'openai'\n"+
+		"\tlist host 'api.openai.com'\n\toption connect '"+ln.Addr().String()+"'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.table.Store(tb)
 	hello := rawHello(t, "api.openai.com")
 	const n = 20
 	var clients, providers []net.Conn
@@ -521,6 +526,14 @@ func TestOpenConnectionsHoldNoGoroutine(t *testing.T) {
 		p.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := io.ReadFull(p, got); err != nil || !bytes.Equal(got, hello) {
 			t.Fatalf("the provider got %d bytes of the hello: %v", len(got), err)
+		}
+		// The provider's first answer goes through the goroutine that set the connection up;
+		// after it, that goroutine ends.
+		p.Write([]byte("server hello"))
+		got = make([]byte, len("server hello"))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "server hello" {
+			t.Fatalf("the device got %q: %v", got, err)
 		}
 		clients, providers = append(clients, c), append(providers, p)
 	}
