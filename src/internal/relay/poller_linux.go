@@ -107,14 +107,10 @@ func pollStart(rc *relayed, idle time.Duration) bool {
 	pc.h[1].held = true
 	p.mu.Lock()
 	p.conns[dfd], p.conns[ufd] = pc, pc
-	for _, fd := range pc.fd {
-		// Readable only; writable is asked for while bytes wait (see watch). A socket already
-		// readable is reported at once, so bytes that came before are not missed.
-		ev := syscall.EpollEvent{Events: pollIn, Fd: int32(fd)}
-		if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			p.close(pc)
-			break
-		}
+	// The device's socket now; the provider's once firstFlight is done with it, so that its
+	// first answer wakes only the goroutine that reads it.
+	if err := p.add(dfd); err != nil {
+		p.close(pc)
 	}
 	p.mu.Unlock()
 	p.firstFlight(pc)
@@ -147,6 +143,10 @@ func (p *poller) firstFlight(pc *pollConn) {
 		pc.moved = true
 	}
 	if pc.closed {
+		return
+	}
+	if aerr := p.add(pc.fd[1]); aerr != nil {
+		p.close(pc)
 		return
 	}
 	switch {
@@ -262,6 +262,14 @@ const (
 	pollIn  = syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET
 	pollOut = pollIn | syscall.EPOLLOUT
 )
+
+// add watches fd for readable. Readable only; writable is asked for while bytes wait (see
+// watch). A socket already readable is reported at once, so bytes that came before are not
+// missed.
+func (p *poller) add(fd int) error {
+	ev := syscall.EpollEvent{Events: pollIn, Fd: int32(fd)}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
+}
 
 // watch asks for (or stops asking for) pc's socket i becoming writable.
 func (p *poller) watch(pc *pollConn, i int, out bool) error {
