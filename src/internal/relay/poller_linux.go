@@ -215,7 +215,7 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 				return err
 			}
 			h.pending -= int(n)
-			h.bytes += n
+			h.bytes += int64(n)
 			pc.moved = true
 			if h.pending == 0 && pc.out[1-i] {
 				if err := p.watch(pc, 1-i, false); err != nil {
@@ -258,9 +258,11 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 const spliceFlags = 0x1 | 0x2 // SPLICE_F_MOVE | SPLICE_F_NONBLOCK
 
 // pollIn is what the poller watches a socket for; pollOut is added while bytes wait for it.
+// (EPOLLET is spelt out: its sign in package syscall differs between architectures.)
 const (
-	pollIn  = syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET
-	pollOut = pollIn | syscall.EPOLLOUT
+	epollET        = 1 << 31
+	pollIn  uint32 = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
+	pollOut        = pollIn | syscall.EPOLLOUT
 )
 
 // add watches fd for readable. Readable only; writable is asked for while bytes wait (see
