@@ -13,6 +13,7 @@ import (
 
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/h1"
+	"github.com/airelay/airelay/src/internal/stats"
 )
 
 // Buffers. A device connection holds one only while a request is read or its answer written;
@@ -78,6 +79,7 @@ type devConn struct {
 	tab    *config.Table // the table client was looked up in
 	client *config.Client
 	x      *exchange // the request in progress, reused
+	dev    *stats.Device
 }
 
 func newDevConn(g *Gateway, c net.Conn) *devConn {

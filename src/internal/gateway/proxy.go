@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/airelay/airelay/src/internal/access"
 	"github.com/airelay/airelay/src/internal/config"
@@ -25,8 +26,8 @@ type exchange struct {
 	m      *config.Main
 	r      *h1.Request
 	dev    *stats.Device
-	path   string // the device's path, raw
-	rest   string // path after the prefix
+	path   string // the device's path, raw, for the debug log (a copy; "" without it)
+	rest   string // path after the prefix: valid only until the answer's head went out
 	start  time.Time
 	method string // for the debug log only
 
@@ -88,12 +89,20 @@ func (g *Gateway) handle(d *devConn) bool {
 	t := g.o.Table()
 	r := &d.req
 	mac := d.device()
-	dev := g.o.Stats.Device(d.addr)
+	dev := d.dev
+	if dev == nil {
+		dev = g.o.Stats.Device(d.addr) // the registry keeps a device once made
+		d.dev = dev
+	} else {
+		dev.Touch()
+	}
 	dev.SetMAC(mac)
 	dev.Total.Requests.Add(1)
 	bodyPending := r.Chunked || r.ContentLength > 0
 
-	path := string(r.Path)
+	// path and rest point into the request's head, which stays put (pinned) until the answer's
+	// head goes out; nothing uses them after that.
+	path := unsafe.String(unsafe.SliceData(r.Path), len(r.Path))
 	p, rest := t.Route(path)
 	if p == nil {
 		dev.Total.AddStatus(errNoRoute.status)
@@ -126,9 +135,9 @@ func (g *Gateway) handle(d *devConn) bool {
 	fn := x.upRdFn
 	*x = exchange{} // cleared in place: a composite literal would be built on the stack first
 	x.g, x.d, x.m, x.r, x.dev, x.upRdFn = g, d, m, r, dev, fn
-	x.path, x.rest, x.start, x.hasBody = path, rest, time.Now(), bodyPending
+	x.rest, x.start, x.hasBody = rest, time.Now(), bodyPending
 	if g.o.Log.Enabled(context.Background(), slog.LevelDebug) {
-		x.method = string(r.Method)
+		x.method, x.path = string(r.Method), strings.Clone(path)
 	}
 	defer x.finish(p)
 

@@ -4,8 +4,9 @@
 //
 // Per connection: read the ClientHello within a size bound and a deadline, match its name
 // against the frozen table, check the device's access, dial the provider through its egress,
-// write the peeked bytes, then copy both directions between the two *net.TCPConn so that Linux
-// moves the bytes with splice(2), never through user space. Unknown or missing names go to
+// write the peeked bytes, then hand both sockets to the poller (poller_linux.go): one goroutine
+// for all open connections, moving their bytes with splice(2), never through user space, so an
+// open connection costs no goroutine. (Elsewhere than Linux, two goroutines copy each.) Unknown or missing names go to
 // tls_fallback (the router's own HTTPS) or are closed. This package does not listen, resolve or
 // choose egress itself: the service hands it listeners and a Dial function.
 package relay
@@ -68,7 +69,6 @@ func (r *Relay) init() {
 // Serve accepts connections on ln until ln is closed or Shutdown is called.
 func (r *Relay) Serve(ln net.Listener) error {
 	r.init()
-	deferAccept(ln, r.Table().Main.HelloTimeout)
 	r.mu.Lock()
 	r.listeners[ln] = struct{}{}
 	r.mu.Unlock()
@@ -158,6 +158,9 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 				c.Close()
 			}
 			r.mu.Unlock()
+			if p := getPoller(); p != nil {
+				p.closeAll(r)
+			}
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -280,6 +283,9 @@ type relayed struct {
 }
 
 func (rc *relayed) start(idle time.Duration) {
+	if pollStart(rc, idle) {
+		return
+	}
 	rc.left.Store(2)
 	go rc.copyDown(idle)
 	go rc.copyUp(idle)

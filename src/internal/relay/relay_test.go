@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -475,4 +476,87 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 2s")
+}
+
+// TestOpenConnectionsHoldNoGoroutine: once set up, a relayed connection is watched by the
+// poller, not by goroutines of its own, and bytes still pass both ways afterwards.
+func TestOpenConnectionsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux only; elsewhere two goroutines copy")
+	}
+	e := newEnv(t, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 64)
+	go func() { // the provider: one goroutine, holding what it accepts
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	tb, err := config.LoadBytes("test", []byte("config airelay 'main'\n\toption idle_timeout '30s'\nconfig provider 'openai'\n"+
+		"\tlist host 'api.openai.com'\n\toption connect '"+ln.Addr().String()+"'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.table.Store(tb)
+	hello := rawHello(t, "api.openai.com")
+	const n = 20
+	var clients, providers []net.Conn
+	before := runtime.NumGoroutine()
+	for range n {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write(hello); err != nil {
+			t.Fatal(err)
+		}
+		p := <-accepted
+		defer p.Close()
+		got := make([]byte, len(hello))
+		p.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(p, got); err != nil || !bytes.Equal(got, hello) {
+			t.Fatalf("the provider got %d bytes of the hello: %v", len(got), err)
+		}
+		// The provider's first answer goes through the goroutine that set the connection up;
+		// after it, that goroutine ends.
+		p.Write([]byte("server hello"))
+		got = make([]byte, len("server hello"))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "server hello" {
+			t.Fatalf("the device got %q: %v", got, err)
+		}
+		clients, providers = append(clients, c), append(providers, p)
+	}
+	waitFor(t, func() bool { return runtime.NumGoroutine() < before+n })
+	for i := range n {
+		msg := []byte(fmt.Sprintf("up %d", i))
+		clients[i].Write(msg)
+		got := make([]byte, len(msg))
+		providers[i].SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(providers[i], got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("conn %d up: %q %v", i, got, err)
+		}
+		providers[i].Write([]byte("down"))
+		got = make([]byte, 4)
+		clients[i].SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(clients[i], got); err != nil || string(got) != "down" {
+			t.Fatalf("conn %d down: %q %v", i, got, err)
+		}
+	}
+	if g := runtime.NumGoroutine(); g >= before+n {
+		t.Errorf("%d goroutines with %d connections open, %d before", g, n, before)
+	}
+	if a := e.relay.Active(); a != n {
+		t.Errorf("%d active, want %d", a, n)
+	}
 }

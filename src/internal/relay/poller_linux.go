@@ -1,0 +1,366 @@
+package relay
+
+import (
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The poller moves the bytes of every established relayed connection from one goroutine, as
+// HAProxy and nginx do: the two sockets of each connection are in one epoll set, and when one
+// is ready the poller splices what it has through a pipe to the other (zero copy, as io.Copy's
+// splice does), until the kernel says EAGAIN. An open connection costs no goroutine and no
+// stack, and a pipe only while bytes wait in it for a slow receiver.
+//
+// The poller owns duplicates of the two sockets (the net.Conns are closed once the provider's
+// first answer went through, see firstFlight), so no other code can close or reuse a
+// descriptor it still watches.
+
+// pollConn is a relayed connection in the poller: its two sockets and a half per direction.
+type pollConn struct {
+	rc     *relayed
+	fd     [2]int      // 0: device, 1: provider
+	h      [2]pollHalf // 0: device → provider, 1: provider → device
+	idle   time.Duration
+	out    [2]bool   // socket i is watched for writable too
+	moved  bool      // bytes moved since the last sweep
+	quiet  time.Time // since when nothing has moved
+	closed bool
+}
+
+type pollHalf struct {
+	held    bool   // the setup goroutine still moves this direction (firstFlight)
+	pipe    [2]int // read and write end; -1 when none
+	pending int    // bytes in the pipe, not yet written on
+	eof     bool   // the source ended; the destination was shut for writing
+	bytes   int64  // written to the destination
+}
+
+type poller struct {
+	epfd  int
+	mu    sync.Mutex
+	conns map[int]*pollConn // by either of its descriptors
+	pipes [][2]int          // empty pipes kept for reuse
+}
+
+var (
+	thePoller  *poller
+	pollerOnce sync.Once
+)
+
+// getPoller starts the poller on first use; nil when epoll is not available.
+func getPoller() *poller {
+	pollerOnce.Do(func() {
+		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err != nil {
+			return
+		}
+		thePoller = &poller{epfd: epfd, conns: map[int]*pollConn{}}
+		go thePoller.run()
+		go thePoller.sweep()
+	})
+	return thePoller
+}
+
+// dupFD returns a close-on-exec duplicate of c's socket.
+func dupFD(c syscall.Conn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var derr error
+	if err := raw.Control(func(fd uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+		if e != 0 {
+			derr = e
+			return
+		}
+		nfd = int(r)
+	}); err != nil {
+		return -1, err
+	}
+	return nfd, derr
+}
+
+// pollStart hands rc to the poller; false: it could not (not two TCP sockets, no epoll), and
+// rc is untouched.
+func pollStart(rc *relayed, idle time.Duration) bool {
+	p := getPoller()
+	up, ok := rc.up.(*net.TCPConn)
+	if p == nil || !ok {
+		return false
+	}
+	dfd, err := dupFD(rc.c)
+	if err != nil {
+		return false
+	}
+	ufd, err := dupFD(up)
+	if err != nil {
+		syscall.Close(dfd)
+		return false
+	}
+	pc := &pollConn{rc: rc, fd: [2]int{dfd, ufd}, idle: idle, quiet: time.Now()}
+	pc.h[0].pipe, pc.h[1].pipe = [2]int{-1, -1}, [2]int{-1, -1}
+	pc.h[1].held = true
+	p.mu.Lock()
+	p.conns[dfd], p.conns[ufd] = pc, pc
+	// The device's socket now; the provider's once firstFlight is done with it, so that its
+	// first answer wakes only the goroutine that reads it.
+	if err := p.add(dfd); err != nil {
+		p.close(pc)
+	}
+	p.mu.Unlock()
+	p.firstFlight(pc)
+	return true
+}
+
+// firstFlight passes the provider's first answer (ServerHello …) to the device from the
+// goroutine that set the connection up, through Go's own poller, while the device's side is
+// already in the epoll set: the handshake does not wait on the poller's wake-up. Then the
+// net.Conns go (the duplicates keep the sockets open) and the poller has both directions.
+func (p *poller) firstFlight(pc *pollConn) {
+	rc := pc.rc
+	// No deadline here: the sweep closes a connection idle both ways (traffic from the device
+	// counts), and closing shuts the sockets down, which ends this read.
+	bufp := helloBufs.Get().(*[]byte)
+	n, err := rc.up.Read(*bufp)
+	if n > 0 {
+		if _, werr := rc.c.Write((*bufp)[:n]); werr != nil {
+			err = werr
+		}
+	}
+	helloBufs.Put(bufp)
+	rc.c.Close()
+	rc.up.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pc.h[1].held = false
+	pc.h[1].bytes += int64(n)
+	if n > 0 {
+		pc.moved = true
+	}
+	if pc.closed {
+		return
+	}
+	if aerr := p.add(pc.fd[1]); aerr != nil {
+		p.close(pc)
+		return
+	}
+	switch {
+	case err == io.EOF: // the provider shut its sending side: pass the half-close on
+		pc.h[1].eof = true
+		syscall.Shutdown(pc.fd[0], syscall.SHUT_WR)
+	case err != nil:
+		p.close(pc)
+		return
+	}
+	p.pump(pc)
+}
+
+func (p *poller) run() {
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			return
+		}
+		p.mu.Lock()
+		for _, ev := range events[:n] {
+			if pc := p.conns[int(ev.Fd)]; pc != nil && !pc.closed {
+				p.pump(pc)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// pump moves what both directions of pc can move now, and closes pc when both have ended or
+// one failed.
+func (p *poller) pump(pc *pollConn) {
+	for i := range pc.h {
+		if err := p.pumpHalf(pc, i); err != nil {
+			p.close(pc)
+			return
+		}
+	}
+	if pc.h[0].eof && pc.h[1].eof && pc.h[0].pending == 0 && pc.h[1].pending == 0 {
+		p.close(pc)
+	}
+}
+
+const spliceMax = 1 << 16 // a pipe's default capacity: a read into an empty pipe never blocks on it
+
+func (p *poller) pumpHalf(pc *pollConn, i int) error {
+	h := &pc.h[i]
+	if h.held {
+		return nil
+	}
+	src, dst := pc.fd[i], pc.fd[1-i]
+	for {
+		if h.pending > 0 {
+			n, err := syscall.Splice(h.pipe[0], nil, dst, nil, h.pending, spliceFlags)
+			if err == syscall.EAGAIN {
+				return p.watch(pc, 1-i, true) // the destination is full: its EPOLLOUT brings us back
+			}
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			h.pending -= int(n)
+			h.bytes += int64(n)
+			pc.moved = true
+			if h.pending == 0 && pc.out[1-i] {
+				if err := p.watch(pc, 1-i, false); err != nil {
+					return err
+				}
+			}
+			if h.pending == 0 && h.eof {
+				syscall.Shutdown(dst, syscall.SHUT_WR)
+			}
+			continue
+		}
+		if h.eof {
+			return nil
+		}
+		if h.pipe[0] < 0 {
+			var err error
+			if h.pipe, err = p.getPipe(); err != nil {
+				return err
+			}
+		}
+		n, err := syscall.Splice(src, nil, h.pipe[1], nil, spliceMax, spliceFlags)
+		switch {
+		case err == syscall.EAGAIN:
+			p.putPipe(h)
+			return nil
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return err
+		case n == 0: // the source shut its sending side: pass the half-close on
+			h.eof = true
+			p.putPipe(h)
+			syscall.Shutdown(dst, syscall.SHUT_WR)
+			return nil
+		}
+		h.pending += int(n)
+	}
+}
+
+const spliceFlags = 0x1 | 0x2 // SPLICE_F_MOVE | SPLICE_F_NONBLOCK
+
+// pollIn is what the poller watches a socket for; pollOut is added while bytes wait for it.
+// (EPOLLET is spelt out: its sign in package syscall differs between architectures.)
+const (
+	epollET        = 1 << 31
+	pollIn  uint32 = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
+	pollOut        = pollIn | syscall.EPOLLOUT
+)
+
+// add watches fd for readable. Readable only; writable is asked for while bytes wait (see
+// watch). A socket already readable is reported at once, so bytes that came before are not
+// missed.
+func (p *poller) add(fd int) error {
+	ev := syscall.EpollEvent{Events: pollIn, Fd: int32(fd)}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
+}
+
+// watch asks for (or stops asking for) pc's socket i becoming writable.
+func (p *poller) watch(pc *pollConn, i int, out bool) error {
+	if pc.out[i] == out {
+		return nil
+	}
+	pc.out[i] = out
+	ev := syscall.EpollEvent{Events: pollIn, Fd: int32(pc.fd[i])}
+	if out {
+		ev.Events = pollOut
+	}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, pc.fd[i], &ev)
+}
+
+func (p *poller) getPipe() ([2]int, error) {
+	if n := len(p.pipes); n > 0 {
+		fds := p.pipes[n-1]
+		p.pipes = p.pipes[:n-1]
+		return fds, nil
+	}
+	var fds [2]int
+	err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK)
+	return fds, err
+}
+
+// putPipe keeps h's pipe for reuse when it is empty, and closes it when not.
+func (p *poller) putPipe(h *pollHalf) {
+	if h.pipe[0] < 0 {
+		return
+	}
+	if h.pending == 0 && len(p.pipes) < 64 {
+		p.pipes = append(p.pipes, h.pipe)
+	} else {
+		syscall.Close(h.pipe[0])
+		syscall.Close(h.pipe[1])
+	}
+	h.pipe, h.pending = [2]int{-1, -1}, 0
+}
+
+// close ends pc: both sockets closed (which takes them out of the epoll set), pipes returned,
+// the connection counted. Called with p.mu held.
+func (p *poller) close(pc *pollConn) {
+	if pc.closed {
+		return
+	}
+	pc.closed = true
+	for i := range pc.h {
+		p.putPipe(&pc.h[i])
+	}
+	for _, fd := range pc.fd {
+		delete(p.conns, fd)
+		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+		// Shut down first: during firstFlight the net.Conns still hold the sockets open, and
+		// their reads must end too.
+		syscall.Shutdown(fd, syscall.SHUT_RDWR)
+		syscall.Close(fd)
+	}
+	pc.rc.upBytes, pc.rc.downBytes = pc.h[0].bytes, pc.h[1].bytes
+	pc.rc.left.Store(1)
+	pc.rc.done()
+}
+
+// sweep closes connections that moved no byte either way for their idle_timeout.
+func (p *poller) sweep() {
+	t := time.NewTicker(time.Second)
+	for now := range t.C {
+		p.mu.Lock()
+		for fd, pc := range p.conns {
+			if fd != pc.fd[0] {
+				continue
+			}
+			switch {
+			case pc.moved:
+				pc.moved, pc.quiet = false, now
+			case pc.idle > 0 && now.Sub(pc.quiet) >= pc.idle:
+				p.close(pc)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// closeAll ends the connections of r (Shutdown past its deadline).
+func (p *poller) closeAll(r *Relay) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range p.conns {
+		if pc.rc.r == r {
+			p.close(pc)
+		}
+	}
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package relay
+
+import "time"
+
+type poller struct{}
+
+func pollStart(*relayed, time.Duration) bool { return false }
+
+func getPoller() *poller { return nil }
+
+func (*poller) closeAll(*Relay) {}
