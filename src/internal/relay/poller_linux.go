@@ -104,6 +104,12 @@ func pollStart(rc *relayed, idle time.Duration) bool {
 	}
 	pc := &pollConn{rc: rc, fd: [2]int{dfd, ufd}, idle: idle, quiet: time.Now()}
 	pc.h[0].pipe, pc.h[1].pipe = [2]int{-1, -1}, [2]int{-1, -1}
+	cut := func() { // schedule_cut: the poller owns the sockets now
+		p.mu.Lock()
+		p.close(pc)
+		p.mu.Unlock()
+	}
+	rc.cutPoll.Store(&cut)
 	pc.h[1].held = true
 	p.mu.Lock()
 	p.conns[dfd], p.conns[ufd] = pc, pc

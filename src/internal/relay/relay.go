@@ -258,7 +258,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	handedOff = true
 	rc := &relayed{r: r, c: c, up: up, sc: sc, from: from, provider: p.ID, up0: nhello}
 	if dec.CutIn > 0 { // schedule_cut: the window closes while the connection may still be open
-		rc.cut = time.AfterFunc(dec.CutIn, func() { c.Close(); up.Close() })
+		rc.cut = time.AfterFunc(dec.CutIn, rc.cutNow)
 	}
 	rc.start(t.Main.IdleTimeout)
 }
@@ -279,7 +279,19 @@ type relayed struct {
 	upBytes          int64 // device → provider; written by its copier before left drops
 	downBytes        int64
 	left             atomic.Int32
-	cut              *time.Timer // schedule_cut; nil: none
+	cut              *time.Timer            // schedule_cut; nil: none
+	cutPoll          atomic.Pointer[func()] // set when the poller took the connection: how to end it there
+}
+
+// cutNow ends the connection when its client's schedule_cut passes: through the poller when it
+// holds the sockets, else by closing them under the copiers.
+func (rc *relayed) cutNow() {
+	if f := rc.cutPoll.Load(); f != nil {
+		(*f)()
+		return
+	}
+	rc.c.Close()
+	rc.up.Close()
 }
 
 func (rc *relayed) start(idle time.Duration) {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airelay/airelay/src/internal/access"
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/stats"
 	"github.com/airelay/airelay/src/testca"
@@ -558,5 +559,67 @@ func TestOpenConnectionsHoldNoGoroutine(t *testing.T) {
 	}
 	if a := e.relay.Active(); a != n {
 		t.Errorf("%d active, want %d", a, n)
+	}
+}
+
+// TestScheduleCut: a relayed connection still open when its client's schedule closes is cut
+// schedule_cut after, even once the poller holds its sockets; the provider keeps talking all
+// along, so neither side's idle timeout could have ended it.
+func TestScheduleCut(t *testing.T) {
+	e := newEnv(t, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Read(make([]byte, 4096)) // the ClientHello
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if _, err := c.Write([]byte("x")); err != nil {
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	tb, err := config.LoadBytes("test", []byte("config airelay 'main'\n\toption idle_timeout '2s'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n\toption connect '"+ln.Addr().String()+"'\n"+
+		"config client 'kid'\n\tlist ip '127.0.0.1'\n\tlist schedule 'daily 00:00-12:00'\n\toption schedule_cut '1s'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.table.Store(tb)
+	start := time.Now()
+	clock := time.Date(2026, 12, 7, 11, 59, 59, 0, time.UTC) // the window closes in 1s
+	g := &access.Guard{Clock: func() time.Time { return clock.Add(time.Since(start)) }}
+	g.SetZone(time.UTC)
+	e.relay.Guard = g
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(rawHello(t, "api.openai.com"))
+	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	n, err := io.Copy(io.Discard, c)
+	if n < 5 {
+		t.Errorf("only %d bytes came through before the cut", n)
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the connection was not cut (read until the deadline, %d bytes)", n)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("cut after %v, before the window even closed", took)
 	}
 }
