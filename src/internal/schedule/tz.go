@@ -46,7 +46,7 @@ func FromPOSIX(tz string) (*time.Location, error) {
 		b.Write(make([]byte, 15))
 		// isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt
 		for _, n := range []uint32{0, 0, 0, 0, 1, uint32(len(unknown) + 1)} {
-			_ = binary.Write(&b, binary.BigEndian, n)
+			b.Write(binary.BigEndian.AppendUint32(nil, n))
 		}
 		b.Write([]byte{0, 0, 0, 0, 0, 0}) // one ttinfo: utoff 0, isdst 0, desigidx 0
 		b.WriteString(unknown + "\x00")
