@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"io"
 	"net"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/testnet"
 )
 
 // buildBinary builds airelay; extra go build flags (an -overlay) may be given.
@@ -247,7 +246,7 @@ func TestRunHomeControls(t *testing.T) {
 		"config client 'kid'\n\toption name 'Kid'\n\tlist ip '127.0.0.1'\n\tlist schedule 'Mon-Fri 15:00-20:00'\n")
 	cmd := exec.Command(bin, "run", "--log", "stderr", "--config", cfg)
 	cmd.Env = append(os.Environ(), "TZ=UTC", "AIRELAY_CLOCK_FILE="+clock)
-	var stderr syncBuffer
+	var stderr testnet.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -274,7 +273,7 @@ func TestRunHomeControls(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.Write(rawHello(t, "api.openai.com"))
+		c.Write(testnet.ClientHello(t, "api.openai.com"))
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		b, _ := io.ReadAll(c)
 		return b
@@ -338,36 +337,4 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 5s")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// rawHello returns the first flight of a TLS client for name.
-func rawHello(t *testing.T, name string) []byte {
-	t.Helper()
-	a, b := net.Pipe()
-	go func() { _ = tls.Client(a, &tls.Config{ServerName: name}).Handshake(); a.Close() }()
-	buf := make([]byte, 8192)
-	_ = b.SetReadDeadline(time.Now().Add(2 * time.Second))
-	n, err := b.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	return buf[:n]
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/fakeprovider"
 	"github.com/airelay/airelay/src/internal/stats"
+	"github.com/airelay/airelay/src/internal/testnet"
 	"github.com/airelay/airelay/src/testca"
 )
 
@@ -91,31 +92,13 @@ func startUpstream(t testing.TB, key string, set ...func(*fakeprovider.Server)) 
 	return u
 }
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a gateway on loopback in front of fake providers.
 type env struct {
 	t      testing.TB
 	table  atomic.Pointer[config.Table]
 	gw     *Gateway
 	reg    *stats.Registry
-	logs   *syncBuffer
+	logs   *testnet.Buffer
 	base   string // http://127.0.0.1:port
 	client *http.Client
 	dials  atomic.Int64
@@ -170,7 +153,7 @@ func loadTable(t testing.TB, uci string) *config.Table {
 
 func startGateway(t testing.TB, uci string, mods ...func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, reg: stats.New(), logs: &syncBuffer{}}
+	e := &env{t: t, reg: stats.New(), logs: &testnet.Buffer{}}
 	e.table.Store(loadTable(t, uci))
 	o := Options{
 		Table:   e.table.Load,

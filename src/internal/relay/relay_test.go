@@ -21,6 +21,7 @@ import (
 	"github.com/airelay/airelay/src/internal/access"
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/stats"
+	"github.com/airelay/airelay/src/internal/testnet"
 	"github.com/airelay/airelay/src/testca"
 )
 
@@ -233,21 +234,6 @@ func TestDenied(t *testing.T) {
 	}
 }
 
-// rawHello returns the first flight of a TLS client for name.
-func rawHello(t *testing.T, name string) []byte {
-	t.Helper()
-	a, b := net.Pipe()
-	go func() { _ = tls.Client(a, &tls.Config{ServerName: name}).Handshake(); a.Close() }()
-	buf := make([]byte, 8192)
-	_ = b.SetReadDeadline(time.Now().Add(2 * time.Second))
-	n, err := b.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	return buf[:n]
-}
-
 // A raw TCP upstream that counts bytes until EOF, then answers: the answer must reach a client
 // that has already shut down its sending side.
 func TestHalfClose(t *testing.T) {
@@ -268,7 +254,7 @@ func TestHalfClose(t *testing.T) {
 	}()
 	e.table.Store(withConnect(t, ln.Addr().String()))
 
-	hello := rawHello(t, "api.openai.com")
+	hello := testnet.ClientHello(t, "api.openai.com")
 	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -333,14 +319,14 @@ func TestTimeouts(t *testing.T) {
 	// Idle both ways after the hello: closed after idle_timeout.
 	c2, _ := net.Dial("tcp", e.addr)
 	defer c2.Close()
-	_, _ = c2.Write(rawHello(t, "api.openai.com"))
+	_, _ = c2.Write(testnet.ClientHello(t, "api.openai.com"))
 	if !closedWithin(c2, 3*time.Second) {
 		t.Fatal("an idle relayed connection was not closed after idle_timeout")
 	}
 	// Traffic one way keeps the connection open past idle_timeout.
 	c3, _ := net.Dial("tcp", e.addr)
 	defer c3.Close()
-	_, _ = c3.Write(rawHello(t, "api.openai.com"))
+	_, _ = c3.Write(testnet.ClientHello(t, "api.openai.com"))
 	for range 8 {
 		time.Sleep(100 * time.Millisecond)
 		if _, err := c3.Write([]byte("ping")); err != nil {
@@ -508,7 +494,7 @@ func TestOpenConnectionsHoldNoGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.table.Store(tb)
-	hello := rawHello(t, "api.openai.com")
+	hello := testnet.ClientHello(t, "api.openai.com")
 	const n = 20
 	var clients, providers []net.Conn
 	before := runtime.NumGoroutine()
@@ -610,7 +596,7 @@ func TestScheduleCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Write(rawHello(t, "api.openai.com"))
+	c.Write(testnet.ClientHello(t, "api.openai.com"))
 	c.SetReadDeadline(time.Now().Add(15 * time.Second))
 	n, err := io.Copy(io.Discard, c)
 	if n < 5 {
