@@ -171,7 +171,7 @@ func TestInitScript(t *testing.T) {
 		"procd_set_param stderr 1",
 		"procd_set_param limits nofile=8192 8192",
 		"procd_set_param user root", // no airelay user in this root
-		"procd_add_reload_trigger airelay airelay_keys",
+		"procd_add_reload_trigger airelay airelay_keys system",
 		"procd_add_reload_interface_trigger lan",
 		"dnsmasq restart",
 		"fw4 check",
