@@ -118,6 +118,9 @@ func (s *Service) runHome(ctx context.Context) {
 		case <-midnight.C:
 		}
 		midnight.Stop()
+		// the zone as OpenWrt has it now (a time zone change rewrites /etc/TZ), within a minute
+		s.home.guard.SetZone(loc)
+		s.home.book.SetZone(loc, s.table.Load().Main.HistoryDays)
 		s.home.book.Sample()
 		t := s.table.Load()
 		if t.Main.HistoryFile != "" && time.Since(s.home.lastSave) >= t.Main.HistoryInterval {
