@@ -142,7 +142,22 @@ test('delete: a deleted provider leaves fallbacks and client lists, the config s
 	const n = env.notifications.at(-1).text;
 	for (const want of [ 'Provider "anthropic" deleted', 'fallbacks of provider "openai"', 'providers of client "Laptop"', 'client "Kids tablet" could use only this provider: its access is now deny' ])
 		assert.ok(n.includes(want), `the notification lacks ${want}: ${n}`);
-	assert.equal(env.calls.filter((c) => c.method === 'clear_key').length, 0, 'anthropic had no key to clear');
+	/* cleared even without a known key: a provider made later under the same name must not
+	 * inherit one (it could be sent to another upstream) */
+	assert.deepEqual(env.calls.filter((c) => c.object === 'luci.airelay' && c.method === 'clear_key').map((c) => c.args), [ [ 'anthropic' ] ]);
+});
+
+test('a key set on the page counts as set: deleting the provider then clears it, and Remove is offered', async () => {
+	const { section, calls, opt } = await page();
+	const modal = section.modal('anthropic'); /* no key yet */
+	modal.option('api_key').formvalues.anthropic = 'sk-new';
+	await modal.save();
+	assert.deepEqual(calls('set_key'), [ [ 'anthropic', 'sk-new' ] ]);
+	assert.equal(opt('_api_key_state').cfgvalue('anthropic'), 'set', 'the grid says set after set_key');
+	await section.handleRemove('anthropic');
+	assert.deepEqual(calls('clear_key'), [ [ 'anthropic' ] ]);
+	assert.equal(opt('_api_key_state').cfgvalue('anthropic'), 'none', 'and none after clear_key');
+	assert.equal(opt('_api_key_remove').renderWidget('local', 0).disabled ?? opt('_api_key_remove').readonly, true, 'no Remove for a provider without a key');
 });
 
 test('delete: a provider\'s key is deleted with it', async () => {

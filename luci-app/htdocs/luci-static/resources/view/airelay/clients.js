@@ -54,6 +54,10 @@ return view.extend({
 		s.anonymous = true;
 		s.nodescriptions = true;
 		s.addbtntitle = _('Add client');
+		s.modaltitle = function(section_id) {
+			const name = uci.get('airelay', section_id, 'name');
+			return _('Client') + ' » ' + (name || section_id);
+		};
 
 		let o;
 

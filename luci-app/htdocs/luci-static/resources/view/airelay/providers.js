@@ -42,9 +42,12 @@ function providerNames() {
 
 /* keyCall runs set_key or clear_key and tells the user how it went; it rejects on failure so
  * the dialog stays open. */
-function keyCall(promise, provider, done) {
+function keyCall(keys, promise, provider, done, isSet) {
 	return L.resolveDefault(promise, { error: _('the router did not answer') }).then(function(r) {
 		if (r && r.result === true) {
+			/* the page's idea of which providers have a key follows what the router now has */
+			if (keys)
+				keys[provider] = isSet;
 			ui.addNotification(null, E('p', {}, [ done.format(provider) ]), 'info');
 			return;
 		}
@@ -112,8 +115,12 @@ return view.extend({
 		s.handleRemove = function(section_id, ev) {
 			const self = this, args = arguments;
 			const changed = dropProvider(section_id);
-			const cleared = (keys && keys[section_id] === true) ?
-				keyCall(callClearKey(section_id), section_id, _('API key of provider "%s" deleted.')) :
+			/* Cleared whether or not the page thinks there is a key, so that a provider made
+			 * later under the same name never inherits it (it could send the key elsewhere).
+			 * At once: Reset does not bring the key back, and the notice says so. */
+			const cleared = (keys && section_id in keys) ?
+				keyCall(keys, callClearKey(section_id), section_id,
+					_('API key of provider "%s" deleted at once (Reset does not bring it back).'), false) :
 				Promise.resolve();
 			return cleared.catch(function() {}).then(function() {
 				if (changed.length)
@@ -192,7 +199,7 @@ return view.extend({
 			return null; /* the page never has the key */
 		};
 		o.write = function(section_id, value) {
-			return keyCall(callSetKey(section_id, value), section_id, _('API key of provider "%s" set.'));
+			return keyCall(keys, callSetKey(section_id, value), section_id, _('API key of provider "%s" set.'), true);
 		};
 		o.remove = function() {
 			/* an empty field keeps the stored key */
@@ -214,9 +221,14 @@ return view.extend({
 		};
 		o.write = function(section_id, value) {
 			if (value === '1')
-				return keyCall(callClearKey(section_id), section_id, _('API key of provider "%s" deleted.'));
+				return keyCall(keys, callClearKey(section_id), section_id, _('API key of provider "%s" deleted.'), false);
 		};
 		o.remove = function() {};
+		o.renderWidget = function(section_id, option_index, cfgvalue) {
+			/* only a stored key can be removed */
+			this.readonly = !(keys && keys[section_id] === true);
+			return form.Flag.prototype.renderWidget.call(this, section_id, option_index, cfgvalue);
+		};
 
 		o = s.option(form.Flag, 'stream_usage', _('Count tokens of streams'),
 			_('For OpenAI-style chat completions streamed without usage: ask the provider for it and drop that extra chunk before it reaches the device. Only for providers that accept stream_options.'));
