@@ -65,7 +65,8 @@ type Guard struct {
 // SetZone sets the router's time zone (schedule.Local()).
 func (g *Guard) SetZone(loc *time.Location) { g.loc.Store(loc) }
 
-func (g *Guard) zone() *time.Location {
+// Zone is the router's time zone as last set.
+func (g *Guard) Zone() *time.Location {
 	if l := g.loc.Load(); l != nil {
 		return l
 	}
@@ -93,15 +94,11 @@ func (g *Guard) Check(t *config.Table, c *config.Client, p *config.Provider, add
 		q = c.Quota.Or(q)
 	}
 	hasSchedule := c != nil && len(c.Schedule) > 0
-	if !hasSchedule && (g == nil || g.Usage == nil || q == (config.Quota{})) {
+	if g == nil || !hasSchedule && (g.Usage == nil || q == (config.Quota{})) {
 		d.Allowed = true
 		return d
 	}
-	if g == nil {
-		d.Allowed = true
-		return d
-	}
-	now := g.Now().In(g.zone())
+	now := g.Now().In(g.Zone())
 	if hasSchedule {
 		if !c.Schedule.Open(now) {
 			d.Reason, d.Until = ScheduleClosed, c.Schedule.Next(now)
@@ -115,7 +112,7 @@ func (g *Guard) Check(t *config.Table, c *config.Client, p *config.Provider, add
 	}
 	if g.Usage != nil && q != (config.Quota{}) {
 		used := g.Usage.Today(addr)
-		midnight := usage.NextMidnight(now, g.zone())
+		midnight := usage.NextMidnight(now, g.Zone())
 		over := func(r Reason, u uint64, limit int64) bool {
 			if limit > 0 && u >= uint64(limit) {
 				d.Reason, d.Used, d.Limit, d.Until = r, u, limit, midnight

@@ -142,22 +142,18 @@ func (s *Service) saveHistory(t *config.Table) {
 // decorate adds to each device of a status document its name, today's use, its quotas and
 // its schedule.
 func (s *Service) decorate(t *config.Table, ds []stats.DeviceStatus) {
-	now := s.home.clock.now().In(schedule.Local())
+	now := s.home.clock.now().In(s.home.guard.Zone()) // read from /etc/TZ each minute by runHome
 	for i := range ds {
 		d := &ds[i]
 		a, err := netip.ParseAddr(d.Addr)
 		if err != nil {
 			continue
 		}
-		if d.Name != "" {
-			d.NameSource = "client"
-		} else if n := s.home.names.Lookup(a, d.MAC); n != "" {
-			d.Name, d.NameSource = n, "dhcp"
-		}
-		u := s.home.book.Today(a)
-		d.Today = &stats.Today{Tokens: u.Tokens(), Requests: u.Requests, Bytes: u.Bytes()}
 		hw, _ := parseMAC(d.MAC)
 		c := t.ClientFor(a, hw)
+		d.Name, d.NameSource = s.nameOf(c, a, d.MAC)
+		u := s.home.book.Today(a)
+		d.Today = &stats.Today{Tokens: u.Tokens(), Requests: u.Requests, Bytes: u.Bytes()}
 		q := t.Main.DefaultQuota
 		if c != nil {
 			q = c.Quota.Or(q)
@@ -173,6 +169,18 @@ func (s *Service) decorate(t *config.Table, ds []stats.DeviceStatus) {
 			d.Schedule = st
 		}
 	}
+}
+
+// nameOf is how a device is named when shown: its client section's name, else the host name
+// of its DHCP lease, else nothing; the second value says which ("client", "dhcp").
+func (s *Service) nameOf(c *config.Client, a netip.Addr, mac string) (string, string) {
+	if c != nil && c.Name != "" {
+		return c.Name, "client"
+	}
+	if n := s.home.names.Lookup(a, mac); n != "" {
+		return n, "dhcp"
+	}
+	return "", ""
 }
 
 // historyHandler serves GET /history?days=N&device=ADDR: the usage rows, oldest first.
@@ -200,11 +208,7 @@ func (s *Service) historyHandler(w http.ResponseWriter, r *http.Request) {
 	for i := range rows {
 		a, _ := netip.ParseAddr(rows[i].Addr)
 		hw, _ := parseMAC(rows[i].MAC)
-		if c := t.ClientFor(a, hw); c != nil && c.Name != "" {
-			rows[i].Name = c.Name
-		} else {
-			rows[i].Name = s.home.names.Lookup(a, rows[i].MAC)
-		}
+		rows[i].Name, _ = s.nameOf(t.ClientFor(a, hw), a, rows[i].MAC)
 	}
 	if rows == nil {
 		rows = []usage.Row{}

@@ -139,16 +139,7 @@ func (r *Registry) Snapshot(providers []ProviderInfo, label func(addr netip.Addr
 	for _, p := range providers {
 		ps = append(ps, ProviderStatus{ID: p.ID, Enabled: p.Enabled, Values: r.Provider(p.ID).values()})
 	}
-	r.mu.RLock()
-	devs := make([]*Device, 0, len(r.devices)+1)
-	for _, d := range r.devices {
-		devs = append(devs, d)
-	}
-	r.mu.RUnlock()
-	if r.other.lastSeen.Load() != 0 {
-		devs = append(devs, r.other)
-	}
-	for _, d := range devs {
+	for _, d := range r.Devices() {
 		s := DeviceStatus{Addr: "other", MAC: d.MAC(), LastSeen: time.Unix(0, d.lastSeen.Load()).UTC(), Values: d.Total.values(), Providers: map[string]Values{}}
 		if d.Addr.IsValid() {
 			s.Addr = d.Addr.String()
