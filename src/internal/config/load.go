@@ -244,6 +244,36 @@ func CheckDevice(v string) error {
 	return nil
 }
 
+// networks reads a list of OpenWrt network names, each once.
+func (s sec) networks(option string) []string {
+	o, vals, _ := s.values(option)
+	var out []string
+	for _, v := range vals {
+		if err := CheckNetwork(v); err != nil {
+			s.fail(o, v, "%v", err)
+			continue
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// CheckNetwork says whether v can name an OpenWrt network (a UCI section name of
+// /etc/config/network: letters, digits and '_').
+func CheckNetwork(v string) error {
+	if v == "" || len(v) > 64 {
+		return fmt.Errorf("not a network name (lan, guest, iot): 1 to 64 characters")
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return fmt.Errorf("not a network name (lan, guest, iot): only letters, digits and '_'")
+		}
+	}
+	return nil
+}
+
 func (s sec) addr(option string, v4 bool) netip.Addr {
 	v, o := s.one(option)
 	if v == "" {
@@ -373,6 +403,7 @@ func (l *loader) loadMain(s sec) {
 	m.HTTPListen = s.hostPort("http_listen")
 	m.StatusListen = s.hostPort("status_listen")
 	m.ListenDevice = s.device("listen_device")
+	m.Networks = s.networks("network")
 	if v, o := s.one("tls_fallback"); v != "" && v != "off" {
 		if err := checkHostPort(v, true); err != nil {
 			s.fail(o, v, "%v", err)
@@ -588,6 +619,7 @@ func (l *loader) loadClient(s sec) {
 		}
 		c.Nets = append(c.Nets, p)
 	}
+	c.Networks = s.networks("network")
 	o, vals, _ = s.values("provider")
 	for _, v := range vals {
 		if l.t.Provider(v) == nil {

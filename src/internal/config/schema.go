@@ -24,6 +24,7 @@ const (
 	TSecret   Type = "secret"   // write-only: never printed, logged or returned
 	TRef      Type = "ref"      // the name of another section of type Ref
 	TSchedule Type = "schedule" // [DAYS] HH:MM-HH:MM: Mon-Fri, Sat,Sun, daily; past midnight allowed
+	TNetwork  Type = "network"  // an OpenWrt network (interface section) name: lan, guest, iot
 )
 
 // Option describes one UCI option.
@@ -62,6 +63,7 @@ var Schema = []Section{
 		{Name: "tls_fallback", Type: THostPort, Doc: "Where TLS with no or an unknown SNI goes (the router's own HTTPS server). Empty or off: such connections are closed."},
 		{Name: "http_listen", Type: THostPort, Default: ":8080", Doc: "TCP address of the plain-HTTP gateway. 'off': off (not an empty value: uci drops it on the next commit, which brings the default back)."},
 		{Name: "status_listen", Type: THostPort, Default: "127.0.0.1:9099", Doc: "TCP address of /status and /metrics. Keep it on loopback. 'off': off (not an empty value: uci drops it on the next commit, which brings the default back)."},
+		{Name: "network", Type: TNetwork, List: true, Doc: "OpenWrt networks (interface names: lan, guest, iot) whose devices airelay serves: their AI names resolve to the router, their HTTPS is relayed, the gateway listens on them and client rules apply. Networks not listed are left untouched (real DNS answers, nothing redirected). Empty: every LAN-side network (every firewall zone that does not masquerade)."},
 		{Name: "listen_device", Type: TDevice, Doc: "Network device the listeners accept on (SO_BINDTODEVICE), so nothing that arrives on another one (the WAN) reaches them; loopback addresses are exempt. The init script sets the LAN's device. Empty: any device (the firewall alone decides)."},
 		{Name: "resolver", Type: THostPort, List: true, Doc: "Upstream DNS servers (host or host:port) for the providers' real addresses. Empty: the WAN resolvers from /tmp/resolv.conf.d/resolv.conf.auto, else the system's non-loopback ones."},
 		{Name: "default_access", Type: TEnum, Default: "allow", Values: []string{"allow", "deny"}, Doc: "Access for devices that no client section matches."},
@@ -103,6 +105,7 @@ var Schema = []Section{
 		{Name: "name", Type: TString, Doc: "Label shown in status."},
 		{Name: "mac", Type: TMAC, List: true, Doc: "MAC addresses (from the router's neighbour table)."},
 		{Name: "ip", Type: TCIDR, List: true, Doc: "Addresses or prefixes (192.168.1.50, 192.168.1.0/24, fd00::/64)."},
+		{Name: "network", Type: TNetwork, List: true, Doc: "OpenWrt networks (lan, guest, iot) whose devices this section matches. Alone: every device on them. With mac or ip: a device must match one of those and be on one of these networks."},
 		{Name: "access", Type: TEnum, Default: "allow", Values: []string{"allow", "deny"}, Doc: "allow or deny AI access."},
 		{Name: "provider", Type: TRef, Ref: "provider", List: true, Doc: "When set, only these providers are allowed for the device."},
 		{Name: "schedule", Type: TSchedule, List: true, Doc: "Time windows in which AI is allowed, router local time: 'Mon-Fri 15:00-20:00', 'Sat,Sun 09:00-21:00', 'daily 07:00-21:00'; a window ending at or before its start runs past midnight. Outside them the device is denied on both paths. Empty: always."},

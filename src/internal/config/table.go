@@ -94,6 +94,7 @@ type Main struct {
 	HTTPListen    string
 	StatusListen  string
 	ListenDevice  string   // "": any
+	Networks      []string // OpenWrt networks served; empty: every LAN-side network
 	Resolvers     []string // host:port; empty: discovered at dial time by the resolver package
 	DefaultAccess Access
 	LogLevel      string // debug|info|warn|error
@@ -141,6 +142,7 @@ type Client struct {
 	Name      string
 	MACs      []net.HardwareAddr
 	Nets      []netip.Prefix
+	Networks  []string // OpenWrt networks the section matches; empty: any
 	Access    Access
 	Providers map[string]bool // empty: all
 

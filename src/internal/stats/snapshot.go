@@ -50,7 +50,9 @@ type DeviceStatus struct {
 	Addr   string `json:"addr"`
 	MAC    string `json:"mac,omitempty"`
 	Client string `json:"client,omitempty"` // matching client section
-	Name   string `json:"name,omitempty"`
+	// Network is the OpenWrt network (lan, guest) the device's traffic arrived on, when known.
+	Network string `json:"network,omitempty"`
+	Name    string `json:"name,omitempty"`
 	// NameSource is where Name came from: "client" (its section's name) or "dhcp" (the host
 	// name of its DHCP lease).
 	NameSource string            `json:"name_source,omitempty"`
@@ -92,6 +94,22 @@ type Status struct {
 	Providers     []ProviderStatus  `json:"providers"`
 	Devices       []DeviceStatus    `json:"devices"`
 	Redirect      *RedirectStatus   `json:"redirect,omitempty"` // nil: not known (not on OpenWrt)
+	// Networks lists the router's LAN-side networks and whether each is served; empty when
+	// not known (not on OpenWrt).
+	Networks []NetworkStatus `json:"networks,omitempty"`
+}
+
+// NetworkStatus is one LAN-side network of the router.
+type NetworkStatus struct {
+	Name   string `json:"name"`             // OpenWrt network: lan, guest
+	Device string `json:"device,omitempty"` // br-lan
+	Zone   string `json:"zone,omitempty"`   // its fw4 zone
+	IPv4   string `json:"ipv4,omitempty"`   // the router's address on it
+	IPv6   string `json:"ipv6,omitempty"`
+	// Served: its devices are intercepted, relayed, counted and controlled. Not served: its
+	// devices are left untouched (real DNS answers, nothing redirected).
+	Served bool   `json:"served"`
+	Reason string `json:"reason,omitempty"` // why not served, or what is wrong with it
 }
 
 // RedirectStatus is whether the firewall sends the LAN's HTTPS to the router on to the relay.
@@ -125,6 +143,13 @@ type ConfigStatus struct {
 	Source     string    `json:"source"`
 	LoadedAt   time.Time `json:"loaded_at"`
 	LastError  string    `json:"last_error,omitempty"` // the last failed reload, if any since
+	// State is which config serves: "current" (the config on disk passed), "last_valid" (it
+	// did not pass; the last config that passed serves) or "fail_closed" (no config ever
+	// passed; devices the invalid config restricts are refused). Empty is "current".
+	State string `json:"state,omitempty"`
+	// Message says it for people when State is not "current": "serving the last valid config
+	// from <time>; /etc/config/airelay: …". Never holds a key.
+	Message string `json:"message,omitempty"`
 }
 
 // ProviderInfo is what the snapshot needs to know of a configured provider.
