@@ -433,9 +433,11 @@ func (l *loader) loadMain(s sec) {
 	m.LogLevel = s.schema.option("log_level").Values[s.enum("log_level")]
 	m.MemoryLimit = s.size("memory_limit")
 	m.MaxConns = int(s.int("max_conns"))
+	m.MaxConnsPerDevice = int(s.int("max_conns_per_device"))
 	m.HelloTimeout = s.duration("hello_timeout")
 	m.ConnectTimeout = s.duration("connect_timeout")
 	m.IdleTimeout = s.duration("idle_timeout")
+	m.WriteTimeout = s.duration("write_timeout")
 	m.DrainTimeout = s.duration("drain_timeout")
 	m.MaxHeaderBytes = s.size("max_header_bytes")
 	m.MaxBody = s.size("max_body")

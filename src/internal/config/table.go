@@ -100,10 +100,13 @@ type Main struct {
 	LogLevel      string // debug|info|warn|error
 	MemoryLimit   int64
 	MaxConns      int
+	// MaxConnsPerDevice caps one device's open connections on the relay, and on the gateway.
+	MaxConnsPerDevice int
 
 	HelloTimeout   time.Duration
 	ConnectTimeout time.Duration
 	IdleTimeout    time.Duration
+	WriteTimeout   time.Duration // a device that takes no byte for this long is cut
 	DrainTimeout   time.Duration
 
 	MaxHeaderBytes    int64
