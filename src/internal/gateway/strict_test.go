@@ -50,6 +50,7 @@ func TestMalformedRequestsRefused(t *testing.T) {
 		{"CONNECT", "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com\r\n\r\n", "400"},
 		{"bad chunk size", line + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", "400"},
 		{"chunk extension abuse", line + "Transfer-Encoding: chunked\r\n\r\n2;" + strings.Repeat("x", 300) + "\r\n{}\r\n0\r\n\r\n", "400"},
+		{"bytes after a chunk size", line + "Transfer-Encoding: chunked\r\n\r\n2 garbage\r\n{}\r\n0\r\n\r\n", "400"},
 		{"chunk data without CRLF", line + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n", "400"},
 		{"HTTP/2.0", "GET /openai/v1/models HTTP/2.0\r\nHost: gw\r\n\r\n", "505"},
 	} {

@@ -4,8 +4,9 @@ package h1
 // so that a proxy can pass the bytes on unchanged, or take the data out, and know where the
 // body ends. The zero value is ready for a new body.
 //
-// Strict: a chunk size is 1–15 hex digits; an extension (';' …) is printable, at most
-// MaxChunkExt bytes per line; chunk data is followed by CRLF; trailer fields are well formed and
+// Strict: a chunk-size line is 1–15 hex digits, optional whitespace and an optional extension
+// (';' …, printable), at most MaxChunkExt bytes after the digits; anything else after the
+// digits ("5 garbage") is refused; chunk data is followed by CRLF; trailer fields are well formed and
 // at most MaxTrailer bytes in all. Every line ends in CRLF.
 type Chunked struct {
 	st      uint8
@@ -25,7 +26,8 @@ const (
 
 const (
 	chSize    = iota // in the hex digits
-	chExt            // after ';' or whitespace, before CR
+	chSizeWS         // in whitespace after the digits: only more of it, ';' or CR may follow
+	chExt            // after ';', before CR
 	chSizeLF         // after the size line's CR
 	chData           // in the data
 	chDataCR         // after the data, before CR
@@ -57,9 +59,26 @@ func (c *Chunked) Next(p []byte) (used int, data []byte, done bool, err error) {
 				c.digits++
 			case c.digits == 0:
 				return i, nil, false, errChunkSize
-			case b == ';' || b == ' ' || b == '\t':
+			case b == ';':
 				c.st, c.ext = chExt, 1
+			case b == ' ' || b == '\t':
+				c.st, c.ext = chSizeWS, 1
 			case b == '\r':
+				c.st = chSizeLF
+			default:
+				return i, nil, false, errChunkSize
+			}
+		case chSizeWS:
+			switch b {
+			case ' ', '\t', ';':
+				if b == ';' {
+					c.st = chExt
+				}
+				c.ext++
+				if c.ext > MaxChunkExt {
+					return i, nil, false, errChunkExt
+				}
+			case '\r':
 				c.st = chSizeLF
 			default:
 				return i, nil, false, errChunkSize

@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -154,7 +155,7 @@ func dechunk(body string, step int) (data string, used int, done bool, err error
 }
 
 func TestChunked(t *testing.T) {
-	body := "5\r\nhello\r\n1;ext=\"a b\"\r\n \r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nNEXT"
+	body := "5\r\nhello\r\n1;ext=\"a b\"\r\n \r\nA \t; x\r\n0123456789\r\n0 \r\nX-T: 1\r\n\r\nNEXT"
 	for _, step := range []int{1, 2, 3, 7, 1000} {
 		data, used, done, err := dechunk(body, step)
 		if err != nil || !done || data != "hello 0123456789" || used != len(body)-4 {
@@ -173,6 +174,10 @@ func TestChunked(t *testing.T) {
 		{"long extension", "5;" + strings.Repeat("a", MaxChunkExt) + "\r\nhello\r\n0\r\n\r\n"},
 		{"NUL in extension", "5;a\x00\r\nhello\r\n0\r\n\r\n"},
 		{"LF in extension", "5;a\nb\r\nhello\r\n0\r\n\r\n"},
+		{"bytes after the size that are not an extension", "5 garbage\r\nhello\r\n0\r\n\r\n"},
+		{"a byte after the size", "5x\r\nhello\r\n0\r\n\r\n"},
+		{"tab then bytes", "5\tx;a\r\nhello\r\n0\r\n\r\n"},
+		{"long whitespace", "5" + strings.Repeat(" ", MaxChunkExt+1) + "\r\nhello\r\n0\r\n\r\n"},
 		{"malformed trailer", "0\r\nbad trailer\r\n\r\n"},
 		{"obs-fold trailer", "0\r\nA: 1\r\n 2\r\n\r\n"},
 		{"trailer too large", "0\r\n" + strings.Repeat("A: 1234567890\r\n", MaxTrailer/14+1) + "\r\n"},
@@ -247,6 +252,8 @@ func FuzzChunked(f *testing.F) {
 	f.Add([]byte("5\r\nhello\r\n1;ext=\"a b\"\r\n \r\n0\r\nX-T: 1\r\n\r\n"), 3)
 	f.Add([]byte("0\r\n\r\n"), 1)
 	f.Add([]byte("ffffffffffffff\r\n"), 2)
+	f.Add([]byte("5 garbage\r\nhello\r\n0\r\n\r\n"), 4)
+	f.Add([]byte("5 \t;x=1\r\nhello\r\n0\r\n\r\n"), 4)
 	f.Fuzz(func(t *testing.T, b []byte, step int) {
 		if step <= 0 || step > len(b)+1 {
 			step = len(b) + 1
@@ -255,6 +262,9 @@ func FuzzChunked(f *testing.F) {
 		split, used2, done2, err2 := dechunk(string(b), step)
 		if (err1 == nil) != (err2 == nil) || done1 != done2 || (err1 == nil && (whole != split || used1 != used2)) {
 			t.Fatalf("whole: %q %d %v %v; in steps of %d: %q %d %v %v", whole, used1, done1, err1, step, split, used2, done2, err2)
+		}
+		if ref, refUsed, refDone, refOK := refDechunk(b); refOK != (err1 == nil) || refOK && (ref != whole || refUsed != used1 || refDone != done1) {
+			t.Fatalf("reference: %q %d %v ok %v; Chunked: %q %d %v %v", ref, refUsed, refDone, refOK, whole, used1, done1, err1)
 		}
 		if done1 && err1 == nil {
 			// Re-encoding the data as one chunk round-trips.
@@ -267,4 +277,130 @@ func FuzzChunked(f *testing.F) {
 			}
 		}
 	})
+}
+
+// refDechunk is RFC 9112's chunked grammar with Chunked's bounds, written plainly over a whole
+// body, for FuzzChunked to compare with: chunk-size line = 1-15 HEXDIG, *(SP / HTAB), then
+// optionally ";" and bytes that are not control bytes (but HTAB), at most MaxChunkExt bytes
+// after the digits, CRLF. ok false: refused; done false: the body needs more bytes.
+func refDechunk(b []byte) (data string, used int, done, ok bool) {
+	isHex := func(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+	ctl := func(c byte) bool { return c < 0x20 && c != '\t' || c == 0x7f }
+	i := 0
+	var out []byte
+	for {
+		start := i
+		for i < len(b) && isHex(b[i]) {
+			i++
+		}
+		digits := i - start
+		if digits > 15 {
+			return "", 0, false, false
+		}
+		if i == len(b) {
+			return string(out), len(b), false, true
+		}
+		if digits == 0 {
+			return "", 0, false, false
+		}
+		size, _ := strconv.ParseInt(string(b[start:i]), 16, 64)
+		ext := i
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+			i++
+		}
+		if i < len(b) && b[i] == ';' {
+			for i < len(b) && b[i] != '\r' && !ctl(b[i]) {
+				i++
+			}
+		}
+		if i-ext > MaxChunkExt {
+			return "", 0, false, false
+		}
+		if i == len(b) {
+			return string(out), len(b), false, true
+		}
+		if b[i] != '\r' {
+			return "", 0, false, false
+		}
+		if i+1 == len(b) {
+			return string(out), len(b), false, true
+		}
+		if b[i+1] != '\n' {
+			return "", 0, false, false
+		}
+		i += 2
+		if size == 0 {
+			break
+		}
+		n := min(int64(len(b)-i), size)
+		out = append(out, b[i:i+int(n)]...)
+		i += int(n)
+		if n < size {
+			return string(out), len(b), false, true
+		}
+		for _, want := range []byte("\r\n") {
+			if i == len(b) {
+				return string(out), len(b), false, true
+			}
+			if b[i] != want {
+				return "", 0, false, false
+			}
+			i++
+		}
+	}
+	// Trailer fields, then a blank line; MaxTrailer bounds them, their line ends included.
+	tstart := i
+	for {
+		if i-tstart > MaxTrailer {
+			return "", 0, false, false
+		}
+		j := bytes.IndexByte(b[i:], '\r')
+		line := b[i:]
+		if j >= 0 {
+			line = b[i : i+j]
+		}
+		if len(line) > 0 {
+			colon := bytes.IndexByte(line, ':')
+			name := line
+			if colon >= 0 {
+				name = line[:colon]
+			}
+			if colon == 0 || len(name) > 0 && !IsToken(name) {
+				return "", 0, false, false
+			}
+			if colon >= 0 {
+				for _, c := range line[colon+1:] {
+					if ctl(c) {
+						return "", 0, false, false
+					}
+				}
+			}
+			if j >= 0 && colon < 0 {
+				return "", 0, false, false
+			}
+		}
+		if j < 0 {
+			if i+len(line)-tstart > MaxTrailer {
+				return "", 0, false, false
+			}
+			return string(out), len(b), false, true
+		}
+		i += j
+		if i+1-tstart > MaxTrailer {
+			return "", 0, false, false
+		}
+		if i+1 == len(b) {
+			return string(out), len(b), false, true
+		}
+		if b[i+1] != '\n' {
+			return "", 0, false, false
+		}
+		if i+2-tstart > MaxTrailer {
+			return "", 0, false, false
+		}
+		i += 2
+		if len(line) == 0 {
+			return string(out), i, true, true
+		}
+	}
 }
