@@ -409,7 +409,8 @@ func TestKeyPolicy(t *testing.T) {
 		provider("pass", up.URL(), keyOpenAI, "bearer", "key_policy", "pass")+
 		provider("nokey", up.URL(), "", "bearer")+
 		provider("anthropic", up.URL(), keyAnthropic, "x-api-key")+
-		provider("gemini", up.URL(), keyGemini, "x-goog-api-key"))
+		provider("gemini", up.URL(), keyGemini, "x-goog-api-key")+
+		provider("gemreplace", up.URL(), keyGemini, "x-goog-api-key", "key_policy", "replace"))
 	const own = "sk-device-own-key"
 	type hdrs = map[string]string
 	for _, tc := range []struct {
@@ -433,6 +434,13 @@ func TestKeyPolicy(t *testing.T) {
 		{"gemini: placeholder in query", "/gemini/v1beta/models/g:generateContent?key=none&alt=json", nil,
 			hdrs{"X-Goog-Api-Key": keyGemini}, "alt=json"},
 		{"gemini: own key in query", "/gemini/v1beta/models/g:generateContent?key=" + own, nil, hdrs{"X-Goog-Api-Key": ""}, "key=" + own},
+		// Names are compared percent-decoded (Google decodes them: %24key is $key) and in any
+		// case; $key is Google's documented alias of key, access_token its OAuth parameter.
+		{"gemini replace: every spelling of the device's key goes", "/gemreplace/v1beta/models/g:generateContent?KEY=" + own +
+			"&%6bey=" + own + "&ke%79=" + own + "&alt=sse&%24key=" + own + "&$KEY=" + own + "&Key=" + own + "&access_token=" + own + "&key&x=1",
+			nil, hdrs{"X-Goog-Api-Key": keyGemini}, "alt=sse&x=1"},
+		{"gemini fill: own key under an encoded name", "/gemini/v1beta/models/g:generateContent?%6bey=" + own, nil, hdrs{"X-Goog-Api-Key": ""}, "%6bey=" + own},
+		{"gemini fill: placeholder under $key", "/gemini/v1beta/models/g:generateContent?alt=sse&%24key=none", nil, hdrs{"X-Goog-Api-Key": keyGemini}, "alt=sse"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			method, body := "GET", ""

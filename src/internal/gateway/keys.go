@@ -64,8 +64,8 @@ func isKeyHeader(name []byte) bool {
 	return h1.EqualFold(name, "authorization") || h1.EqualFold(name, "x-api-key") || h1.EqualFold(name, "x-goog-api-key")
 }
 
-// deviceHasKey reports whether the device sent a real key: any auth header or Gemini "key" query
-// parameter that is not a placeholder.
+// deviceHasKey reports whether the device sent a real key: any auth header or query parameter
+// that carries a credential (isKeyParam) and is not a placeholder.
 func deviceHasKey(r *h1.Request) bool {
 	for _, h := range r.Headers {
 		v := h.Value
@@ -98,7 +98,8 @@ func deviceHasKey(r *h1.Request) bool {
 }
 
 // routerKey reports whether p's key goes on a request, as p.KeyPolicy says. When it does, every
-// other credential of the device goes (the three headers and a "key" query parameter), so two
+// other credential of the device goes (the three headers and the query parameters isKeyParam
+// names, in any spelling), so two
 // keys never reach a provider. A provider without an api_key passes the device's own.
 func routerKey(p *config.Provider, r *h1.Request) bool {
 	if !p.APIKey.Set() || p.KeyPolicy == config.KeyPass {
@@ -121,7 +122,8 @@ func appendKeyHeader(b []byte, p *config.Provider) []byte {
 	return append(b, '\r', '\n')
 }
 
-// queryKey returns the raw value of the first "key" parameter of a raw query.
+// queryKey returns the raw value of the first query parameter that carries a credential (see
+// isKeyParam).
 func queryKey(q []byte) ([]byte, bool) {
 	for len(q) > 0 {
 		kv := q
@@ -130,17 +132,16 @@ func queryKey(q []byte) ([]byte, bool) {
 		} else {
 			q = nil
 		}
-		if len(kv) >= 4 && string(kv[:4]) == "key=" {
-			return kv[4:], true
-		}
-		if string(kv) == "key" {
-			return nil, true
+		name, v, _ := bytes.Cut(kv, []byte{'='})
+		if isKeyParam(name) {
+			return v, true
 		}
 	}
 	return nil, false
 }
 
-// appendQueryWithoutKey appends a raw query without its "key" parameters, the others in order.
+// appendQueryWithoutKey appends a raw query without the parameters that carry a credential,
+// the others in order.
 func appendQueryWithoutKey(b, q []byte) []byte {
 	first := true
 	for len(q) > 0 {
@@ -150,7 +151,7 @@ func appendQueryWithoutKey(b, q []byte) []byte {
 		} else {
 			q = nil
 		}
-		if len(kv) == 0 || string(kv) == "key" || len(kv) >= 4 && string(kv[:4]) == "key=" {
+		if name, _, _ := bytes.Cut(kv, []byte{'='}); len(kv) == 0 || isKeyParam(name) {
 			continue
 		}
 		if !first {
@@ -160,4 +161,53 @@ func appendQueryWithoutKey(b, q []byte) []byte {
 		b = append(b, kv...)
 	}
 	return b
+}
+
+// isKeyParam reports whether a raw query parameter name carries a credential: "key" (Gemini's
+// API key), "$key" (Google's documented alias of it) or "access_token" (Google's OAuth token
+// parameter), compared after percent-decoding and ignoring ASCII case.
+//
+// Google's front end percent-decodes names before it matches them ("%24key" is "$key" in its
+// documentation, so "%6bey" and "ke%79" are "key"): decoding is what the provider does. It
+// matches them in their exact case ("prettyPrint", "quotaUser"), so to Google "KEY" is not a
+// key but an unknown field of the request. Case is ignored here all the same: no Google API
+// parameter differs from these names by case alone, so removing one can break no request that
+// would work, while forwarding one would hand the device's own credential to any hop on the
+// way that folds case. Under 'replace' (or 'fill' with the router's key on) the device's key
+// must not reach the provider in any spelling.
+func isKeyParam(name []byte) bool {
+	var buf [len("access_token")]byte
+	n := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == '%' && i+2 < len(name) && hexDigit(name[i+1]) >= 0 && hexDigit(name[i+2]) >= 0 {
+			c = byte(hexDigit(name[i+1])<<4 | hexDigit(name[i+2]))
+			i += 2
+		}
+		if n == len(buf) {
+			return false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[n] = c
+		n++
+	}
+	switch string(buf[:n]) {
+	case "key", "$key", "access_token":
+		return true
+	}
+	return false
+}
+
+func hexDigit(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
 }
