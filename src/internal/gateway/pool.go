@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -50,6 +51,83 @@ type upConn struct {
 	idleAt time.Time
 	armed  time.Time // the read deadline set on c
 	reused bool
+
+	// stale's read that never waits: over TLS, tls.Conn reads through sock (nbConn), which
+	// answers errWouldBlock instead of waiting while noWait is set.
+	sock    syscall.RawConn // the TCP socket under c; nil when the dialer gave no syscall.Conn
+	noWait  bool
+	nbFn    func(fd uintptr) bool // made once per connection, so a check allocates nothing
+	nbBuf   []byte
+	nbN     int
+	nbErr   error
+	scratch [1]byte
+}
+
+// stale reports whether an idle connection may not carry another request: the provider sent
+// bytes after its last answer (which would be read as the next device's answer), closed it, or
+// it broke. Nothing waits: only what has already arrived is looked at.
+func (uc *upConn) stale() bool {
+	if uc.sock == nil {
+		// No socket to look at without waiting (a dialer other than egress's): not reused.
+		return true
+	}
+	uc.noWait = true
+	var n int
+	var err error
+	if uc.raw != nil {
+		n, err = uc.readNoWait(uc.scratch[:])
+	} else {
+		n, err = uc.c.Read(uc.scratch[:]) // tls.Conn: buffered plaintext, records, then nbConn
+	}
+	uc.noWait = false
+	return n > 0 || err != errWouldBlock
+}
+
+// readNoWait reads what the socket holds now; errWouldBlock when it holds nothing.
+func (uc *upConn) readNoWait(p []byte) (int, error) {
+	uc.nbBuf, uc.nbN, uc.nbErr = p, 0, nil
+	if err := uc.sock.Read(uc.nbFn); err != nil {
+		return 0, err
+	}
+	uc.nbBuf = nil
+	if uc.nbErr == syscall.EAGAIN {
+		return 0, errWouldBlock
+	}
+	if uc.nbErr == nil && uc.nbN == 0 {
+		return 0, io.EOF
+	}
+	return uc.nbN, uc.nbErr
+}
+
+func (uc *upConn) nbRead(fd uintptr) bool {
+	uc.nbN, uc.nbErr = readFD(fd, uc.nbBuf)
+	if uc.nbErr == syscall.EAGAIN {
+		uc.nbN = 0
+	}
+	return true // never wait
+}
+
+// errWouldBlock is nbConn's "nothing yet": a temporary net.Error, after which tls.Conn keeps
+// its state and reads on later.
+var errWouldBlock error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "would block" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+// nbConn is the TCP connection under a tls.Conn: reads wait as usual, except in stale's check.
+type nbConn struct {
+	net.Conn
+	uc *upConn
+}
+
+func (c nbConn) Read(p []byte) (int, error) {
+	if c.uc.noWait {
+		return c.uc.readNoWait(p)
+	}
+	return c.Conn.Read(p)
 }
 
 func newPool(g *Gateway, m *config.Main, p *config.Provider) *pool {
@@ -78,27 +156,32 @@ func newPool(g *Gateway, m *config.Main, p *config.Provider) *pool {
 	return pl
 }
 
-// get returns an idle connection, or nil.
+// get returns an idle connection, or nil. One the provider wrote to or closed while it was idle
+// is closed, never used (see stale).
 func (pl *pool) get() *upConn {
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
-	for n := len(pl.idle); n > 0; n = len(pl.idle) {
+	for {
+		pl.mu.Lock()
+		n := len(pl.idle)
+		if n == 0 {
+			pl.mu.Unlock()
+			return nil
+		}
 		c := pl.idle[n-1]
 		pl.idle[n-1] = nil
 		pl.idle = pl.idle[:n-1]
-		if time.Since(c.idleAt) < idleConnTTL {
+		pl.mu.Unlock()
+		if time.Since(c.idleAt) < idleConnTTL && !c.stale() {
 			c.reused = true
 			return c
 		}
 		c.c.Close()
 	}
-	return nil
 }
 
 // put keeps c for the next request, or closes it.
 func (pl *pool) put(c *upConn) {
 	pl.mu.Lock()
-	if pl.closed || len(pl.idle) >= maxIdlePerHost {
+	if pl.closed || len(pl.idle) >= maxIdlePerHost || c.sock == nil {
 		pl.mu.Unlock()
 		c.c.Close()
 		return
@@ -168,15 +251,24 @@ func (pl *pool) dialConn(ctx context.Context) (*upConn, error) {
 		return nil, err
 	}
 	uc := &upConn{c: c, pool: pl}
+	if sc, ok := c.(syscall.Conn); ok {
+		if uc.sock, _ = sc.SyscallConn(); uc.sock != nil {
+			uc.nbFn = uc.nbRead
+		}
+	}
 	if pl.tls != nil {
-		tc := tls.Client(c, pl.tls)
+		under := c
+		if uc.sock != nil {
+			under = nbConn{Conn: c, uc: uc}
+		}
+		tc := tls.Client(under, pl.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()
 			return nil, err
 		}
 		uc.c = tc
-	} else if sc, ok := c.(syscall.Conn); ok {
-		uc.raw, _ = sc.SyscallConn()
+	} else {
+		uc.raw = uc.sock
 	}
 	return uc, nil
 }
