@@ -23,6 +23,7 @@ func sample() *Status {
 	c.Each(func(k *Counters) { k.Conns.Add(1); k.Requests.Add(2); k.AddStatus(200); k.AddStatus(503) })
 	c.AddBytes(1000, 50000)
 	c.AddTokens(12, 345)
+	c.Each(func(k *Counters) { k.TokensEstimated.Add(1); k.WriteTimeouts.Add(1) })
 	c.End()
 	other := r.Device(netip.MustParseAddr("::ffff:192.168.1.60")) // mapped: same as 192.168.1.60
 	d := r.Begin(other, "anthropic")
