@@ -74,7 +74,9 @@ type devConn struct {
 	pin    int     // (*buf)[:pin] is the head of the request in progress, which d.req points into
 	rn     int     // what rawRead read
 	rerr   error
-	armed  time.Time // the read deadline set on c
+	armed  time.Time     // the read deadline set on c
+	wt     time.Duration // write_timeout of the table in use
+	wArmed time.Time     // the write deadline set on c
 	req    h1.Request
 	tab    *config.Table // the table client was looked up in
 	client *config.Client
@@ -124,6 +126,7 @@ func (d *devConn) clientFor(t *config.Table, mac net.HardwareAddr) *config.Clien
 func (d *devConn) serve() {
 	defer d.close()
 	m := &d.g.o.Table().Main
+	d.wt = m.WriteTimeout
 	if m.HeaderTimeout > 0 {
 		d.setReadDeadline(time.Now().Add(m.HeaderTimeout))
 	}
@@ -139,7 +142,54 @@ func (d *devConn) serve() {
 			return
 		}
 		m = &d.g.o.Table().Main
+		d.wt = m.WriteTimeout
 		d.idleDeadline(m)
+	}
+}
+
+// errWriteTimeout: the device took no byte of what was written to it for write_timeout.
+var errWriteTimeout = errors.New("the device took no byte for write_timeout")
+
+// write writes b to the device. A device that takes no byte of it for write_timeout (it stopped
+// reading: its window and the socket's buffer are full) gets errWriteTimeout, and its connection
+// is then closed, so it cannot hold its slot, the buffers and a provider connection. The
+// deadline moves at most every eighth of write_timeout (a second at most), not on every write;
+// each write starts with at least seven eighths of it ahead.
+func (d *devConn) write(b []byte) error {
+	for {
+		if d.wt > 0 {
+			if now := time.Now(); d.wArmed.Sub(now) < d.wt-min(d.wt/8, time.Second) {
+				d.wArmed = now.Add(d.wt)
+				d.c.SetWriteDeadline(d.wArmed)
+			}
+		} else if !d.wArmed.IsZero() {
+			d.wArmed = time.Time{}
+			d.c.SetWriteDeadline(time.Time{})
+		}
+		n, err := d.c.Write(b)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if n == 0 {
+			return errWriteTimeout
+		}
+		b = b[n:] // it took some: a slow reader, not a stopped one
+		d.wArmed = time.Time{}
+	}
+}
+
+// countWriteTimeout counts a cut outside a provider's answer (the gateway's own answers).
+func (d *devConn) countWriteTimeout(err error) {
+	if err == errWriteTimeout {
+		dev := d.dev
+		if dev == nil {
+			dev = d.g.o.Stats.Device(d.addr)
+		}
+		dev.Total.WriteTimeouts.Add(1)
+		d.g.o.Log.Warn("gateway: device cut: it took no byte for write_timeout", "device", d.addr.String())
 	}
 }
 
@@ -221,7 +271,7 @@ func (d *devConn) readHead(m *config.Main) bool {
 func (d *devConn) answer(e *apiError) {
 	out := getOut()
 	*out = e.appendResponse(*out, true)
-	d.c.Write(*out)
+	d.countWriteTimeout(d.write(*out))
 	putOut(out)
 }
 

@@ -117,7 +117,7 @@ func mainSection(opts ...string) string {
 	}
 	var b strings.Builder
 	b.WriteString("config airelay 'main'\n")
-	for _, k := range []string{"max_body", "retry_body", "first_byte_timeout", "stream_idle_timeout", "connect_timeout", "header_timeout", "default_access", "max_header_bytes", "max_conns"} {
+	for _, k := range []string{"max_body", "retry_body", "first_byte_timeout", "stream_idle_timeout", "connect_timeout", "header_timeout", "default_access", "max_header_bytes", "max_conns", "max_conns_per_device", "write_timeout", "idle_timeout"} {
 		if v, ok := o[k]; ok {
 			fmt.Fprintf(&b, "\toption %s '%s'\n", k, v)
 		}

@@ -145,7 +145,10 @@ func (g *Gateway) handle(d *devConn) bool {
 	if x.hasBody {
 		x.body.init(d, r, m.MaxBody)
 		if r.Expect100 && d.r == d.w {
-			d.c.Write([]byte(continue100))
+			if err := d.write([]byte(continue100)); err != nil {
+				d.countWriteTimeout(err)
+				return false
+			}
 		}
 		var e *apiError
 		switch {
@@ -216,7 +219,8 @@ func (d *devConn) reply(e *apiError, closeConn bool) bool {
 	closeConn = closeConn || d.req.Close
 	out := getOut()
 	*out = e.appendResponse(*out, closeConn)
-	_, err := d.c.Write(*out)
+	err := d.write(*out)
+	d.countWriteTimeout(err)
 	putOut(out)
 	d.release()
 	return err == nil && !closeConn

@@ -98,11 +98,8 @@ func (x *exchange) respond() {
 	switch mode {
 	case passNone:
 		x.bodyEnd = true
-		_, err = x.d.c.Write(b)
+		err = devErr(x.d.write(b))
 		putOut(out)
-		if err != nil {
-			err = errDeviceGone
-		}
 	case passLength, passChunked:
 		err = x.pass(out, mode)
 	default:
@@ -127,6 +124,10 @@ func (x *exchange) end(err error, keep, upClose bool) {
 		x.cut = !keep
 	case err == errDeviceGone:
 		x.devGone = true
+	case err == errWriteTimeout:
+		x.devGone = true
+		x.conn.Each(func(k *stats.Counters) { k.WriteTimeouts.Add(1) })
+		x.g.o.Log.Warn("gateway: device cut: it took no byte for write_timeout", "device", x.d.addr.String(), "provider", x.p.ID)
 	case err == errStreamIdle:
 		x.cut = true
 		x.conn.Each(func(k *stats.Counters) { k.Errors.Add(1) })
@@ -176,19 +177,28 @@ func (x *exchange) pass(out *[]byte, mode int) error {
 		if first {
 			first = false
 			*out = append(*out, seg...)
-			_, err = x.d.c.Write(*out)
+			err = x.d.write(*out)
 			putOut(out)
 			out = nil
 		} else if len(seg) > 0 {
-			_, err = x.d.c.Write(seg)
+			err = x.d.write(seg)
 		}
 		if err != nil {
-			return errDeviceGone
+			return devErr(err)
 		}
 		if x.bodyEnd {
 			return nil
 		}
 	}
+}
+
+// devErr is what a failed write to the device means for the answer: the device stopped
+// reading (errWriteTimeout), or it is gone.
+func devErr(err error) error {
+	if err == errWriteTimeout {
+		return err
+	}
+	return errDeviceGone
 }
 
 // upErrAfterHead tells a provider that ended early from a device that left.
@@ -317,14 +327,14 @@ func (x *exchange) encode(out *[]byte) error {
 			var werr error
 			if out != nil {
 				*out = append(pending, b[start:room+n]...)
-				_, werr = x.d.c.Write(*out)
+				werr = x.d.write(*out)
 				putOut(out)
 				out = nil
 			} else {
-				_, werr = x.d.c.Write(b[start : room+n])
+				werr = x.d.write(b[start : room+n])
 			}
 			if werr != nil {
-				return errDeviceGone
+				return devErr(werr)
 			}
 		}
 		if err == io.EOF {
@@ -333,20 +343,20 @@ func (x *exchange) encode(out *[]byte) error {
 			switch {
 			case out != nil && chunked:
 				*out = append(pending, "0\r\n\r\n"...)
-				_, werr = x.d.c.Write(*out)
+				werr = x.d.write(*out)
 			case out != nil:
-				_, werr = x.d.c.Write(pending)
+				werr = x.d.write(pending)
 			case chunked:
-				_, werr = x.d.c.Write([]byte("0\r\n\r\n"))
+				werr = x.d.write([]byte("0\r\n\r\n"))
 			}
 			if werr != nil {
-				return errDeviceGone
+				return devErr(werr)
 			}
 			return nil
 		}
 		if err != nil {
 			if out != nil { // nothing sent yet: the head at least
-				x.d.c.Write(pending)
+				x.d.write(pending)
 			}
 			return err
 		}

@@ -1,0 +1,121 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// dialSmallWindow connects to the gateway from from (a 127.0.0.0/8 address; "" any) with a
+// small receive buffer, so that a device that does not read stops the gateway's writes soon.
+func dialSmallWindow(t *testing.T, e *env, from string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// endless is a provider that streams events until its request ends, and says when it did.
+type endless struct {
+	*httptest.Server
+	written atomic.Int64
+	ended   chan struct{} // a token when a stream's request ended (the gateway let go of it)
+}
+
+func startEndless(t *testing.T) *endless {
+	p := &endless{ended: make(chan struct{}, 16)}
+	ev := []byte("data: {\"choices\":[{\"delta\":{\"content\":\"" + strings.Repeat("w", 16<<10) + "\"}}]}\n\n")
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { p.ended <- struct{}{} }()
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		rc := http.NewResponseController(w)
+		for r.Context().Err() == nil {
+			n, err := w.Write(ev)
+			p.written.Add(int64(n))
+			if err != nil || rc.Flush() != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() { p.CloseClientConnections(); p.Close() })
+	return p
+}
+
+// waitFor waits up to d for a token on ch.
+func waitFor(t *testing.T, ch <-chan struct{}, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(d):
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// TestDeviceThatStopsReadingIsCut: a device that takes no byte of its stream for
+// write_timeout loses the connection, the provider's request ends (its connection is not held),
+// and the cut is counted in status.
+func TestDeviceThatStopsReadingIsCut(t *testing.T) {
+	up := startEndless(t)
+	e := startGateway(t, mainSection("write_timeout", "1s", "stream_idle_timeout", "60s")+provider("openai", up.URL, keyOpenAI, "bearer"))
+	c := dialSmallWindow(t, e, "")
+	body := `{"model":"m","stream":true}`
+	io.WriteString(c, "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
+	// The device reads nothing. Filling the socket buffers takes a moment; then write_timeout.
+	waitFor(t, up.ended, 20*time.Second, "the provider's request to end")
+	e.idle()
+	v := e.values("openai")
+	if v.WriteTimeouts != 1 || e.values("").WriteTimeouts != 1 {
+		t.Errorf("write_timeouts %d (device total %d), want 1", v.WriteTimeouts, e.values("").WriteTimeouts)
+	}
+	// The device's connection is closed: what is buffered drains, then EOF (or a reset).
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil && !isReset(err) {
+		t.Errorf("the device's connection was not closed: %v", err)
+	}
+	if !strings.Contains(e.logs.String(), "write_timeout") {
+		t.Errorf("no log line for the cut:\n%s", e.logs.String())
+	}
+}
+
+func isReset(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe"))
+}
+
+// TestDeviceThatStopsReadingErrorsIsCut: a device that pipelines requests and reads none of
+// the answers is cut too, when only the gateway's own (error) answers are written to it.
+func TestDeviceThatStopsReadingErrorsIsCut(t *testing.T) {
+	e := startGateway(t, mainSection("write_timeout", "1s"))
+	c := dialSmallWindow(t, e, "")
+	// 404s (no provider at the path) until the gateway stops taking requests: its answers fill
+	// the device's window and its own send buffer; write_timeout then cuts the connection, and
+	// the device's writes fail. Without the cut they would block until the deadline here.
+	req := []byte(strings.Repeat("GET /nothing/here HTTP/1.1\r\nHost: gw\r\n\r\n", 64))
+	c.SetWriteDeadline(time.Now().Add(15 * time.Second))
+	var err error
+	for err == nil {
+		_, err = c.Write(req)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the gateway kept the connection of a device that reads no answer")
+	}
+	eventually(t, "write_timeouts to be counted", func() bool { return e.values("").WriteTimeouts == 1 })
+}
