@@ -68,6 +68,11 @@ type devConn struct {
 	addr  netip.Addr
 	mac   net.HardwareAddr
 	state atomic.Int32
+	// For max_conns_per_device and reclaiming idle connections (Gateway.admit, reclaimIdle);
+	// key and counted are set before the connection is counted and not changed after.
+	key       devKey
+	counted   bool
+	idleSince atomic.Int64 // unix nanoseconds: since when it waits for a request
 
 	buf    *[]byte // pooled; nil while nothing is buffered
 	r, w   int     // unread bytes: (*buf)[r:w]
@@ -127,24 +132,62 @@ func (d *devConn) serve() {
 	defer d.close()
 	m := &d.g.o.Table().Main
 	d.wt = m.WriteTimeout
+	now := time.Now()
+	d.idleSince.Store(now.UnixNano())
+	d.key = keyOf(d.addr, d.device())
+	admitted := d.g.admit(d, m.MaxConnsPerDevice)
 	if m.HeaderTimeout > 0 {
-		d.setReadDeadline(time.Now().Add(m.HeaderTimeout))
+		d.setReadDeadline(now.Add(m.HeaderTimeout))
 	}
 	for {
 		if !d.readHead(m) {
+			return
+		}
+		if !admitted {
+			d.tooMany()
 			return
 		}
 		if !d.state.CompareAndSwap(stateIdle, stateBusy) {
 			return
 		}
 		keep := d.g.handle(d)
-		if !keep || d.req.Close || !d.state.CompareAndSwap(stateBusy, stateIdle) || d.g.isClosing() {
+		if !keep || d.req.Close || d.g.isClosing() {
 			return
+		}
+		d.idleSince.Store(time.Now().UnixNano())
+		if !d.state.CompareAndSwap(stateBusy, stateIdle) {
+			return
+		}
+		if lc, ok := d.c.(*limitedConn); ok {
+			lc.l.idled()
 		}
 		m = &d.g.o.Table().Main
 		d.wt = m.WriteTimeout
 		d.idleDeadline(m)
 	}
+}
+
+// reclaim closes an idle connection to make room for another (Gateway.admit, reclaimIdle); it
+// reports false when the connection is no longer idle.
+func (d *devConn) reclaim() bool {
+	if !d.state.CompareAndSwap(stateIdle, stateClosed) {
+		return false
+	}
+	d.c.Close()
+	return true
+}
+
+// tooMany answers a request on a connection past max_conns_per_device whose device has no idle
+// connection to give up; the connection closes after it.
+func (d *devConn) tooMany() {
+	dev := d.dev
+	if dev == nil {
+		dev = d.g.o.Stats.Device(d.addr)
+	}
+	dev.Total.Requests.Add(1)
+	dev.Total.AddStatus(errTooManyConns.status)
+	d.g.o.Log.Info("gateway: refused a connection past max_conns_per_device", "device", d.addr.String())
+	d.reply(errTooManyConns, true)
 }
 
 // errWriteTimeout: the device took no byte of what was written to it for write_timeout.

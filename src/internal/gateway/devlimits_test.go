@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/airelay/airelay/src/internal/fakeprovider"
 )
 
 // dialSmallWindow connects to the gateway from from (a 127.0.0.0/8 address; "" any) with a
@@ -118,4 +121,127 @@ func TestDeviceThatStopsReadingErrorsIsCut(t *testing.T) {
 		t.Fatal("the gateway kept the connection of a device that reads no answer")
 	}
 	eventually(t, "write_timeouts to be counted", func() bool { return e.values("").WriteTimeouts == 1 })
+}
+
+// keptConn is a device connection that has had one answer and is kept alive.
+type keptConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+// openKept opens a connection from from (a 127.0.0.0/8 address) and gets one answer on it.
+func openKept(t *testing.T, e *env, from string) *keptConn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	k := &keptConn{Conn: c, br: bufio.NewReader(c)}
+	if st := k.get(t); st != 200 {
+		t.Fatalf("first answer from %s: %d", from, st)
+	}
+	return k
+}
+
+// get sends one request and returns the answer's status; 0 when the gateway closed the
+// connection instead.
+func (k *keptConn) get(t *testing.T) int {
+	t.Helper()
+	k.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(k, "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+		return 0
+	}
+	res, err := http.ReadResponse(k.br, nil)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("no answer within 5s")
+		}
+		return 0
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// closedByGateway reports whether the gateway closed k, waiting up to 5s for the EOF.
+func (k *keptConn) closedByGateway() bool {
+	k.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := k.br.ReadByte()
+	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// TestMaxConnsPerDeviceReclaimsIdle: a device at max_conns_per_device that opens one more
+// connection gets it served; its own longest-idle kept-alive connection is closed for it.
+func TestMaxConnsPerDeviceReclaimsIdle(t *testing.T) {
+	up := startUpstream(t, keyOpenAI)
+	e := startGateway(t, mainSection("max_conns_per_device", "3")+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	a := openKept(t, e, "127.0.0.1")
+	b := openKept(t, e, "127.0.0.1")
+	c := openKept(t, e, "127.0.0.1")
+	other := openKept(t, e, "127.0.0.2") // another device: not counted against the first
+	openKept(t, e, "127.0.0.1")          // the fourth: served
+	if !a.closedByGateway() {
+		t.Fatal("the device's longest-idle connection was not closed when it went past max_conns_per_device")
+	}
+	for i, k := range []*keptConn{b, c, other} {
+		if st := k.get(t); st != 200 {
+			t.Errorf("connection %d: %d after the reclaim", i, st)
+		}
+	}
+}
+
+// TestMaxConnsPerDeviceAllBusy: a device whose max_conns_per_device connections are all busy
+// gets 429 too_many_connections on one more, and the connection is closed.
+func TestMaxConnsPerDeviceAllBusy(t *testing.T) {
+	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) })
+	e := startGateway(t, mainSection("max_conns_per_device", "2")+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	var streams []*sseReader
+	for range 2 {
+		req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
+		res, err := e.client.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("stream: %v %v", res, err)
+		}
+		defer res.Body.Close()
+		sr := readSSE(res.Body)
+		sr.next(t, 5*time.Second, "the first event") // busy: the fake waits on Step
+		streams = append(streams, sr)
+	}
+	got, closed := rawExchange(t, e, "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n")
+	head, body, _ := strings.Cut(got, "\r\n\r\n")
+	if !strings.HasPrefix(head, "HTTP/1.1 429 ") || !strings.Contains(body, `"code":"too_many_connections"`) || !closed {
+		t.Fatalf("a third connection while two stream: closed %v %q", closed, got)
+	}
+	if strings.Contains(head, "x-should-retry: false") {
+		t.Errorf("the SDKs should retry this one: %q", head)
+	}
+	close(up.Step) // the streams finish
+	for _, sr := range streams {
+		for ev := ""; ev != "[DONE]"; {
+			ev = sr.next(t, 5*time.Second, "the rest of the stream")
+		}
+	}
+}
+
+// TestIdleKeepAlivesDoNotStarveTheNextDevice: with every slot of max_conns taken by one
+// device's idle kept-alive connections, the next device is served at once: an idle one is
+// closed for it.
+func TestIdleKeepAlivesDoNotStarveTheNextDevice(t *testing.T) {
+	up := startUpstream(t, keyOpenAI)
+	e := startGateway(t, mainSection("max_conns", "4", "max_conns_per_device", "8")+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	var hog []*keptConn
+	for range 4 {
+		hog = append(hog, openKept(t, e, "127.0.0.1"))
+	}
+	openKept(t, e, "127.0.0.2") // fails unless served within 5s (idle_timeout is 10 minutes)
+	if !hog[0].closedByGateway() {
+		t.Error("the longest-idle connection was not the one closed")
+	}
+	for _, k := range hog[1:] {
+		if st := k.get(t); st != 200 {
+			t.Errorf("a kept connection that was not reclaimed: %d", st)
+		}
+	}
 }

@@ -35,6 +35,10 @@ var (
 		message: "no provider is configured at this path; use /<prefix>/… with a provider's prefix"}
 	errHeaderTooLarge = &apiError{status: http.StatusRequestHeaderFieldsTooLarge, typ: "invalid_request_error", code: "request_header_too_large",
 		message: "the request header is larger than the router allows (max_header_bytes)"}
+	// errTooManyConns has no Retry-After: the SDKs retry it by themselves, as they should (the
+	// device's other connections free up).
+	errTooManyConns = &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "too_many_connections",
+		message: "this device has max_conns_per_device connections open to the gateway and none of them is idle; close one or try again"}
 	errTooLarge = &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
 		message: "the request body is larger than the router allows (max_body)"}
 )

@@ -69,7 +69,24 @@ type Gateway struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*devConn]struct{}
+	perDev    map[devKey]int // open connections per device
 	closing   atomic.Bool
+}
+
+// devKey is what counts as one device for max_conns_per_device: its MAC when the neighbour
+// table knows it (so the many addresses of one IPv6 device count together), else its address.
+type devKey struct {
+	mac  [6]byte
+	addr netip.Addr // zero when mac is set
+}
+
+func keyOf(addr netip.Addr, mac net.HardwareAddr) devKey {
+	if len(mac) == 6 {
+		var k devKey
+		copy(k.mac[:], mac)
+		return k
+	}
+	return devKey{addr: addr}
 }
 
 // New returns a gateway; it opens nothing until Serve.
@@ -80,7 +97,7 @@ func New(o Options) *Gateway {
 	if o.Stats == nil {
 		o.Stats = stats.New()
 	}
-	return &Gateway{o: o, listeners: map[net.Listener]struct{}{}, conns: map[*devConn]struct{}{}}
+	return &Gateway{o: o, listeners: map[net.Listener]struct{}{}, conns: map[*devConn]struct{}{}, perDev: map[devKey]int{}}
 }
 
 // Serve accepts devices on ln until Shutdown, at most max_conns connections at once (read at
@@ -88,6 +105,7 @@ func New(o Options) *Gateway {
 // Shutdown, http.ErrServerClosed when called after it.
 func (g *Gateway) Serve(ln net.Listener) error {
 	ll := newLimitListener(ln, func() int { return g.o.Table().Main.MaxConns })
+	ll.reclaim = g.reclaimIdle
 	g.mu.Lock()
 	if g.closing.Load() {
 		g.mu.Unlock()
@@ -139,7 +157,72 @@ func isTemporary(err error) bool {
 func (g *Gateway) forget(d *devConn) {
 	g.mu.Lock()
 	delete(g.conns, d)
+	if d.counted {
+		if n := g.perDev[d.key] - 1; n > 0 {
+			g.perDev[d.key] = n
+		} else {
+			delete(g.perDev, d.key)
+		}
+	}
 	g.mu.Unlock()
+}
+
+// admit counts a new connection against its device's max_conns_per_device. A device already at
+// its limit gets its longest-idle connection closed for the new one; when none of its
+// connections is idle, admit reports false and the new one is refused.
+func (g *Gateway) admit(d *devConn, limit int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d.counted = true
+	n := g.perDev[d.key]
+	g.perDev[d.key] = n + 1
+	if limit <= 0 || n < limit {
+		return true
+	}
+	for {
+		v := g.oldestIdle(func(c *devConn) bool { return c.counted && c.key == d.key && c != d })
+		if v == nil {
+			return false
+		}
+		if v.reclaim() {
+			return true
+		}
+	}
+}
+
+// reclaimIdle closes an idle device connection to make room under max_conns: the longest-idle
+// one of the device that holds the most connections. It reports whether there was one; with
+// probe it closes nothing.
+func (g *Gateway) reclaimIdle(probe bool) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	most := 0
+	for c := range g.conns {
+		if c.state.Load() == stateIdle && c.counted {
+			most = max(most, g.perDev[c.key])
+		}
+	}
+	if most == 0 {
+		return false
+	}
+	for {
+		v := g.oldestIdle(func(c *devConn) bool { return c.counted && g.perDev[c.key] == most })
+		if v == nil || probe || v.reclaim() {
+			return v != nil
+		}
+	}
+}
+
+// oldestIdle returns the idle connection that has waited longest among those ok accepts; g.mu
+// is held.
+func (g *Gateway) oldestIdle(ok func(*devConn) bool) *devConn {
+	var v *devConn
+	for c := range g.conns {
+		if c.state.Load() == stateIdle && ok(c) && (v == nil || c.idleSince.Load() < v.idleSince.Load()) {
+			v = c
+		}
+	}
+	return v
 }
 
 func (g *Gateway) isClosing() bool { return g.closing.Load() }

@@ -708,39 +708,45 @@ func TestKeysNeverShown(t *testing.T) {
 	}
 }
 
-// TestMaxConns: past max_conns a device waits in the accept queue and is served as soon as a
-// connection closes; nothing is refused or dropped.
+// TestMaxConns: past max_conns, while every connection is busy, a device waits in the accept
+// queue; it is served as soon as one goes idle (which is closed for it) or closes. Nothing is
+// refused.
 func TestMaxConns(t *testing.T) {
-	up := startUpstream(t, "")
+	up := startUpstream(t, "", func(f *fakeprovider.Server) { f.Step = make(chan struct{}) })
 	e := startGateway(t, mainSection("max_conns", "1")+provider("openai", up.URL(), keyOpenAI, "bearer"))
 	addr := strings.TrimPrefix(e.base, "http://")
-	// send connects and asks for the model list, keeping the connection alive.
-	send := func() net.Conn {
+	// send connects and sends req, keeping the connection alive.
+	send := func(req string) net.Conn {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		if _, err := io.WriteString(c, "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+		if _, err := io.WriteString(c, req); err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	first := send()
+	// The first is busy: a stream the fake holds after its first event.
+	first := send("POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: " + itoa(len(chatStream)) + "\r\n\r\n" + chatStream)
 	first.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if line, err := readStatusLine(first); err != nil || !strings.Contains(line, " 200 ") {
 		t.Fatalf("first connection: %q %v", line, err)
 	}
-	// The first stays open (keep-alive): the second is connected by the kernel but not served.
-	second := send()
+	// The second is connected by the kernel but not served while the first streams.
+	second := send("GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n")
 	second.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if line, err := readStatusLine(second); err == nil {
 		t.Fatalf("second connection served past max_conns 1: %q", line)
 	}
-	first.Close()
+	close(up.Step) // the stream ends; the first connection is idle, and is closed for the second
 	second.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if line, err := readStatusLine(second); err != nil || !strings.Contains(line, " 200 ") {
-		t.Fatalf("second connection after the first closed: %q %v", line, err)
+		t.Fatalf("second connection after the first went idle: %q %v", line, err)
+	}
+	first.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, first); err != nil {
+		t.Errorf("the idle first connection was not closed: %v", err)
 	}
 }
 
