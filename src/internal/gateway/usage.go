@@ -15,13 +15,17 @@ import "bytes"
 //
 // A response reports its usage once (OpenAI) or cumulatively (Anthropic's message_start then
 // message_delta, Gemini's every chunk), so the largest value of each side is the answer. Keys
-// inside string values cannot match: their quotes are escaped. A raw newline ends any string,
-// as JSON strings cannot hold one, so a malformed line cannot confuse the rest of a stream.
+// inside string values cannot match: their quotes are escaped. Escapes in a key are decoded
+// ("\u0070rompt_tokens" is prompt_tokens), as a JSON parser would. A raw newline ends any
+// string, as JSON strings cannot hold one, so a malformed line cannot confuse the rest of a
+// stream.
 type usageScanner struct {
 	st    uint8
 	esc   bool
-	klen  int  // bytes of the key read so far; > maxKey: too long to be ours
-	input bool // the matched key counts input (else output)
+	uhex  uint8  // hex digits of a \u escape still to come
+	uval  uint16 // the \u escape's value so far
+	klen  int    // bytes of the key read so far; > maxKey: too long to be ours
+	input bool   // the matched key counts input (else output)
 	num   uint64
 	key   [maxKey]byte
 	in    uint64
@@ -54,7 +58,7 @@ func (s *usageScanner) Feed(p []byte) {
 			i += j
 			s.st, s.klen, s.esc = scanStr, 0, false
 		case scanStr:
-			if s.klen == 0 && !s.esc {
+			if s.klen == 0 && !s.esc && s.uhex == 0 {
 				// Most strings are short and whole in p: find the end and match at once.
 				if j := bytes.IndexByte(p[i:], '"'); j >= 0 {
 					str := p[i : i+j]
@@ -70,7 +74,7 @@ func (s *usageScanner) Feed(p []byte) {
 					}
 				}
 			}
-			if s.klen > maxKey && !s.esc {
+			if s.klen > maxKey && !s.esc && s.uhex == 0 {
 				// Too long to be a key of ours: on to the next byte that ends or escapes.
 				j := bytes.IndexByte(p[i:], '"')
 				if j < 0 {
@@ -88,9 +92,37 @@ func (s *usageScanner) Feed(p []byte) {
 				c = p[i]
 			}
 			switch {
+			case s.uhex > 0:
+				h := hexDigit(c)
+				if h < 0 { // not JSON: the key is not ours, and c is read as it is
+					s.uhex, s.klen = 0, maxKey+1
+					i--
+					continue
+				}
+				s.uval = s.uval<<4 | uint16(h)
+				if s.uhex--; s.uhex == 0 {
+					s.keyByte(s.uval)
+				}
 			case s.esc:
 				s.esc = false
-				s.klen = maxKey + 1 // an escaped key is never one of ours
+				switch c {
+				case 'u':
+					s.uhex, s.uval = 4, 0
+				case '"', '\\', '/':
+					s.keyByte(uint16(c))
+				case 'b':
+					s.keyByte('\b')
+				case 'f':
+					s.keyByte('\f')
+				case 'n':
+					s.keyByte('\n')
+				case 'r':
+					s.keyByte('\r')
+				case 't':
+					s.keyByte('\t')
+				default:
+					s.klen = maxKey + 1
+				}
 			case c == '\\':
 				s.esc = true
 			case c == '"':
@@ -137,6 +169,16 @@ func (s *usageScanner) Feed(p []byte) {
 			s.st = scanOut
 			i--
 		}
+	}
+}
+
+// keyByte adds a decoded character to the key; one past ASCII is in no key of ours.
+func (s *usageScanner) keyByte(c uint16) {
+	if c < 0x80 && s.klen < maxKey {
+		s.key[s.klen] = byte(c)
+		s.klen++
+	} else {
+		s.klen = maxKey + 1
 	}
 }
 
