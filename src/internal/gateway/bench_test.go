@@ -223,3 +223,15 @@ func BenchmarkRawStreamUsage(b *testing.B) {
 		return without
 	}, rawRequest("/openai/v1/chat/completions", body))
 }
+
+// BenchmarkRawStreamUsage20K: the same with a 20 KiB conversation, which streams upstream.
+func BenchmarkRawStreamUsage20K(b *testing.B) {
+	with, without := sseAnswer(20, true), sseAnswer(20, false)
+	body := `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("lorem ipsum dolor sit amet ", 20<<10/27) + `"}],"stream":true}`
+	benchRaw(b, []string{"stream_usage", "1", "max_body", "1M"}, func(req []byte) []byte {
+		if bytes.Contains(req, []byte(`"include_usage":true`)) {
+			return with
+		}
+		return without
+	}, rawRequest("/openai/v1/chat/completions", body))
+}

@@ -35,10 +35,22 @@ type exchange struct {
 	body    body
 	kept    *[]byte // the whole body, or its first part (partial), in memory; nil: streamed
 	partial bool    // kept holds only the start of a body that goes on streaming
-	small   bool    // a body of known length read whole: stream_usage may change it
-	usage   []byte  // kept with stream_options.include_usage added; nil: not applicable
-	usageOK bool
-	sent    bool // the streamed body has been sent once: no second attempt
+	small   bool    // the body was read whole: kept holds all of it
+	sent    bool    // the streamed body has been sent once: no second attempt
+	// stream_usage: kept, asking for usage (usageAsk), made once for every provider with it;
+	// nil: not made, or nothing to ask
+	asking    *[]byte
+	askingOK  bool
+	askingNew bool // the edit asks for usage the device did not ask for
+	ask       usageAsk
+
+	// Usage that no provider reports is estimated from the bytes for a device with a daily
+	// token quota.
+	quota  bool
+	upN    uint64 // body bytes the device sent
+	downN  uint64 // body bytes of the answer
+	events uint64 // SSE "data:" lines of the answer, counted only with quota
+	sse    bool
 
 	// The current attempt.
 	p          *config.Provider
@@ -65,7 +77,7 @@ type exchange struct {
 	ch         h1.Chunked
 	left       int64 // Content-Length bytes of the answer still to come
 	bodyEnd    bool  // the answer's body ended cleanly
-	askUsage   bool
+	askUsage   bool  // the answer carries usage the device did not ask for: strip it
 	noScan     bool
 	uncounted  bool // bytes down are counted by strip
 	scan       usageScanner
@@ -136,6 +148,9 @@ func (g *Gateway) handle(d *devConn) bool {
 	*x = exchange{} // cleared in place: a composite literal would be built on the stack first
 	x.g, x.d, x.m, x.r, x.dev, x.upRdFn = g, d, m, r, dev, fn
 	x.rest, x.start, x.hasBody = rest, time.Now(), bodyPending
+	if q := m.DefaultQuota; q.Tokens > 0 || client != nil && client.Quota.Tokens > 0 {
+		x.quota = true
+	}
 	if g.o.Log.Enabled(context.Background(), slog.LevelDebug) {
 		x.method, x.path = string(r.Method), strings.Clone(path)
 	}
@@ -302,6 +317,15 @@ func (x *exchange) finish(routed *config.Provider) {
 		putOut(x.kept)
 		x.kept = nil
 	}
+	if x.asking != nil {
+		putOut(x.asking)
+		x.asking = nil
+	}
+	if x.strip.pooled != nil {
+		*x.strip.pooled = x.strip.buf[:0] // kept when it did not grow past the pool's bound
+		putOut(x.strip.pooled)
+		x.strip = usageStrip{}
+	}
 	if x.ub != nil {
 		putBuf(x.ub)
 		x.ub = nil
@@ -462,6 +486,9 @@ func (x *exchange) send() error {
 		b = appendKeyHeader(b, p)
 	}
 	var inMem []byte
+	// stream_usage: a completion request is made to ask for its usage (usageAsk); a body
+	// streamed upstream is edited as it passes, and goes chunked (its length may change).
+	asks := x.hasBody && p.StreamUsage && string(r.Method) == "POST" && hasSuffix(x.rest, "/completions")
 	switch {
 	case !x.hasBody:
 		if r.ContentLength == 0 {
@@ -469,18 +496,16 @@ func (x *exchange) send() error {
 		}
 	case x.kept != nil && !x.partial:
 		inMem = *x.kept
-		if x.small && p.StreamUsage && string(r.Method) == "POST" && hasSuffix(x.rest, "/chat/completions") {
-			if !x.usageOK {
-				x.usage, x.usageOK = withStreamUsage(inMem), true
-			}
-			if x.usage != nil {
-				inMem, x.askUsage = x.usage, true
+		if asks {
+			x.makeAsking(inMem)
+			if x.asking != nil {
+				inMem, x.askUsage = *x.asking, x.askingNew
 			}
 		}
 		b = append(b, "Content-Length: "...)
 		b = appendInt(b, len(inMem))
 		b = append(b, '\r', '\n')
-	case r.Chunked:
+	case r.Chunked || asks:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	default:
 		b = append(b, "Content-Length: "...)
@@ -495,65 +520,99 @@ func (x *exchange) send() error {
 	}
 	if inMem != nil {
 		x.conn.AddBytes(uint64(len(*x.kept)), 0) // what the device sent
+		x.upN = uint64(len(*x.kept))
 	} else if x.hasBody {
-		if err := x.sendBody(); err != nil {
+		if err := x.sendBody(asks); err != nil {
 			return err
 		}
+		x.askUsage = asks && x.ask.asked()
 	}
 	x.armRead()
 	return nil
 }
 
 // sendBody streams the rest of the device's body to the provider (chunk by chunk when the
-// device sent it chunked), after the part kept in memory.
-func (x *exchange) sendBody() error {
+// device sent it chunked, or when ask edits it), after the part kept in memory.
+func (x *exchange) sendBody(ask bool) error {
 	x.sent = true
 	if x.m.FirstByteTimeout > 0 {
 		x.uc.c.SetWriteDeadline(x.deadline)
 		defer x.uc.c.SetWriteDeadline(time.Time{})
 	}
+	chunked := x.r.Chunked || ask
+	x.ask = usageAsk{}
 	buf := getBuf()
 	defer putBuf(buf)
 	b := *buf
-	const room = 18    // a chunk's size line before the data, CRLF after
+	const room = 18 // a chunk's size line before the data, CRLF after
+	var ob *[]byte  // with ask: the edited bytes, after room for the size line
+	if ask {
+		ob = getOut()
+		defer func() { putOut(ob) }()
+	}
 	if x.kept != nil { // the start of the body, read while it might have fitted
 		kept := *x.kept
+		x.conn.AddBytes(uint64(len(kept)), 0)
+		x.upN += uint64(len(kept))
+		if ask {
+			*ob = x.ask.rewrite((*ob)[:0], kept)
+			kept = *ob
+		}
 		var err error
-		if x.r.Chunked {
+		if chunked {
 			_, err = x.uc.c.Write(h1.AppendChunkHeader(b[:0], len(kept)))
 		}
 		if err == nil {
 			_, err = x.uc.c.Write(kept)
 		}
-		if err == nil && x.r.Chunked {
-			_, err = x.uc.c.Write([]byte("\r\n"))
+		if err == nil && chunked {
+			_, err = x.uc.c.Write(crlf)
 		}
 		if err != nil {
 			return err
 		}
-		x.conn.AddBytes(uint64(len(kept)), 0)
 	}
 	for {
-		n, err := x.body.Read(b[room : len(b)-2])
-		if n > 0 {
+		// frame is the data at frame[room:room+n], with room before it for a chunk's size line
+		// and two bytes after it for its CRLF.
+		var frame []byte
+		var n int
+		var err error
+		if ask {
+			// Read into b, edit into ob after the room: what an edit adds may not fit in b.
+			n, err = x.body.Read(b)
 			x.conn.AddBytes(uint64(n), 0)
-			var werr error
-			if x.r.Chunked {
-				hdr := h1.AppendChunkHeader(nil, n)
-				start := room - len(hdr)
-				copy(b[start:], hdr)
-				b[room+n], b[room+n+1] = '\r', '\n'
-				_, werr = x.uc.c.Write(b[start : room+n+2])
-			} else {
-				_, werr = x.uc.c.Write(b[room : room+n])
+			x.upN += uint64(n)
+			o := x.ask.rewrite((*ob)[:room], b[:n])
+			if err == io.EOF {
+				o = x.ask.finish(o)
 			}
-			if werr != nil {
+			n = len(o) - room
+			*ob = append(o, '\r', '\n')
+			frame = *ob
+		} else {
+			n, err = x.body.Read(b[room : len(b)-2])
+			x.conn.AddBytes(uint64(n), 0)
+			x.upN += uint64(n)
+			frame = b
+		}
+		if n > 0 {
+			out := frame[room : room+n]
+			if chunked {
+				var tmp [16]byte
+				hdr := h1.AppendChunkHeader(tmp[:0], n)
+				start := room - len(hdr)
+				copy(frame[start:], hdr)
+				frame[room+n], frame[room+n+1] = '\r', '\n'
+				out = frame[start : room+n+2]
+			}
+			if _, werr := x.uc.c.Write(out); werr != nil {
 				return werr
 			}
 		}
 		if err == io.EOF {
-			if x.r.Chunked {
-				_, err := x.uc.c.Write([]byte("0\r\n\r\n"))
+			if chunked {
+				_, err := x.uc.c.Write(lastChunk)
 				return err
 			}
 			return nil
@@ -562,6 +621,26 @@ func (x *exchange) sendBody() error {
 			return err
 		}
 	}
+}
+
+// makeAsking makes, once per request, the body in memory asking for its usage: x.asking, nil
+// when it asks nothing new (not a stream, or the device asked itself).
+func (x *exchange) makeAsking(body []byte) {
+	if x.askingOK {
+		return
+	}
+	x.askingOK = true
+	x.ask.prescan(body)
+	if !x.ask.streamNotFalse() {
+		return
+	}
+	out := getOut()
+	*out = x.ask.finish(x.ask.rewrite(*out, body))
+	if !x.ask.edited {
+		putOut(out)
+		return
+	}
+	x.asking, x.askingNew = out, x.ask.asked()
 }
 
 func hasSuffix(s, suffix string) bool {

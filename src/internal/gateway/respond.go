@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"strings"
@@ -8,6 +9,12 @@ import (
 
 	"github.com/airelay/airelay/src/internal/h1"
 	"github.com/airelay/airelay/src/internal/stats"
+)
+
+var (
+	sseData   = []byte("data:")
+	crlf      = []byte("\r\n")
+	lastChunk = []byte("0\r\n\r\n") // never written to: Write does not keep or change it
 )
 
 // How the answer's body goes to the device.
@@ -39,13 +46,15 @@ func (x *exchange) respond() {
 
 	ce := res.Get("content-encoding")
 	x.noScan = len(ce) > 0 && !h1.EqualFold(ce, "identity")
+	x.sse = strings.HasPrefix(string(res.Get("content-type")), "text/event-stream")
 	mode := passEncode
 	switch {
 	case string(r.Method) == "HEAD" || h1.NoBody(res.Status):
 		mode = passNone
-	case x.askUsage && res.Status == http.StatusOK && strings.HasPrefix(string(res.Get("content-type")), "text/event-stream"):
+	case x.askUsage && res.Status == http.StatusOK && x.sse:
 		x.uncounted = true // the device's bytes are counted as they leave the strip
-		x.strip = usageStrip{r: dataReader{x}, counted: x.conn}
+		x.strip = usageStrip{r: dataReader{x}, counted: x.conn, pooled: getOut()}
+		x.strip.buf = *x.strip.pooled
 	case res.Chunked && r.Minor == 1:
 		mode = passChunked
 	case res.ContentLength >= 0:
@@ -111,7 +120,16 @@ func (x *exchange) respond() {
 // end settles an answer: tokens counted, the provider's connection kept or closed, a cut
 // stream counted and logged.
 func (x *exchange) end(err error, keep, upClose bool) {
-	if in, out := x.scan.Tokens(); in|out != 0 {
+	in, out := x.scan.Tokens()
+	if in|out == 0 && x.quota && x.status/100 == 2 && x.hasBody {
+		// The provider reported no usage (it was not asked, the stream was cut before the
+		// end, the answer was compressed): a device with a token quota is charged an estimate.
+		in, out = x.estimate()
+		x.conn.Each(func(k *stats.Counters) { k.TokensEstimated.Add(1) })
+		x.g.o.Log.Info("gateway: no usage reported; tokens estimated from the bytes", "device", x.dev.Addr.String(),
+			"provider", x.p.ID, "tokens_in", in, "tokens_out", out)
+	}
+	if in|out != 0 {
 		x.conn.AddTokens(in, out)
 		x.tokIn, x.tokOut = in, out
 	}
@@ -209,10 +227,27 @@ func (x *exchange) upErrAfterHead(err error) error {
 	return err
 }
 
+// estimate is the tokens of an answer whose usage is not known, from the bytes: the request's
+// at four a token (the rule of thumb for English text; JSON around it counts too, so it errs
+// high, as a quota should), and the answer's as many as its SSE events (a streamed completion
+// sends about one token each) or, not streamed, at four bytes a token.
+func (x *exchange) estimate() (in, out uint64) {
+	in = (x.upN + 3) / 4
+	out = (x.downN + 3) / 4
+	if x.sse {
+		out = x.events
+	}
+	return max(in, 1), out
+}
+
 // sawData counts and scans body data on its way to the device.
 func (x *exchange) sawData(data []byte) {
 	if len(data) == 0 {
 		return
+	}
+	x.downN += uint64(len(data))
+	if x.quota && x.sse {
+		x.events += uint64(bytes.Count(data, sseData))
 	}
 	if !x.noScan {
 		x.scan.Feed(data)
@@ -347,7 +382,7 @@ func (x *exchange) encode(out *[]byte) error {
 			case out != nil:
 				werr = x.d.write(pending)
 			case chunked:
-				werr = x.d.write([]byte("0\r\n\r\n"))
+				werr = x.d.write(lastChunk)
 			}
 			if werr != nil {
 				return devErr(werr)

@@ -23,7 +23,7 @@ func TestOfficialSDKs(t *testing.T) {
 		t.Skip("test/node/node_modules is missing: run `npm ci --prefix test/node` (.ci/deps does)")
 	}
 	oa, an := startUpstream(t, keyOpenAI), startUpstream(t, keyAnthropic)
-	e := startGateway(t, mainSection()+provider("openai", oa.URL(), keyOpenAI, "bearer")+
+	e := startGateway(t, mainSection()+provider("openai", oa.URL(), keyOpenAI, "bearer", "stream_usage", "1")+
 		provider("anthropic", an.URL(), keyAnthropic, "x-api-key"))
 
 	for _, tc := range []struct {
@@ -31,7 +31,7 @@ func TestOfficialSDKs(t *testing.T) {
 		up               *upstream
 		requests         int
 	}{
-		{"openai.mjs", "openai", oa, 3},
+		{"openai.mjs", "openai", oa, 7},
 		{"anthropic.mjs", "anthropic", an, 2},
 	} {
 		t.Run(tc.script, func(t *testing.T) {
@@ -53,6 +53,12 @@ func TestOfficialSDKs(t *testing.T) {
 				JSON, Stream struct {
 					Text            string
 					In, Out, Chunks int
+				}
+				// Streams that did not ask for usage (openai.mjs): what the SDK saw.
+				Quiet map[string]struct {
+					Text      string
+					Chunks    int
+					WithUsage int `json:"with_usage"`
 				}
 			}
 			if err := json.Unmarshal(out, &got); err != nil {
@@ -78,9 +84,21 @@ func TestOfficialSDKs(t *testing.T) {
 			if v.Requests != uint64(tc.requests) || v.Status[2] != uint64(tc.requests) {
 				t.Errorf("counters %+v, want %d requests answered 2xx", v, tc.requests)
 			}
-			// The models list carries no usage; each completion reports in/out once.
-			if v.TokensIn != 2*uint64(in) || v.TokensOut != 2*uint64(outTok) {
-				t.Errorf("tokens %d/%d, want %d/%d", v.TokensIn, v.TokensOut, 2*in, 2*outTok)
+			// The streams that did not ask for usage get exactly what they asked for: the
+			// fake's chunks (role, words, stop), none of them with a usage member.
+			for name, q := range got.Quiet {
+				if q.Text != tc.up.Text || q.Chunks != len(tc.up.Words())+2 || q.WithUsage != 0 {
+					t.Errorf("%s: text %q, %d chunks (%d with usage); want %q, %d chunks, none with usage", name, q.Text, q.Chunks, q.WithUsage, tc.up.Text, len(tc.up.Words())+2)
+				}
+			}
+			if tc.provider == "openai" && len(got.Quiet) != 4 {
+				t.Errorf("quiet streams: %v", got.Quiet)
+			}
+			// The models list carries no usage; each completion reports in/out once, the
+			// streams that did not ask for it too (stream_usage).
+			completions := uint64(2 + len(got.Quiet))
+			if v.TokensIn != completions*uint64(in) || v.TokensOut != completions*uint64(outTok) || v.TokensEstimated != 0 {
+				t.Errorf("tokens %d/%d (estimated %d), want %d/%d", v.TokensIn, v.TokensOut, v.TokensEstimated, completions*uint64(in), completions*uint64(outTok))
 			}
 			for _, r := range tc.up.Records() {
 				if ua := r.Header.Get("User-Agent"); ua == "" {
