@@ -37,6 +37,7 @@ var scenarios = []scenario{
 	{3, "web-ui", webUIScenario},
 	{4, "deny", denyScenario},
 	{5, "gateway", gatewayScenario},
+	{9, "stream-usage", streamUsageScenario},
 	{7, "egress", egressScenario},
 	{6, "faults", faultScenario},
 	{8, "home", homeScenario},

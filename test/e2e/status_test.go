@@ -25,6 +25,8 @@ type counters struct {
 	BytesDown uint64 `json:"bytes_down"`
 	TokensIn  uint64 `json:"tokens_in"`
 	TokensOut uint64 `json:"tokens_out"`
+	// TokensEstimated: answers whose tokens were estimated (usage not reported).
+	TokensEstimated uint64 `json:"tokens_estimated"`
 }
 
 type providerRow struct {
