@@ -24,11 +24,12 @@ var (
 
 // What usageAsk puts in.
 const (
-	askTopLevel  = `,"stream_options":{"include_usage":true}`
-	askInOptions = `"include_usage":true`
-	askForNull   = `{"include_usage":true}`
-	maxAskKey    = len("stream_options")
-	maxAskDepth  = 64
+	askTopLevel   = `,"stream_options":{"include_usage":true}`
+	askInOptions  = `"include_usage":true`
+	askInOptions2 = `,"include_usage":true` // after other members
+	askForNull    = `{"include_usage":true}`
+	maxAskKey     = len("stream_options")
+	maxAskDepth   = 64
 )
 
 // usageAsk makes a streamed completion request ask for its usage, editing the JSON body as it
@@ -106,20 +107,17 @@ func (a *usageAsk) prescan(body []byte) {
 	p.dry = true
 	p.rewrite(nil, body)
 	*a = usageAsk{known: -1}
-	if p.stream == 1 && !p.off {
+	if p.stream == 1 {
 		a.known = 1
 	}
 }
-
-// Streaming reports whether the body asked for a stream ("stream": true).
-func (a *usageAsk) streaming() bool { return a.stream == 1 }
 
 // asked reports whether an edit asked for usage the device did not ask for: the answer's usage
 // chunk and "usage":null fields are then not for the device.
 func (a *usageAsk) asked() bool { return a.stream == 1 && a.edited && !a.devAsked }
 
-// streamTrue reports whether "stream" is true as far as is known now; optimistic: also while
-// not known.
+// streamNotFalse reports whether "stream" may be true, as far as is known now (so also while
+// it is not known).
 func (a *usageAsk) streamNotFalse() bool {
 	if a.known != 0 {
 		return a.known == 1
@@ -414,7 +412,7 @@ func (a *usageAsk) close(i int, c byte, insert func(int, string)) bool {
 	case c == '}' && a.depth == 2 && a.inSO && !a.iuSeen && a.streamNotFalse():
 		s := askInOptions
 		if a.soKey > 0 {
-			s = "," + s
+			s = askInOptions2
 		}
 		insert(i, s)
 		a.iuSeen, a.edited, a.devAsked = true, true, false
