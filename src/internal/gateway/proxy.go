@@ -94,7 +94,7 @@ var (
 	errUpHead     = errors.New("malformed response head")
 )
 
-const continue100 = "HTTP/1.1 100 Continue\r\n\r\n"
+var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
 // handle serves the request in d.req; it reports whether the connection may serve another.
 func (g *Gateway) handle(d *devConn) bool {
@@ -160,7 +160,7 @@ func (g *Gateway) handle(d *devConn) bool {
 	if x.hasBody {
 		x.body.init(d, r, m.MaxBody)
 		if r.Expect100 && d.r == d.w {
-			if err := d.write([]byte(continue100)); err != nil {
+			if err := d.write(continue100); err != nil {
 				d.countWriteTimeout(err)
 				return false
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/airelay/airelay/src/internal/h1"
@@ -12,9 +11,10 @@ import (
 )
 
 var (
-	sseData   = []byte("data:")
-	crlf      = []byte("\r\n")
-	lastChunk = []byte("0\r\n\r\n") // never written to: Write does not keep or change it
+	sseData     = []byte("data:")
+	eventStream = []byte("text/event-stream")
+	crlf        = []byte("\r\n")
+	lastChunk   = []byte("0\r\n\r\n") // never written to: Write does not keep or change it
 )
 
 // How the answer's body goes to the device.
@@ -46,7 +46,7 @@ func (x *exchange) respond() {
 
 	ce := res.Get("content-encoding")
 	x.noScan = len(ce) > 0 && !h1.EqualFold(ce, "identity")
-	x.sse = strings.HasPrefix(string(res.Get("content-type")), "text/event-stream")
+	x.sse = bytes.HasPrefix(res.Get("content-type"), eventStream)
 	mode := passEncode
 	switch {
 	case string(r.Method) == "HEAD" || h1.NoBody(res.Status):
