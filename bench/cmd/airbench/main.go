@@ -34,6 +34,7 @@ type options struct {
 	quick   bool
 	airelay string
 	dist    string
+	symbols string
 	conf    string
 	repo    string
 	work    string
@@ -84,10 +85,15 @@ func main() {
 		runUpstream(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "size" {
+		runSize(os.Args[2:])
+		return
+	}
 	var o options
 	flag.BoolVar(&o.quick, "quick", false, "short runs, for iterating (not for publishing)")
 	flag.StringVar(&o.airelay, "airelay", "build/bench/airelay", "the airelay binary under test")
 	flag.StringVar(&o.dist, "dist", "build/bench/tree/dist", "where `make cross` and `make ipk` left their files")
+	flag.StringVar(&o.symbols, "symbols", "build/bench/airelay-mipsle-symbols", "the mipsle binary with its symbol table (make size-build), for the size by package")
 	flag.StringVar(&o.conf, "conf", "bench/conf", "the other programs' config templates")
 	flag.StringVar(&o.repo, "repo", ".", "the airelay repository")
 	flag.StringVar(&o.work, "work", "", "scratch directory (default: a new temporary one)")

@@ -668,6 +668,13 @@ func writeDetails(b *strings.Builder, r *Results) {
 		}
 		b.WriteString(t.String())
 		w("\nairelay: `make cross` (static, stripped, -trimpath) and `make ipk` outputs. The reference rows are Debian 12 amd64 builds as installed here, dynamically linked against OpenSSL, PCRE2, zlib and others (their shared libraries counted separately); OpenWrt's own builds of nginx, HAProxy and dnsmasq are smaller and not measured here.\n\n")
+		if t := fp.Packages; t != nil {
+			w("#### The mipsle binary by package\n\n")
+			w("What each Go package costs in the mipsle binary (`make size` prints this table; `build/bench/airbench size -packages BINARY` one row per package): the symbol sizes of the binary as `make cross` builds it but with its symbol table, %s in the sections a stripped build keeps. Code is machine code; metadata is the function tables (.gopclntab, stack maps), shared out by code size; rodata and data are the symbols' own. airelay's packages are listed one by one, the standard library's crypto and runtime and each module grouped; ", mibText(t.LoadedBytes))
+			w("packages under 16 KiB are folded into one row. A package's figure is what it holds, not what removing it saves: a package also pulls in others, and generic code is counted where it is defined (`slices` holds the sorts instantiated for other packages' types).\n\n")
+			sizeMarkdown(b, t, 16<<10, true)
+			w("\n")
+		}
 	}
 	if len(r.Notes) > 0 {
 		w("### Notes from this run\n\n")
@@ -677,6 +684,8 @@ func writeDetails(b *strings.Builder, r *Results) {
 		w("\n")
 	}
 }
+
+func mibText(b int64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }
 
 func memLimit() string {
 	b, err := os.ReadFile("files/airelay.config")
