@@ -18,7 +18,7 @@ BENCH_PPROF_OVERLAY := $(BENCH_DIR)/pprof-overlay.json
 SIZE_BIN     := $(BENCH_DIR)/airelay-mipsle-symbols
 SIZE_LDFLAGS := $(filter-out -s -w,$(LDFLAGS))
 
-.PHONY: bench bench-deps bench-build bench-footprint bench-profile size size-build
+.PHONY: bench bench-deps bench-build bench-footprint bench-profile bench-probe size size-build
 bench: bench-deps bench-build bench-footprint
 	@mkdir -p $(BENCH_OUT)
 	$(BENCH_DIR)/airbench $(BENCH_ARGS)
@@ -58,3 +58,22 @@ bench-profile: bench-deps bench-build bench-footprint
 		-airelay $(BENCH_DIR)/airelay-pprof -dist $(BENCH_DIR)/tree/dist -only l7,l7tls,memory \
 		-md $(BENCH_DIR)/profile/BENCHMARKS.md -json $(BENCH_DIR)/profile/results.json -svg $(BENCH_DIR)/profile/chart.svg
 	@echo "bench: profiles in $(BENCH_DIR)/profiles; e.g. go tool pprof -top $(BENCH_DIR)/airelay-pprof $(BENCH_DIR)/profiles/cpu-*.prof"
+
+# `make bench-probe`: what one streamed event and one relay handshake cost, counted (system calls
+# by kind, reads that found nothing, context switches) rather than timed, so that it can be read
+# on a busy machine: airelay, then nginx and HAProxy when installed (bench/PROFILE.md). airelay is
+# built with its symbol table, for `perf report` of `airbench probe -record FILE`.
+PROBE_BIN := $(BENCH_DIR)/airelay-syms
+bench-probe: bench-deps
+	@mkdir -p $(BENCH_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(SIZE_LDFLAGS)' $(if $(TAGS),-tags '$(TAGS)') -o $(PROBE_BIN) $(PKG)
+	$(GO) build -o $(BENCH_DIR)/airbench ./bench/cmd/airbench
+	@set -e; for t in airelay nginx; do \
+		[ $$t = airelay ] || command -v $$t >/dev/null || [ -x /usr/sbin/$$t ] || continue; \
+		$(BENCH_DIR)/airbench probe -airelay $(PROBE_BIN) -target $$t -what events -n 10 -tick 1ms -secs 5; \
+		$(BENCH_DIR)/airbench probe -airelay $(PROBE_BIN) -target $$t -what events -n 1000 -tick 100ms -secs 5; \
+	done
+	@set -e; for t in airelay haproxy nginx; do \
+		[ $$t = airelay ] || command -v $$t >/dev/null || [ -x /usr/sbin/$$t ] || continue; \
+		$(BENCH_DIR)/airbench probe -airelay $(PROBE_BIN) -target $$t -what handshakes -count 500; \
+	done
