@@ -21,24 +21,19 @@ import (
 )
 
 // `airbench probe`: one program under one steady load, and what it costs per unit of work, for
-// finding where the CPU goes (bench/PROFILE.md) on a machine too busy for timings. The load is
-// either SSE events (-what events: n streams through the gateway, the fake sending one event
-// per stream per tick) or relay handshakes (-what handshakes: full TLS handshakes one after
-// another through the relay). Over a window it reads, per event or handshake:
+// finding where the CPU goes (bench/PROFILE.md) on a machine too busy for timings:
 //
-//   - CPU time (/proc), and voluntary and involuntary context switches of all its threads;
+//	airbench probe -what events -n 10 -tick 1ms -secs 5
+//	airbench probe -what handshakes -count 300 -target nginx
 //
-//   - with perf: system calls by kind, reads that returned EAGAIN, scheduler switches;
-//
-//   - with -strace: strace -c's table (every system call and its errors), instead of perf;
-//
-//   - with -record FILE: a perf record -g of the window (perf report -i FILE);
-//
-//   - with -wrap 'valgrind --tool=callgrind …': airelay runs under it, its counts zeroed before
-//     the window and dumped after (callgrind_annotate the last dump: instructions per function).
-//
-//     airbench probe -what events -n 10 -tick 1ms -secs 5
-//     airbench probe -what handshakes -count 300 -target nginx
+// The load is either SSE events (-what events: n streams through the gateway, the fake sending
+// one event per stream per tick) or relay handshakes (-what handshakes: full TLS handshakes one
+// after another through the relay). Over the window it reads, per event or handshake, the CPU
+// time (/proc) and the voluntary and involuntary context switches of all its threads, and with
+// perf the system calls by kind, the ones that returned EAGAIN and the scheduler's switches.
+// -strace takes strace -c's table instead of perf's counts (and slows the program); -record FILE
+// adds a perf record -g of the window (perf report -i FILE); -wrap 'valgrind --tool=callgrind …'
+// runs airelay under it, its counts zeroed before the window and dumped after.
 func runProbe(args []string) {
 	fs := flag.NewFlagSet("probe", flag.ExitOnError)
 	var o options
