@@ -1,9 +1,37 @@
 #!/bin/sh
 # Installs what `make bench` drives, when it is missing and we are root: nginx with its stream
-# module, HAProxy, wrk, dnsperf, dnsmasq. Services are not started (policy-rc.d), so nothing
-# binds port 80 behind the bench's back. Not root: says what is missing; the bench leaves those
-# columns empty.
+# module, HAProxy, wrk, dnsperf, dnsmasq with apt; Portkey's AI gateway with npm into
+# build/bench/portkey (bench/portkey/package.json: version 1.15.2 and the dependency versions of
+# its own lockfile). Services are not started (policy-rc.d), so nothing binds port 80 behind the
+# bench's back. Not root: says what is missing; the bench leaves those columns empty.
 set -eu
+
+# portkey installs Portkey's gateway unless the pinned version is there already.
+portkey() {
+	dir=build/bench/portkey
+	want=$(sed -n 's/^ *"@portkey-ai\/gateway": "\(.*\)"$/\1/p' bench/portkey/package.json)
+	have=$(sed -n 's/^ *"version": "\(.*\)",$/\1/p' "$dir/node_modules/@portkey-ai/gateway/package.json" 2>/dev/null || true)
+	if [ -n "$have" ] && [ "$have" = "$want" ] && cmp -s bench/portkey/package.json "$dir/package.json"; then
+		return 0
+	fi
+	if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+		echo "bench: no node or npm, so not installing Portkey's gateway (its column stays empty)" >&2
+		return 0
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		echo "bench: not root, so not installing Portkey's gateway $want (its column stays empty)" >&2
+		return 0
+	fi
+	echo "bench: installing Portkey's gateway $want into $dir"
+	rm -rf "$dir" && mkdir -p "$dir"
+	cp bench/portkey/package.json "$dir/package.json"
+	# --ignore-scripts: its postinstall (patch-package) has no patches in the published package.
+	if ! (cd "$dir" && npm install --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null); then
+		echo "bench: npm could not install Portkey's gateway (its column stays empty)" >&2
+		rm -rf "$dir"
+	fi
+}
+portkey
 need=""
 has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 has nginx || need="$need nginx"

@@ -15,7 +15,8 @@ import (
 
 // The systemd units load (systemd-analyze verify), and the packaged binary started through
 // systemd-socket-activate with a named socket serves on that inherited socket (its configured
-// address cannot even be bound here) and tells NOTIFY_SOCKET READY=1, then WATCHDOG=1.
+// address cannot even be bound here) and tells NOTIFY_SOCKET READY=1, then WATCHDOG=1; the status
+// listener on its inherited socket answers `airelay status`.
 func TestSystemdSocketActivation(t *testing.T) {
 	activate := need(t, "systemd-socket-activate")
 	root := repoRoot(t)
@@ -56,13 +57,14 @@ func TestSystemdSocketActivation(t *testing.T) {
 	}
 	defer nc.Close()
 	pool, up := upstream(t)
-	cfg := writeFile(t, "airelay", "config airelay 'main'\n\toption dns_listen ''\n\toption http_listen ''\n\toption status_listen ''\n"+
-		"\toption tls_listen '192.0.2.1:8443'\n"+ // TEST-NET: not an address of this machine
+	cfg := writeFile(t, "airelay", "config airelay 'main'\n\toption dns_listen ''\n\toption http_listen ''\n"+
+		"\toption tls_listen '192.0.2.1:8443'\n\toption status_listen '192.0.2.1:9099'\n"+ // TEST-NET: not an address of this machine
 		"config provider 'openai'\n\tlist host 'api.openai.com'\n\toption connect '"+up+"'\n")
-	port := freePort(t)
-	cmd := exec.Command(activate, "-l", "127.0.0.1:"+strconv.Itoa(port), "--fdname=tls",
+	port, statusPort := freePort(t), freePort(t)
+	bin := binaryOf(t, "x86_64")
+	cmd := exec.Command(activate, "-l", "127.0.0.1:"+strconv.Itoa(port), "-l", "127.0.0.1:"+strconv.Itoa(statusPort), "--fdname=tls:status",
 		"-E", "NOTIFY_SOCKET="+notify, "-E", "WATCHDOG_USEC=400000",
-		binaryOf(t, "x86_64"), "run", "--config", cfg)
+		bin, "run", "--config", cfg)
 	var log syncBuf
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
@@ -96,6 +98,10 @@ func TestSystemdSocketActivation(t *testing.T) {
 		}
 	}
 	tlsExchange(t, pool, "127.0.0.1:"+strconv.Itoa(port))
+	out, err := exec.Command(bin, "status", "--json", "--addr", "127.0.0.1:"+strconv.Itoa(statusPort)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"generation": 1`) {
+		t.Errorf("airelay status on the inherited status socket: %v\n%s\n%s", err, out, log.String())
+	}
 	if strings.Contains(log.String(), "192.0.2.1") && strings.Contains(log.String(), "level=ERROR") {
 		t.Errorf("the daemon tried the configured address instead of the inherited socket:\n%s", log.String())
 	}

@@ -61,6 +61,11 @@ func (e *env) runFootprint() error {
 			f.Reference = append(f.Reference, FileSize{Name: "package " + pkg, Bytes: kb << 10, Note: "dpkg Installed-Size"})
 		}
 	}
+	if t, err := packageSizes(e.o.symbols); err == nil {
+		f.Packages = t
+	} else {
+		e.note("footprint: no size by package: " + err.Error())
+	}
 	e.res.Footprint = f
 	return nil
 }

@@ -18,10 +18,12 @@ import (
 // l7Target is one way to the fake provider's chat completions.
 type l7Target struct {
 	name  string
-	base  string // URL up to and including /v1
-	base2 string // the same for the highest concurrency, through its own upstream port
-	auth  bool   // the client sends the key itself (direct); proxies inject it
-	proxy *proc  // whose CPU is counted; nil for direct
+	base  string   // URL up to and including /v1
+	base2 string   // the same for the highest concurrency, through its own upstream port
+	auth  bool     // the client sends the key itself (direct); proxies inject it
+	hdr   []string // more request headers ("Name: value"), e.g. Portkey's
+	hdr2  []string // the same for base2
+	proxy *proc    // whose CPU is counted; nil for direct
 	note  string
 }
 
@@ -50,6 +52,9 @@ func (e *env) wrk(t l7Target, conns int, secs float64) (wrkResult, error) {
 		"--timeout", "5s", "-s", filepath.Join(e.o.conf, "wrk-chat.lua")}
 	if t.auth {
 		args = append(args, "-H", "Authorization: Bearer "+benchKey)
+	}
+	for _, h := range t.hdr {
+		args = append(args, "-H", h)
 	}
 	args = append(args, t.base+"/chat/completions")
 	out, err := runOut(nil, args...)
@@ -116,6 +121,7 @@ func (e *env) ttfe(t l7Target, n int) ([]float64, int) {
 		if t.auth {
 			req.Header.Set("Authorization", "Bearer "+benchKey)
 		}
+		setHeaders(req.Header, t.hdr)
 		t0 := time.Now()
 		res, err := c.Do(req)
 		if err != nil {
@@ -189,7 +195,7 @@ func (e *env) l7(title string, targets []l7Target, withTTFE bool, concs []int, r
 				lp, la := row.Load[j], &laccs[i][j]
 				tt := t
 				if j == len(concs)-1 && t.base2 != "" {
-					tt.base = t.base2
+					tt.base, tt.hdr = t.base2, t.hdr2
 				}
 				var cpu0 float64
 				if t.proxy != nil {
@@ -256,6 +262,12 @@ func (e *env) runL7Plain() error {
 		ts = append(ts, l7Target{name: "nginx", base: "http://" + e.addr("ngx_http") + "/openai/v1",
 			base2: "http://" + e.addr("ngx_http") + "/openai32/v1", proxy: e.ngx})
 	}
+	if e.pk != nil {
+		// Portkey keeps no key: the client sends it, with Portkey's provider headers.
+		ts = append(ts, l7Target{name: "portkey", base: "http://" + e.addr("pk_http") + "/v1", base2: "http://" + e.addr("pk_http") + "/v1",
+			hdr: portkeyHeaders(e.addr("plain"), ""), hdr2: portkeyHeaders(e.addr("plain32"), ""), proxy: e.pk,
+			note: "the client sends the key with x-portkey-provider and x-portkey-custom-host, as Portkey's docs say; Portkey keeps no keys"})
+	}
 	e.res.L7 = e.l7("gateway, plain HTTP/1.1 upstream", ts, true, e.p.Concurrency, e.p.Rounds)
 	return nil
 }
@@ -296,6 +308,14 @@ func (e *env) runL7Two() error {
 	}
 	e.res.L7Two = e.l7("gateway, plain upstream, 2 CPUs for the proxy", ts, false, e.p.Concurrency[:1], min(e.p.Rounds, 2))
 	return nil
+}
+
+// setHeaders adds "Name: value" headers to h.
+func setHeaders(h http.Header, hdr []string) {
+	for _, kv := range hdr {
+		k, v, _ := strings.Cut(kv, ":")
+		h.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
 }
 
 // slug makes a file name part of a title.

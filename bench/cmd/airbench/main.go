@@ -34,6 +34,8 @@ type options struct {
 	quick   bool
 	airelay string
 	dist    string
+	symbols string
+	portkey string
 	conf    string
 	repo    string
 	work    string
@@ -41,6 +43,7 @@ type options struct {
 	md      string
 	svg     string
 	only    string
+	merge   string
 }
 
 // params are the sizes of the runs; quick mode shrinks them for iterating, not for publishing.
@@ -74,9 +77,12 @@ type env struct {
 	air    *proc
 	ngx    *proc
 	hap    *proc
+	pk     *proc // Portkey's AI gateway
 	res    *Results
 	hasNgx bool
 	hasHap bool
+	hasPK  bool
+	wrap   []string // argv put before airelay's (airbench probe -wrap: valgrind, strace)
 }
 
 func main() {
@@ -84,16 +90,27 @@ func main() {
 		runUpstream(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "size" {
+		runSize(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "probe" {
+		runProbe(os.Args[2:])
+		return
+	}
 	var o options
 	flag.BoolVar(&o.quick, "quick", false, "short runs, for iterating (not for publishing)")
 	flag.StringVar(&o.airelay, "airelay", "build/bench/airelay", "the airelay binary under test")
 	flag.StringVar(&o.dist, "dist", "build/bench/tree/dist", "where `make cross` and `make ipk` left their files")
+	flag.StringVar(&o.symbols, "symbols", "build/bench/airelay-mipsle-symbols", "the mipsle binary with its symbol table (make size-build), for the size by package")
+	flag.StringVar(&o.portkey, "portkey", "build/bench/portkey", "where bench/deps.sh installed Portkey's gateway (npm)")
 	flag.StringVar(&o.conf, "conf", "bench/conf", "the other programs' config templates")
 	flag.StringVar(&o.repo, "repo", ".", "the airelay repository")
 	flag.StringVar(&o.work, "work", "", "scratch directory (default: a new temporary one)")
 	flag.StringVar(&o.out, "json", "bench/results.json", "raw results")
 	flag.StringVar(&o.md, "md", "BENCHMARKS.md", "the report")
 	flag.StringVar(&o.svg, "svg", "bench/chart.svg", "the chart")
+	flag.StringVar(&o.merge, "merge", "", "an earlier results.json: the sections run now replace its own, the rest are kept, and the report is written from both (with a note saying which sections come from which run)")
 	flag.StringVar(&o.only, "only", "", "comma-separated sections to run (l7,l7tls,l7two,home,relay,memory,startup,dns,footprint); default all")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
@@ -201,45 +218,20 @@ func (e *env) run() error {
 	log.Printf("machine: %s, %d CPUs, kernel %s, load %s, harness on CPUs %s",
 		e.res.Machine.CPUModel, e.res.Machine.CPUs, e.res.Machine.Kernel, e.res.Machine.LoadavgBefore, e.res.Machine.HarnessCPUs)
 
-	dir := e.o.work
-	if dir == "" {
-		d, err := os.MkdirTemp("", "airbench-")
-		if err != nil {
-			return err
-		}
-		dir = d
-		defer os.RemoveAll(d)
-	}
-	e.dir = dir
-	for _, d := range []string{"nginx-tmp"} {
-		os.MkdirAll(filepath.Join(dir, d), 0o755)
-	}
-	pool, err := writeCerts(dir)
+	cleanup, err := e.prepare()
 	if err != nil {
 		return err
 	}
-	e.pool = pool
-	_, e.hasNgx = lookPath("nginx")
-	_, e.hasHap = lookPath("haproxy")
-	if !e.hasNgx {
-		e.note("nginx is not installed: its columns are empty")
-	}
-	if !e.hasHap {
-		e.note("haproxy is not installed: its columns are empty")
-	}
-	for _, k := range []string{"plain", "plain32", "s_plain", "tls", "air_http", "air_tls", "air_dns", "air_status", "ngx_http", "ngx_relay",
-		"hap_relay", "dnsmasq", "s_air_http", "s_air_tls", "s_air_dns", "s_air_status", "s_ngx_http", "s_ngx_relay"} {
-		e.port[k] = freePort()
-	}
-	if e.names, err = shippedNames(filepath.Join(e.o.repo, "files/airelay.config")); err != nil {
-		return err
-	}
+	defer cleanup()
 
-	if err := e.startCommon(); err != nil {
-		return err
+	// Every section but the footprint runs programs.
+	if e.o.only != "footprint" {
+		if err := e.startCommon(); err != nil {
+			return err
+		}
+		e.res.Memory = &MemorySection{}
+		e.idleMemory()
 	}
-	e.res.Memory = &MemorySection{}
-	e.idleMemory()
 
 	sections := []struct {
 		name string
@@ -275,7 +267,106 @@ func (e *env) run() error {
 	e.res.Machine.LoadavgAfter = loadavg()
 	e.res.Durations["total"] = time.Since(began).Seconds()
 	log.Printf("done in %.0fs, load %s", time.Since(began).Seconds(), e.res.Machine.LoadavgAfter)
+	if e.o.merge != "" {
+		if err := e.mergeInto(e.o.merge); err != nil {
+			return err
+		}
+	}
 	return e.write()
+}
+
+// mergeInto makes e.res the results in path with the sections run now put in place of theirs.
+func (e *env) mergeInto(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var prev Results
+	if err := json.Unmarshal(b, &prev); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	now := e.res
+	var ran []string
+	for _, s := range []struct {
+		name string
+		set  func()
+	}{
+		{"l7", func() { prev.L7 = now.L7 }},
+		{"l7tls", func() { prev.L7TLS = now.L7TLS }},
+		{"l7two", func() { prev.L7Two = now.L7Two }},
+		{"home", func() { prev.Home = now.Home }},
+		{"relay", func() { prev.Relay = now.Relay }},
+		{"memory", func() { prev.Memory = now.Memory }},
+		{"startup", func() { prev.Startup = now.Startup }},
+		{"dns", func() { prev.DNS = now.DNS }},
+		{"footprint", func() { prev.Footprint = now.Footprint }},
+	} {
+		if _, ok := now.Durations[s.name]; ok {
+			s.set()
+			prev.Durations[s.name] = now.Durations[s.name]
+			ran = append(ran, s.name)
+		}
+	}
+	m := now.Machine
+	mode := ""
+	if now.Params.Quick {
+		mode = " in quick mode"
+	}
+	prev.Notes = append(prev.Notes, now.Notes...)
+	prev.Notes = append(prev.Notes, fmt.Sprintf("Merged: %s measured again%s on %s at commit `%.12s` (`%s`), load %s before and %s after, and put in place of this run's; everything else is from the run dated above.",
+		strings.Join(ran, ", "), mode, m.Date, m.Commit, m.Describe, m.LoadavgBefore, m.LoadavgAfter))
+	for k, v := range m.Versions {
+		if _, ok := prev.Machine.Versions[k]; !ok {
+			prev.Machine.Versions[k] = v
+		}
+	}
+	e.res = &prev
+	return nil
+}
+
+// prepare makes the scratch directory, the certificates and the ports, and finds the programs
+// installed; the returned func removes the directory.
+func (e *env) prepare() (func(), error) {
+	cleanup := func() {}
+	dir := e.o.work
+	if dir == "" {
+		d, err := os.MkdirTemp("", "airbench-")
+		if err != nil {
+			return cleanup, err
+		}
+		dir = d
+		cleanup = func() { os.RemoveAll(d) }
+	}
+	e.dir = dir
+	for _, d := range []string{"nginx-tmp"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	pool, err := writeCerts(dir)
+	if err != nil {
+		return cleanup, err
+	}
+	e.pool = pool
+	_, e.hasNgx = lookPath("nginx")
+	_, e.hasHap = lookPath("haproxy")
+	if !e.hasNgx {
+		e.note("nginx is not installed: its columns are empty")
+	}
+	if !e.hasHap {
+		e.note("haproxy is not installed: its columns are empty")
+	}
+	if e.hasPK = portkeyVersion(e.o.portkey) != ""; e.hasPK {
+		e.res.Machine.Versions["portkey"] = "Portkey AI gateway " + portkeyVersion(e.o.portkey) + " (npm), Node.js " + nodeVersion()
+	} else {
+		e.note("Portkey's gateway is not installed in " + e.o.portkey + " (bench/deps.sh installs it as root): its columns are empty")
+	}
+	for _, k := range []string{"plain", "plain32", "s_plain", "tls", "air_http", "air_tls", "air_dns", "air_status", "ngx_http", "ngx_relay",
+		"hap_relay", "dnsmasq", "s_air_http", "s_air_tls", "s_air_dns", "s_air_status", "s_ngx_http", "s_ngx_relay", "pk_http", "s_pk_http"} {
+		e.port[k] = freePort()
+	}
+	if e.names, err = shippedNames(filepath.Join(e.o.repo, "files/airelay.config")); err != nil {
+		return cleanup, err
+	}
+	return cleanup, nil
 }
 
 func (e *env) note(s string) {
@@ -341,7 +432,8 @@ func (e *env) restartProxies() error {
 	e.air.stop()
 	e.ngx.stop()
 	e.hap.stop()
-	e.air, e.ngx, e.hap = nil, nil, nil
+	e.pk.stop()
+	e.air, e.ngx, e.hap, e.pk = nil, nil, nil, nil
 	if err := e.startProxies(); err != nil {
 		return err
 	}
@@ -351,6 +443,14 @@ func (e *env) restartProxies() error {
 }
 
 func (e *env) startCommon() error {
+	if err := e.startFake(); err != nil {
+		return err
+	}
+	return e.startProxies()
+}
+
+// startFake starts the fake provider.
+func (e *env) startFake() error {
 	up, err := start(e.dir, "upstream", e.p.ProxyCPUs, []string{"GOMAXPROCS=1"}, mustSelf(), "upstream",
 		"-plain", e.addr("plain")+","+e.addr("plain32")+","+e.addr("s_plain"), "-tls", e.addr("tls"),
 		"-cert", filepath.Join(e.dir, "cert.pem"), "-key", filepath.Join(e.dir, "key.pem"))
@@ -361,10 +461,7 @@ func (e *env) startCommon() error {
 	if err := waitTCP(up, e.addr("plain"), 10*time.Second); err != nil {
 		return err
 	}
-	if err := waitTCP(up, e.addr("tls"), 10*time.Second); err != nil {
-		return err
-	}
-	return e.startProxies()
+	return waitTCP(up, e.addr("tls"), 10*time.Second)
 }
 
 func (e *env) startProxies() error {
@@ -379,6 +476,11 @@ func (e *env) startProxies() error {
 	}
 	if e.hasHap {
 		if e.hap, err = e.startHAProxy(); err != nil {
+			return err
+		}
+	}
+	if e.hasPK {
+		if e.pk, err = e.startPortkey("portkey", "pk_http"); err != nil {
 			return err
 		}
 	}
@@ -484,16 +586,21 @@ func (e *env) startAirelayWith(name, prefix, extra string, procs int, cpus []int
 	// The fake's leaf is signed by the bench CA: Go reads extra roots from SSL_CERT_FILE.
 	// gctrace: a line per GC cycle in the log, counted by streamEvents; GOTRACEBACK=all: a
 	// SIGQUIT prints every goroutine (streamEvents counts them). Neither costs anything between.
+	argv := append(append([]string{}, e.wrap...), abs, "run", "--config", path)
+	wait := 10 * time.Second
+	if len(e.wrap) > 0 {
+		wait = 2 * time.Minute // under valgrind
+	}
 	p, err := start(e.dir, name, cpus, []string{"GOMAXPROCS=" + strconv.Itoa(procs), "SSL_CERT_FILE=" + filepath.Join(e.dir, "ca.pem"),
-		"GODEBUG=gctrace=1", "GOTRACEBACK=all"}, abs, "run", "--config", path)
+		"GODEBUG=gctrace=1", "GOTRACEBACK=all"}, argv...)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitTCP(p, e.addr(prefix+"air_http"), 10*time.Second); err != nil {
+	if err := waitTCP(p, e.addr(prefix+"air_http"), wait); err != nil {
 		p.stop()
 		return nil, err
 	}
-	if err := waitTCP(p, e.addr(prefix+"air_tls"), 10*time.Second); err != nil {
+	if err := waitTCP(p, e.addr(prefix+"air_tls"), wait); err != nil {
 		p.stop()
 		return nil, err
 	}

@@ -21,8 +21,15 @@ import (
 // "idle" means started and used once, not untouched.
 func (e *env) warm() {
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	for _, base := range []string{"http://" + e.addr("air_http") + "/openai/v1", "http://" + e.addr("ngx_http") + "/openai/v1"} {
-		if res, err := c.Post(base+"/chat/completions", "application/json", strings.NewReader(chatStreamBody)); err == nil {
+	for _, t := range []struct {
+		base string
+		hdr  []string
+	}{{"http://" + e.addr("air_http") + "/openai/v1", nil}, {"http://" + e.addr("ngx_http") + "/openai/v1", nil},
+		{"http://" + e.addr("pk_http") + "/v1", portkeyHeaders(e.addr("plain"), "")}} {
+		req, _ := http.NewRequest("POST", t.base+"/chat/completions", strings.NewReader(chatStreamBody))
+		req.Header.Set("Content-Type", "application/json")
+		setHeaders(req.Header, t.hdr)
+		if res, err := c.Do(req); err == nil {
 			io.Copy(io.Discard, res.Body)
 			res.Body.Close()
 		}
@@ -47,6 +54,9 @@ func (e *env) idleMemory() {
 	if e.hap != nil {
 		m.Idle["haproxy"] = memOf(e.hap.pid())
 	}
+	if e.pk != nil {
+		m.Idle["portkey"] = memOf(e.pk.pid())
+	}
 	for k, v := range m.Idle {
 		log.Printf("idle %-8s RSS %s  PSS %s (%d processes)", k, fmtMiB(float64(v.RSS)), fmtMiB(float64(v.PSS)), v.Procs)
 	}
@@ -54,9 +64,9 @@ func (e *env) idleMemory() {
 
 func fmtMiB(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
 
-// holdStreams opens n SSE streams through base that the fake holds open after the first event,
-// samples the proxy's memory, then closes them.
-func (e *env) holdStreams(name, base string, p *proc, n int) *MemRow {
+// holdStreams opens n SSE streams through base (with the headers hdr) that the fake holds open
+// after the first event, samples the proxy's memory, then closes them.
+func (e *env) holdStreams(name, base string, hdr []string, p *proc, n int) *MemRow {
 	row := &MemRow{Program: name, What: fmt.Sprintf("%d open SSE streams through the gateway", n)}
 	row.Before = memOf(p.pid())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,6 +82,7 @@ func (e *env) holdStreams(name, base string, p *proc, n int) *MemRow {
 			defer wg.Done()
 			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/chat/completions?hold=1", strings.NewReader(chatStreamBody))
 			req.Header.Set("Content-Type", "application/json")
+			setHeaders(req.Header, hdr)
 			res, err := c.Do(req)
 			if err != nil {
 				<-sem
@@ -162,44 +173,38 @@ func (e *env) runMemory() error {
 	type scenario struct {
 		name, path string
 		note       string
-		ngx        bool
 	}
 	for _, sc := range []scenario{
-		{"airelay", "/openai/v1", "", false},
-		{"nginx", "/openai/v1", "", true},
+		{"airelay", "/openai/v1", ""},
+		{"nginx", "/openai/v1", ""},
+		{"portkey", "/v1", ""},
 		// The HTTPS upstream: both open one TLS connection per stream (HTTP/1.1).
-		{"airelay", "/openai-tls/v1", "HTTPS upstream (HTTP/1.1, a TLS connection per stream)", false},
-		{"nginx", "/openai-tls/v1", "HTTPS upstream (HTTP/1.1, a TLS connection per stream)", true},
+		{"airelay", "/openai-tls/v1", "HTTPS upstream (HTTP/1.1, a TLS connection per stream)"},
+		{"nginx", "/openai-tls/v1", "HTTPS upstream (HTTP/1.1, a TLS connection per stream)"},
 	} {
-		if sc.ngx && !e.hasNgx {
+		if sc.name == "nginx" && !e.hasNgx || sc.name == "portkey" && !e.hasPK {
 			continue
 		}
 		if err := e.restartProxies(); err != nil {
 			return err
 		}
-		p, base := e.air, "http://"+e.addr("air_http")+sc.path
-		if sc.ngx {
-			p, base = e.ngx, "http://"+e.addr("ngx_http")+sc.path
-		}
-		r := e.holdStreams(sc.name, base, p, n)
+		p, base, hdr := e.gatewayOf(sc.name, sc.path)
+		r := e.holdStreams(sc.name, base, hdr("0"), p, n)
 		r.Note = sc.note
 		m.Streams = append(m.Streams, r)
 	}
 	// CPU per streamed event, with few and with many streams open, at the same rate of events in
 	// all: the cost of an event must not grow with the streams held (GC running back to back under memory_limit would show here).
 	for _, n := range []int{10, n} {
-		for _, ngx := range []bool{false, true} {
-			if ngx && !e.hasNgx {
+		for _, name := range []string{"airelay", "nginx", "portkey"} {
+			if name == "nginx" && !e.hasNgx || name == "portkey" && !e.hasPK {
 				continue
 			}
 			if err := e.restartProxies(); err != nil {
 				return err
 			}
-			p, base, name := e.air, "http://"+e.addr("air_http")+"/openai/v1", "airelay"
-			if ngx {
-				p, base, name = e.ngx, "http://"+e.addr("ngx_http")+"/openai/v1", "nginx"
-			}
-			m.Events = append(m.Events, e.streamEvents(name, base, p, n))
+			p, base, hdr := e.gatewayOf(name, "/openai/v1")
+			m.Events = append(m.Events, e.streamEvents(name, base, hdr, p, n))
 		}
 	}
 	if err := e.restartProxies(); err != nil {
@@ -222,6 +227,20 @@ func (e *env) runMemory() error {
 	return nil
 }
 
+// gatewayOf is the process, base URL and headers of a gateway program (airelay, nginx,
+// portkey) for a path under airelay's and nginx's /openai prefixes; hdr(hold) gives the headers
+// (Portkey's: the fake's hold and tick options go in its custom host, see portkey.go).
+func (e *env) gatewayOf(name, path string) (p *proc, base string, hdr func(hold string) []string) {
+	none := func(string) []string { return nil }
+	switch name {
+	case "nginx":
+		return e.ngx, "http://" + e.addr("ngx_http") + path, none
+	case "portkey":
+		return e.pk, "http://" + e.addr("pk_http") + "/v1", func(hold string) []string { return portkeyHeaders(e.addr("plain"), hold) }
+	}
+	return e.air, "http://" + e.addr("air_http") + path, none
+}
+
 // eventRate is the events per second the fake sends in all in streamEvents, however many
 // streams are open: each of n streams gets one every n/eventRate s.
 const eventRate = 10000
@@ -230,7 +249,7 @@ const eventRate = 10000
 // second in all, then measures the proxy's CPU time per event delivered over a window. For airelay
 // it also counts GC cycles in the window (its log, GODEBUG=gctrace=1) and, at the end, its
 // goroutines (a SIGQUIT dump, GOTRACEBACK=all; the process is restarted for the next run).
-func (e *env) streamEvents(name, base string, p *proc, n int) *EventRow {
+func (e *env) streamEvents(name, base string, hdr func(hold string) []string, p *proc, n int) *EventRow {
 	eventTick := time.Duration(n) * time.Second / eventRate
 	row := &EventRow{Program: name, Streams: n, Tick: eventTick.String(), GCs: -1, Goroutines: -1}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -248,6 +267,7 @@ func (e *env) streamEvents(name, base string, p *proc, n int) *EventRow {
 			defer wg.Done()
 			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/chat/completions?hold=1&tick="+eventTick.String(), strings.NewReader(chatStreamBody))
 			req.Header.Set("Content-Type", "application/json")
+			setHeaders(req.Header, hdr(eventTick.String()))
 			res, err := c.Do(req)
 			if err != nil {
 				<-sem

@@ -189,6 +189,8 @@ type FootprintSection struct {
 	Binaries  []FileSize `json:"airelay_binaries"`
 	IPKs      []FileSize `json:"ipks"`
 	Reference []FileSize `json:"reference_debian_amd64"`
+	// Packages: the mipsle binary by Go package (airbench size).
+	Packages *SizeTable `json:"mipsle_by_package,omitempty"`
 }
 
 func machineInfo(repo string) Machine {

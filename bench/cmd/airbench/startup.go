@@ -20,7 +20,7 @@ import (
 // to the first gateway answer (GET /openai/v1/models through to the fake, status 200), and for
 // airelay the time to its "ready" log line. The client polls connect every 100 µs from the load
 // CPU, so polling does not take CPU from the program starting.
-func (e *env) startOnce(argv []string, env []string, addr string, readyWord string) (first, ready time.Duration, err error) {
+func (e *env) startOnce(argv []string, env []string, addr, req string, readyWord string) (first, ready time.Duration, err error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -63,7 +63,6 @@ func (e *env) startOnce(argv []string, env []string, addr string, readyWord stri
 			<-exited
 		}
 	}()
-	req := "GET /openai/v1/models HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
 	deadline := t0.Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -121,26 +120,33 @@ func (e *env) runStartup() error {
 		argv  []string
 		env   []string
 		addr  string
+		req   string
 		ready string
 		rdy   []float64
 	}
+	models := "GET /openai/v1/models HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
 	progs := []*prog{{row: &StartupRow{Program: "airelay"}, argv: []string{abs, "run", "--config", uci},
-		env: []string{"GOMAXPROCS=1", "SSL_CERT_FILE=" + filepath.Join(e.dir, "ca.pem")}, addr: e.addr("s_air_http"), ready: "msg=ready"}}
+		env: []string{"GOMAXPROCS=1", "SSL_CERT_FILE=" + filepath.Join(e.dir, "ca.pem")}, addr: e.addr("s_air_http"), req: models, ready: "msg=ready"}}
 	if bin, ok := lookPath("nginx"); ok {
 		conf, err := e.nginxConf("startup-nginx", "s_", 1)
 		if err != nil {
 			return err
 		}
 		progs = append(progs, &prog{row: &StartupRow{Program: "nginx"}, argv: []string{bin, "-p", e.dir, "-c", conf},
-			addr: e.addr("s_ngx_http")})
+			addr: e.addr("s_ngx_http"), req: models})
+	}
+	if e.hasPK {
+		req := "GET /v1/models HTTP/1.1\r\nHost: bench\r\n" + strings.Join(portkeyHeaders(e.addr("s_plain"), ""), "\r\n") + "\r\nConnection: close\r\n\r\n"
+		progs = append(progs, &prog{row: &StartupRow{Program: "portkey"}, argv: e.portkeyArgv(e.port["s_pk_http"]), env: portkeyEnv,
+			addr: e.addr("s_pk_http"), req: req})
 	}
 	// One unmeasured start each: page cache, the dynamic loader's cache.
 	for _, p := range progs {
-		e.startOnce(p.argv, p.env, p.addr, p.ready)
+		e.startOnce(p.argv, p.env, p.addr, p.req, p.ready)
 	}
 	for range e.p.StartupRuns {
 		for _, p := range progs {
-			d, r, err := e.startOnce(p.argv, p.env, p.addr, p.ready)
+			d, r, err := e.startOnce(p.argv, p.env, p.addr, p.req, p.ready)
 			if err != nil {
 				p.row.Errors++
 				log.Printf("%s startup: %v", p.row.Program, err)

@@ -31,6 +31,8 @@ import (
 //	POST … with "stream":true           SSE: 12 chunks and [DONE], each flushed
 //	POST …?hold=1 with "stream":true    SSE: the first chunk, then nothing until the client leaves
 //	POST …?hold=1&tick=100ms            SSE: the first chunk, then one every 100 ms until it leaves
+//	POST /_hold/0/v1/chat/completions   the same as ?hold=1, and /_hold/100ms/v1/… as
+//	                                    ?hold=1&tick=100ms, for proxies that pass no query on (Portkey)
 //	GET  /v1/models                     small JSON
 //	GET  /bytes?n=N                     N bytes (the relay throughput download)
 //	GET  /_conns                        connections accepted so far: "plain tls"
@@ -73,9 +75,18 @@ type upstream struct {
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
+	path := r.URL.Path
+	hold, tick := r.URL.Query().Get("hold") != "", r.URL.Query().Get("tick")
+	if rest, ok := strings.CutPrefix(path, "/_hold/"); ok {
+		t, p, _ := strings.Cut(rest, "/")
+		hold, path = true, "/"+p
+		if t != "0" {
+			tick = t
+		}
+	}
+	switch path {
 	case "/v1/chat/completions":
-		u.chat(w, r)
+		u.chat(w, r, hold, tick)
 	case "/v1/models":
 		if !authorized(w, r) {
 			return
@@ -110,7 +121,7 @@ func authorized(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
+func (u *upstream) chat(w http.ResponseWriter, r *http.Request, hold bool, tickArg string) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if !authorized(w, r) {
 		return
@@ -124,11 +135,11 @@ func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	if r.URL.Query().Get("hold") != "" {
+	if hold {
 		w.Write(sseEvents[0])
 		rc.Flush()
 		// tick=DUR: one more event every DUR until the client leaves (CPU per event).
-		if tick, err := time.ParseDuration(r.URL.Query().Get("tick")); err == nil && tick > 0 {
+		if tick, err := time.ParseDuration(tickArg); err == nil && tick > 0 {
 			t := time.NewTicker(tick)
 			defer t.Stop()
 			for i := 1; ; i++ {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -222,5 +223,18 @@ func TestMigrateKeysBoth(t *testing.T) {
 	}
 	if code, _, se := cli("check", "--config", cfg, "--keys", keys, "--run-as", "root"); code != 0 || !strings.Contains(se, "section 'gone': no provider section has that name") {
 		t.Errorf("check --keys with a key for no provider: %d %q", code, se)
+	}
+}
+
+// The CLI talks to the daemon with stats.Get, not net/http's client (issue 22: package size).
+func TestCLIImportsNoNetHTTP(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p == "net/http" || strings.HasPrefix(p, "net/http/") {
+			t.Errorf("package main imports %s", p)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -96,17 +95,19 @@ func getDaemon(configPath, addr, path string, stderr io.Writer) ([]byte, int) {
 		}
 		addr = dialable(t.Main.StatusListen)
 	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + path)
-	if err != nil {
+	status, body, err := stats.Get(addr, path, 5*time.Second, 64<<20)
+	if err != nil && status == 0 {
 		fmt.Fprintf(stderr, "airelay is not running or not reachable at %s: %v\n", addr, err)
 		return nil, exitFail
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "airelay: %s from %s: %s %v %s\n", strings.TrimPrefix(strings.SplitN(path, "?", 2)[0], "/"), addr, resp.Status, err, bytes.TrimSpace(body))
-		if resp.StatusCode == http.StatusBadRequest {
+	if err != nil || status != 200 {
+		what := strings.TrimPrefix(strings.SplitN(path, "?", 2)[0], "/")
+		if err != nil {
+			fmt.Fprintf(stderr, "airelay: %s from %s: %v\n", what, addr, err)
+		} else {
+			fmt.Fprintf(stderr, "airelay: %s from %s: status %d: %s\n", what, addr, status, bytes.TrimSpace(body))
+		}
+		if status == 400 {
 			return nil, exitConfig
 		}
 		return nil, exitFail

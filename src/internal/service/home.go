@@ -2,9 +2,8 @@ package service
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -183,24 +182,22 @@ func (s *Service) nameOf(c *config.Client, a netip.Addr, mac string) (string, st
 	return "", ""
 }
 
-// historyHandler serves GET /history?days=N&device=ADDR: the usage rows, oldest first.
-func (s *Service) historyHandler(w http.ResponseWriter, r *http.Request) {
+// historyPage answers GET /history?days=N&device=ADDR: the usage rows, oldest first.
+func (s *Service) historyPage(q url.Values) stats.Doc {
 	t := s.table.Load()
 	days := t.Main.HistoryDays
-	if v := r.URL.Query().Get("days"); v != "" {
+	if v := q.Get("days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 366 {
-			http.Error(w, "days: want a whole number from 1 to 366", http.StatusBadRequest)
-			return
+			return stats.TextDoc(400, "days: want a whole number from 1 to 366")
 		}
 		days = min(n, t.Main.HistoryDays)
 	}
 	var dev netip.Addr
-	if v := r.URL.Query().Get("device"); v != "" {
+	if v := q.Get("device"); v != "" {
 		a, err := netip.ParseAddr(v)
 		if err != nil {
-			http.Error(w, "device: want an IP address", http.StatusBadRequest)
-			return
+			return stats.TextDoc(400, "device: want an IP address")
 		}
 		dev = a
 	}
@@ -214,11 +211,7 @@ func (s *Service) historyHandler(w http.ResponseWriter, r *http.Request) {
 		rows = []usage.Row{}
 	}
 	from, to := s.home.book.Span(days)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(History{Days: days, From: from, To: to, Rows: rows})
+	return stats.JSONDoc(History{Days: days, From: from, To: to, Rows: rows})
 }
 
 // History is the /history document; `airelay history --json` prints it and LuCI draws it.

@@ -341,11 +341,14 @@ func (s *Service) bind(t *config.Table, role, addr string) (*binding, error) {
 		}()
 		b.stop = func(context.Context) { ln.Close() }
 	case "status":
-		mux := http.NewServeMux()
-		mux.Handle("/", stats.Handler(s.Status))
-		mux.HandleFunc("GET /history", s.historyHandler)
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
-		go func() { _ = srv.Serve(ln) }()
+		pages := stats.Pages(s.Status)
+		pages["/history"] = s.historyPage
+		srv := stats.NewServer(pages)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("status listener stopped", "err", err)
+			}
+		}()
 		b.stop = func(ctx context.Context) { _ = srv.Shutdown(ctx) }
 	case "dns":
 		var pc net.PacketConn

@@ -2,10 +2,8 @@ package stats
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"net"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"strings"
@@ -84,31 +82,6 @@ func TestMetricsGolden(t *testing.T) {
 	}
 	if !bytes.Equal(b.Bytes(), want) {
 		t.Errorf("metrics differ from %s (go test -update rewrites):\n%s", path, b.String())
-	}
-}
-
-func TestHandler(t *testing.T) {
-	h := Handler(sample)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/status", nil))
-	var st Status
-	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &st) != nil || st.Config.Generation != 3 {
-		t.Fatalf("/status: %d %s", rec.Code, rec.Body.String())
-	}
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain; version=0.0.4") {
-		t.Fatalf("/metrics: %d %v", rec.Code, rec.Header())
-	}
-	for _, c := range []struct {
-		method, path string
-		code         int
-	}{{"POST", "/status", 405}, {"GET", "/", 404}, {"GET", "/debug/pprof/", 404}} {
-		rec = httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
-		if rec.Code != c.code {
-			t.Errorf("%s %s: %d, want %d", c.method, c.path, rec.Code, c.code)
-		}
 	}
 }
 
