@@ -28,13 +28,25 @@ func writeConfig(t *testing.T, text string) string {
 }
 
 func TestCheck(t *testing.T) {
-	good := writeConfig(t, "config airelay 'main'\n\toption lan_ipv4 '192.168.1.1'\n\toption tmeout '5'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n")
+	good := writeConfig(t, "config airelay 'main'\n\toption lan_ipv4 '192.168.1.1'\n\toption dns_ttl '60'\n\toption dns_ttl '30'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n")
 	code, out, errOut := cli("check", "--config", good)
 	if code != 0 || !strings.Contains(out, good+": ok (1 providers, 1 enabled, 0 clients)") {
 		t.Fatalf("good config: %d %q %q", code, out, errOut)
 	}
-	if !strings.Contains(errOut, `warning: `+good+`:3: section 'main': option "tmeout" is unknown`) {
+	if !strings.Contains(errOut, `warning: `+good+`:4: section 'main': option "dns_ttl" is set again`) {
 		t.Errorf("warning missing: %q", errOut)
+	}
+	// issue 19.1: a misspelt name is an error like a bad value, in check as in every command
+	typo := writeConfig(t, "config airelay 'main'\n\toption lan_ipv4 '192.168.1.1'\nconfig client 'kid'\n\tlist mac '02:00:00:00:01:64'\n\toption acess 'deny'\n")
+	out2 := filepath.Join(t.TempDir(), "copy")
+	for _, args := range [][]string{{"check", "--config", typo}, {"runtime-config", "--config", typo, "--out", out2}, {"run", "--config", typo}} {
+		code, out, errOut := cli(args...)
+		if code != exitConfig || out != "" || !strings.Contains(errOut, typo+":5: section 'kid' option 'acess': 'client' sections have no such option (did you mean 'access'?)") {
+			t.Errorf("%s with a misspelt option: exit %d, stdout %q, stderr %q", args[0], code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(out2); err == nil {
+		t.Error("runtime-config wrote a copy of a config with a misspelt option")
 	}
 	bad := writeConfig(t, "config airelay 'main'\n\toption dns_ttl 'soon'\nconfig provider 'openai'\n\toption api_key 'sk-topsecret'\n\toption upstream 'gopher://x'\n")
 	code, out, errOut = cli("check", "--config", bad)
