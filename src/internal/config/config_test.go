@@ -435,9 +435,9 @@ func TestScheduleAndQuota(t *testing.T) {
 	}
 	_, err = LoadBytes("test", []byte("config client 'kids'\n\tlist ip '192.168.1.50'\n\tlist schedule 'Mon-Fry 15:00-20:00'\n\toption daily_tokens '-1'\nconfig airelay 'main'\n\toption history_interval '10s'\n"))
 	for _, want := range []string{
-		"test: section 'kids' option 'schedule' value 'Mon-Fry 15:00-20:00': unknown day 'Fry'",
-		"test: section 'kids' option 'daily_tokens' value '-1': must be a whole number from 0",
-		"test: section 'main' option 'history_interval' value '10s': must be at least 1m",
+		"test:3: section 'kids' option 'schedule' value 'Mon-Fry 15:00-20:00': unknown day 'Fry'",
+		"test:4: section 'kids' option 'daily_tokens' value '-1': must be a whole number from 0",
+		"test:6: section 'main' option 'history_interval' value '10s': must be at least 1m",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nwant %s", err, want)

@@ -20,7 +20,8 @@ import (
 // the loader swaps back. go-uci still reads the structure: sections, names, lists and order.
 // A line lint refuses is left out of that text; a refused 'config' line becomes a section of
 // a type no one reads, so the options under it join no other section.
-func lint(name string, data []byte) (errs []*Error, warns []string, subst []string, cleaned []byte) {
+func lint(name string, data []byte) (errs []*Error, warns []string, subst []string, cleaned []byte, where lineIndex) {
+	where = lineIndex{}
 	var sec *Section   // schema of the current section; nil when unknown or before the first
 	var secName string // for messages
 	seen := map[string]int{}
@@ -84,6 +85,7 @@ func lint(name string, data []byte) (errs []*Error, warns []string, subst []stri
 				secName = toks[2]
 				lines[i] += " '" + toks[2] + "'"
 			}
+			where.note(secName, "", "", line)
 			if sec == nil {
 				e := &Error{File: name, Line: line, Section: secName, anywhere: true,
 					Msg: fmt.Sprintf("no section type '%s'%s; airelay reads %s sections", toks[1], didYouMean(toks[1], sectionTypes()), quoteList(sectionTypes()))}
@@ -108,6 +110,7 @@ func lint(name string, data []byte) (errs []*Error, warns []string, subst []stri
 				subst = append(subst, toks[2])
 			}
 			lines[i] = toks[0] + " " + toks[1] + " '" + v + "'"
+			where.note(secName, toks[1], toks[2], line)
 			if sec == nil {
 				continue // its section is refused as a whole
 			}
@@ -129,7 +132,30 @@ func lint(name string, data []byte) (errs []*Error, warns []string, subst []stri
 			unreadable("unknown keyword %q (want config, option, list or package)", toks[0])
 		}
 	}
-	return errs, warns, subst, []byte(strings.Join(lines, "\n"))
+	return errs, warns, subst, []byte(strings.Join(lines, "\n")), where
+}
+
+// lineIndex finds the line a problem the loader reports is on: by section, option and value,
+// else the option's last line, else the section's 'config' line.
+type lineIndex map[[3]string]int
+
+func (w lineIndex) note(section, option, value string, line int) {
+	if option == "" {
+		if _, seen := w[[3]string{section}]; seen {
+			return // a section written twice (merged): its first line
+		}
+	}
+	w[[3]string{section, option, value}] = line
+	w[[3]string{section, option}] = line
+}
+
+func (w lineIndex) find(section, option, value string) int {
+	for _, k := range [...][3]string{{section, option, value}, {section, option}, {section}} {
+		if n := w[k]; n > 0 {
+			return n
+		}
+	}
+	return 0
 }
 
 // unreadSection is the section type lint gives a 'config' line it refused, so that the lines

@@ -100,7 +100,7 @@ func parse(name string, data []byte) (*Table, error) {
 // drop set (LoadFailClosed) it goes on past them, reads the single-valued options drop names
 // as if they were not set (their default), and returns the table it could build.
 func build(name string, data []byte, drop map[optionKey]bool) (*Table, []*Error) {
-	lintErrs, warns, subst, cleaned := lint(name, data)
+	lintErrs, warns, subst, cleaned, where := lint(name, data)
 	if len(lintErrs) > 0 && drop == nil {
 		return nil, lintErrs
 	}
@@ -112,7 +112,7 @@ func build(name string, data []byte, drop map[optionKey]bool) (*Table, []*Error)
 	if err := tree.LoadConfig(cfg, true); err != nil {
 		return nil, append(lintErrs, &Error{File: name, Msg: err.Error(), anywhere: true})
 	}
-	l := &loader{name: name, tree: tree, cfg: cfg, subst: subst, drop: drop, t: &Table{Source: name, Warnings: warns}}
+	l := &loader{name: name, tree: tree, cfg: cfg, subst: subst, drop: drop, where: where, t: &Table{Source: name, Warnings: warns}}
 	l.load()
 	return l.t, append(lintErrs, l.errs...)
 }
@@ -133,6 +133,7 @@ type loader struct {
 	tree      uci.Tree
 	subst     []string // values lint replaced with placeholders
 	drop      map[optionKey]bool
+	where     lineIndex // the line of each section, option and value, for errors
 	t         *Table
 	errs      []*Error
 }
@@ -145,7 +146,7 @@ type sec struct {
 }
 
 func (l *loader) errorf(section, option, value, format string, args ...any) {
-	l.errs = append(l.errs, &Error{File: l.name, Section: section, Option: option, Value: value, Msg: fmt.Sprintf(format, args...)})
+	l.errs = append(l.errs, &Error{File: l.name, Line: l.where.find(section, option, value), Section: section, Option: option, Value: value, Msg: fmt.Sprintf(format, args...)})
 }
 
 // values returns an option's values, or its schema default. Reading an option that is not in the
