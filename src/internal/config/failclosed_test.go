@@ -144,6 +144,25 @@ func TestFailClosedProviderAndListeners(t *testing.T) {
 	}
 }
 
+// A provider section without a name (uci add airelay provider) is refused by Load; read
+// strictly its names are intercepted all the same, and every device refused on them.
+func TestFailClosedUnnamedProvider(t *testing.T) {
+	tb, err := FailClosed("test.uci", []byte(fcBase+"\nconfig provider\n\tlist host 'api.example.ai'\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "section '@provider[2]': a provider section needs a name") {
+		t.Fatalf("%v", err)
+	}
+	p := tb.MatchHost("api.example.ai")
+	if p == nil || p.Invalid == "" {
+		t.Fatalf("the unnamed provider's host is not intercepted and refused: %+v", p)
+	}
+	if allowed, _ := who(tb, dadMAC); !allowed {
+		t.Error("dad refused on a provider with no problem")
+	}
+	if c := tb.ClientFor(anyIP, dadMAC); tb.Access(c, p) {
+		t.Error("dad allowed on the unnamed provider")
+	}
+}
+
 // Nothing readable at all: the built-in providers are intercepted and every device refused.
 func TestFailClosedGarbage(t *testing.T) {
 	tb, err := FailClosed("test.uci", []byte("\x00\x01garbage\n'unterminated\n"), nil)

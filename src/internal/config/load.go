@@ -509,7 +509,10 @@ func (l *loader) loadMain(s sec) {
 func (l *loader) loadProvider(s sec) {
 	if strings.HasPrefix(s.name, "@") {
 		l.errorf(s.name, "", "", "a provider section needs a name (config provider 'openai')")
-		return
+		if l.drop == nil {
+			return
+		}
+		// LoadFailClosed: its names are still intercepted (and every device refused on them)
 	}
 	p := &Provider{ID: s.name, Index: len(l.t.Providers), Enabled: s.bool("enabled")}
 	o, hosts, _ := s.values("host")
