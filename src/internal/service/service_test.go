@@ -25,18 +25,16 @@ import (
 )
 
 type harness struct {
-	t       *testing.T
-	path    string
-	ca      *testca.CA
-	backend *httptest.Server
-	sig     chan os.Signal
-	addrs   map[string]string
-	done    chan error // receives Run's result once
-	ended   bool
-	logs    *lockedBuffer
-	// load replaces config.Load(path) when set; reloaded gets one value per handled SIGHUP
-	load     func() (*config.Table, error)
-	reloaded chan struct{}
+	t        *testing.T
+	path     string
+	ca       *testca.CA
+	backend  *httptest.Server
+	sig      chan os.Signal
+	addrs    map[string]string
+	done     chan error // receives Run's result once
+	ended    bool
+	logs     *lockedBuffer
+	reloaded chan struct{} // one value per handled SIGHUP
 }
 
 type lockedBuffer struct {
