@@ -409,6 +409,24 @@ func TestRuntimeConfigFallback(t *testing.T) {
 	if _, why := kidOn(served()); why != "" {
 		t.Errorf("fixed: kid still refused as fail-closed: %q", why)
 	}
+
+	// a broken keys file on reload: the copy in force, with its key, keeps serving
+	before, _ := os.ReadFile(out)
+	os.WriteFile(keys, []byte("config key 'openai'\n\toption api_key 'sk-BROKEN\n"), 0o600)
+	code, so, se = rc("--reload")
+	if code != exitConfig || !strings.HasPrefix(so, "reload refused, the config in force keeps serving: "+keys+":2: unterminated") || strings.Contains(so+se, "sk-") {
+		t.Errorf("broken keys file on reload: %d %q %q", code, so, se)
+	}
+	if now, _ := os.ReadFile(out); string(now) != string(before) {
+		t.Error("a broken keys file changed the copy on reload")
+	}
+	if tb := served(); tb.Fallback.Refused == "" || tb.Fallback.State != "" || tb.Provider("openai").APIKey.Reveal() != "sk-FROM-KEYS" {
+		t.Errorf("served after a broken keys file: %+v", tb.Fallback)
+	}
+	// and at start: served without keys rather than not at all
+	if code, _, se := rc(); code != 0 || !strings.Contains(se, "starting without the API keys") {
+		t.Errorf("broken keys file at start: %d %q", code, se)
+	}
 }
 
 func TestPrintStatusConfigState(t *testing.T) {

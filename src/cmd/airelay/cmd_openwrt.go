@@ -102,7 +102,21 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 		var err error
 		if keys, err = config.LoadKeys(*keysPath); err != nil {
 			fmt.Fprintln(stderr, "airelay runtime-config:", err)
-			if *statePath == "" || *reload {
+			if *statePath == "" {
+				return exitConfig
+			}
+			if _, statErr := os.Stat(*out); *reload && statErr == nil {
+				// a reload: the copy in force, with its keys, keeps serving; status says why
+				st, _ := openwrt.ReadState(*statePath)
+				if st.State == "" {
+					st.State = openwrt.StateCurrent
+				}
+				st.Errors, st.Refused = err.Error(), true
+				if werr := openwrt.WriteState(*statePath, st); werr != nil {
+					fmt.Fprintln(stderr, "airelay runtime-config:", werr)
+					return exitFail
+				}
+				fmt.Fprintln(stdout, "reload refused, the config in force keeps serving: "+err.Error())
 				return exitConfig
 			}
 			// at start, serve without the keys rather than not at all

@@ -232,7 +232,7 @@ func (s *Service) apply(t *config.Table) {
 func (s *Service) logFallback(t *config.Table) {
 	switch f := t.Fallback; {
 	case f.Refused != "":
-		s.log.Error("config: reload refused: the config does not pass, the config in force keeps serving", "why", f.Message)
+		s.log.Error("config: reload refused: the config does not pass, the config in force keeps serving", "why", f.Refused)
 	case f.State != "":
 		s.log.Error("config: "+f.State+": "+f.Message, "state", f.State)
 	}
