@@ -112,7 +112,7 @@ func harden(t *Table, errs []*Error) {
 		case c != nil:
 			c.Access = Deny
 			c.Invalid = joinWhy(c.Invalid, why)
-			if e.Option == "mac" || e.Option == "ip" || e.Option == "network" {
+			if mayMatch(e.Option) {
 				anywhere = append(anywhere, why)
 			}
 		case p != nil:
@@ -126,6 +126,29 @@ func harden(t *Table, errs []*Error) {
 		t.Main.Invalid = strings.Join(anywhere, "; ")
 	}
 	t.FailClosed = strings.Join(lines, "\n")
+}
+
+// mayMatch reports whether a problem with option of a client section may have cost it a
+// device it was meant for: one in mac, ip or network, a line that could not be read (""), or
+// a name no client option is near (`list macs`), which may have been one of them.
+func mayMatch(option string) bool {
+	switch option {
+	case "mac", "ip", "network", "":
+		return true
+	}
+	s := lookupSection("client")
+	if s.option(option) != nil {
+		return false
+	}
+	known := make([]string, len(s.Options))
+	for i, o := range s.Options {
+		known[i] = o.Name
+	}
+	switch nearest(option, known) {
+	case "", "mac", "ip", "network":
+		return true
+	}
+	return false
 }
 
 func joinWhy(a, b string) string {

@@ -57,8 +57,14 @@ func TestFailClosed(t *testing.T) {
 			false, true, false, "section 'kid': no section type 'clinet' (did you mean 'client'?)"},
 		// an option line that cannot be read belongs to its section; any other line may have
 		// been anything, a client section among them
+		// a line of the section that cannot be read may have been its mac
 		{"unreadable option line", fcBase + "\nconfig client 'kid'\n\tlist mac '02:00:00:00:01:64'\n\toption access 'deny\n",
-			false, true, true, "section 'kid': unterminated ' quote"},
+			false, true, false, "section 'kid': unterminated ' quote"},
+		// the kid's section matches no one: the kid is refused as a device no section matches
+		{"misspelt mac", fcBase + "\nconfig client 'kid'\n\tlist macs '02:00:00:00:01:64'\n\toption access 'deny'\n",
+			false, true, false, "section 'kid' option 'macs': 'client' sections have no such option (did you mean 'mac'?)"},
+		{"unknown client option", fcBase + "\nconfig client 'kid'\n\tlist mac '02:00:00:00:01:64'\n\toption frobnicate 'x'\n",
+			false, true, false, "section 'kid' option 'frobnicate'"},
 		{"unreadable line", fcBase + "\nconfig client 'kid'\n\tlist mac '02:00:00:00:01:64'\n\toption access 'deny'\n'config client 'x'\n",
 			false, true, false, ""},
 		// the options under a 'config' line that cannot be read must not join the section above

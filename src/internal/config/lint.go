@@ -203,6 +203,14 @@ func quoteList(names []string) string {
 // close (a typo: a letter missing, added, changed or two swapped, a third of the name at
 // most), else "".
 func didYouMean(name string, known []string) string {
+	if best := nearest(name, known); best != "" {
+		return " (did you mean '" + best + "'?)"
+	}
+	return ""
+}
+
+// nearest is the known name name is a typo of, or "".
+func nearest(name string, known []string) string {
 	best, bestD := "", 0
 	for _, k := range known {
 		d := editDistance(strings.ToLower(name), k)
@@ -213,7 +221,7 @@ func didYouMean(name string, known []string) string {
 	if best == "" || bestD*3 > max(len(name), len(best)) {
 		return ""
 	}
-	return " (did you mean '" + best + "'?)"
+	return best
 }
 
 // editDistance is the optimal string alignment distance of a and b: insertions, deletions,
