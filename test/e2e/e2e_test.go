@@ -41,6 +41,7 @@ var scenarios = []scenario{
 	{7, "egress", egressScenario},
 	{6, "faults", faultScenario},
 	{8, "home", homeScenario},
+	{10, "mistakes", mistakesScenario},
 }
 
 // sc is a running scenario: what it has proved so far, and why it failed.

@@ -115,6 +115,8 @@ var (
 	confPath    = "etc/config/airelay"
 	runDir      = "var/run/airelay"
 	runConf     = "var/run/airelay/airelay"
+	configState = "var/run/airelay/config-state"   // runtime-config --state: which config the copy is
+	lastValid   = "etc/airelay/last-valid"         // the last config that passed, without keys
 	dnsmasqConf = "var/etc/dnsmasq.conf.cfg01411c" // OpenWrt 24.10's name for the default instance
 	chainPre    = "usr/share/nftables.d/chain-pre"
 )

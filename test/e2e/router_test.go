@@ -83,8 +83,8 @@ log-queries
 	h.addServer(ui)
 	h.webUI = ui
 
-	if err := h.initStart(); err != nil {
-		h.fatalf("/etc/init.d/airelay start: %v", err)
+	if said, err := h.initStart(); err != nil || said != "" {
+		h.fatalf("/etc/init.d/airelay start: %v %s", err, said)
 	}
 }
 
@@ -185,42 +185,90 @@ func (h *home) lanIPv4() string {
 }
 
 // runtimeConfig is the init script's runtime_config: the copy the daemon reads, with the LAN
-// address filled in. A bad config fails here and nothing changes.
-func (h *home) runtimeConfig() error {
+// address filled in, and the last valid config kept. A config that does not pass is said on
+// stdout (the console and logread on the router): at start the last valid config, else the
+// failing one read strictly, is copied instead (exit 3); on reload the copy stays (exit 2).
+// It returns runtime-config's exit code and that line (or its stderr).
+func (h *home) runtimeConfig(reload bool) (int, string) {
 	os.MkdirAll(h.path(runDir), 0o700)
 	os.Chmod(h.path(runDir), 0o700)
-	r := h.airelay("runtime-config", "--config", h.path(confPath), "--out", h.path(runConf),
-		"--lan-ipv4", h.lanIPv4(), "--lan-ipv6", "")
-	if !r.ok() {
-		return fmt.Errorf("airelay runtime-config: %s", r)
+	os.MkdirAll(h.path("etc/airelay"), 0o700)
+	args := []string{"runtime-config", "--config", h.path(confPath), "--out", h.path(runConf),
+		"--last-valid", h.path(lastValid), "--state", h.path(configState), "--lan-ipv4", h.lanIPv4(), "--lan-ipv6", ""}
+	if reload {
+		args = append(args, "--reload")
 	}
-	return nil
+	r := h.airelay(args...)
+	msg := strings.TrimSpace(r.out)
+	if msg == "" {
+		msg = strings.TrimSpace(r.errOut)
+	}
+	return r.code, msg
 }
 
 // initStart is `/etc/init.d/airelay start`: runtime_config, the procd instance (airelay run
-// --config the copy), then service_started's wire_dnsmasq and wire_firewall.
-func (h *home) initStart() error {
-	if err := h.runtimeConfig(); err != nil {
-		return err
+// --config the copy), then service_started's wire_dnsmasq and wire_firewall. What
+// runtime_config said about a config that does not pass is returned (the console's line).
+func (h *home) initStart() (said string, err error) {
+	code, msg := h.runtimeConfig(false)
+	if code != 0 && code != 3 {
+		return msg, fmt.Errorf("airelay runtime-config: exit %d: %s", code, msg)
+	}
+	if code == 3 {
+		said = msg
 	}
 	if err := h.startDaemon(); err != nil {
-		return err
+		return said, err
 	}
-	return h.wire()
+	return said, h.wire()
+}
+
+// initStop is `/etc/init.d/airelay stop`: the daemon stopped, the dnsmasq file and the fw4
+// fragments removed (dnsmasq restarted, fw4 reloaded), the copy and its state removed.
+func (h *home) initStop() error {
+	h.proc("airelay").stop(10 * time.Second)
+	changed := false
+	for _, dir := range h.dnsmasqDirs() {
+		if c, err := put(filepath.Join(dir, "airelay.conf"), ""); err != nil {
+			return err
+		} else if c {
+			changed = true
+		}
+	}
+	if changed {
+		h.proc("dnsmasq").stop(5 * time.Second)
+		h.startDnsmasq()
+	}
+	os.Remove(h.path(runDir + "/fw4-dstnat.nft"))
+	os.Remove(h.path(runDir + "/fw4-input.nft"))
+	os.Remove(h.path(runConf))
+	os.Remove(h.path(configState))
+	return h.fw4Reload()
 }
 
 // startDaemon is what procd runs (and runs again when the daemon dies: respawn).
 func (h *home) startDaemon() error {
 	// TZ=UTC: schedules read the router's local time; the clock file lets scenario 8 move it
-	p := h.start("airelay", h.router, []string{"TZ=UTC", "AIRELAY_CLOCK_FILE=" + h.path(clockFile)}, h.airelayBin, "run", "--config", h.path(runConf))
+	p := h.start("airelay", h.router, []string{"TZ=UTC", "AIRELAY_CLOCK_FILE=" + h.path(clockFile)}, h.airelayBin, "run",
+		"--config", h.path(runConf), "--config-state", h.path(configState))
 	return p.waitOutput("msg=ready", 30*time.Second)
 }
 
 // initReload is `/etc/init.d/airelay reload` (uci commit airelay): runtime_config, SIGHUP,
-// wire_dnsmasq, wire_firewall.
+// wire_dnsmasq, wire_firewall. A config that does not pass leaves the copy as it is; the
+// daemon still gets SIGHUP, to show why in its status, and the reload fails with the line
+// runtime_config logged.
 func (h *home) initReload() error {
-	if err := h.runtimeConfig(); err != nil {
-		return err
+	code, msg := h.runtimeConfig(true)
+	switch code {
+	case 0, 3:
+	case 2:
+		if _, err := os.Stat(h.path(runConf)); err == nil {
+			h.proc("airelay").signal(syscall.SIGHUP)
+		}
+		return fmt.Errorf("airelay runtime-config refused the config: %s", msg)
+	default:
+		return fmt.Errorf("airelay runtime-config: exit %d: %s", code, msg)
 	}
 	if err := h.proc("airelay").signal(syscall.SIGHUP); err != nil {
 		return err
@@ -233,7 +281,7 @@ func (h *home) initReload() error {
 func (h *home) wire() error {
 	changed := false
 	for _, dir := range h.dnsmasqDirs() {
-		r := h.airelay("dnsmasq-conf", "--config", h.path(runConf))
+		r := h.airelay("dnsmasq-conf", "--config", h.path(runConf), "--config-state", h.path(configState))
 		if !r.ok() {
 			return fmt.Errorf("airelay dnsmasq-conf: %s", r)
 		}
@@ -249,7 +297,7 @@ func (h *home) wire() error {
 	}
 	changed = false
 	for _, chain := range []string{"dstnat", "input"} {
-		r := h.airelay("firewall", "--config", h.path(runConf), "--zone", "lan", "--chain", chain)
+		r := h.airelay("firewall", "--config", h.path(runConf), "--config-state", h.path(configState), "--zone", "lan", "--chain", chain)
 		if !r.ok() {
 			return fmt.Errorf("airelay firewall: %s", r)
 		}

@@ -636,8 +636,9 @@ func restart(s *sc) {
 	s.prove("respawned: the device's HTTPS works %s after the start, DNS through dnsmasq answers %s; dnsmasq (pid %d) never restarted", dur(took), routerLAN, dns.pid())
 }
 
-// A bad config never replaces a good one: uci commit + reload stops at runtime-config, and a
-// bad file handed to the daemon directly (SIGHUP) is refused while the old config serves.
+// A bad config never replaces a good one: uci commit + reload stops at runtime-config (the
+// daemon is signalled only to show why), and a bad file handed to the daemon directly (SIGHUP)
+// is refused while the old config serves.
 func badReload(s *sc) {
 	h := s.h
 	good, _ := os.ReadFile(h.path(confPath))
@@ -651,6 +652,18 @@ func badReload(s *sc) {
 	}()
 	st0 := s.status()
 	bad := "\nconfig provider 'broken'\n\tlist host 'api.broken.example'\n\toption upstream 'ftp://api.broken.example'\n"
+	waitStatus := func(what string, ok func(*statusDoc) bool) *statusDoc {
+		deadline := time.Now().Add(20 * time.Second)
+		for st := s.status(); ; st = s.status() {
+			if ok(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				s.fatalf("%s: status still %+v", what, st.Config)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 
 	// uci set …; uci commit airelay → /etc/init.d/airelay reload
 	os.WriteFile(h.path(confPath), append(append([]byte(nil), good...), bad...), 0o600)
@@ -661,19 +674,21 @@ func badReload(s *sc) {
 	if now, _ := os.ReadFile(h.path(runConf)); string(now) != string(goodRun) {
 		s.fatalf("the daemon's copy changed although the config is bad")
 	}
-	s.prove("uci commit + reload: runtime-config refused it (%s), the daemon's copy unchanged, no SIGHUP", firstLine(err.Error()[strings.Index(err.Error(), "section "):]))
+	st := waitStatus("after a refused reload", func(st *statusDoc) bool {
+		return st.Config.State == "last_valid" && strings.Contains(st.Config.LastError, "section 'broken' option 'upstream'")
+	})
+	if st.Config.Generation != st0.Config.Generation || !strings.HasPrefix(st.Config.Message, "serving the last valid config from ") {
+		s.fatalf("after a refused reload: %+v", st.Config)
+	}
+	why := err.Error()[strings.Index(err.Error(), "section "):]
+	s.prove("uci commit + reload: runtime-config refused it (%s), the daemon's copy unchanged; status: still generation %d, state %s", firstLine(why), st.Config.Generation, st.Config.State)
 
 	// the bad file reaches the daemon anyway
 	os.WriteFile(h.path(runConf), append(append([]byte(nil), goodRun...), bad...), 0o600)
 	h.proc("airelay").signal(syscall.SIGHUP)
-	var st *statusDoc
-	deadline := time.Now().Add(10 * time.Second)
-	for st = s.status(); st.Config.LastError == ""; st = s.status() {
-		if time.Now().After(deadline) {
-			s.fatalf("no last_error in status 10s after SIGHUP with a bad config")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	st = waitStatus("after SIGHUP with a bad copy", func(st *statusDoc) bool {
+		return strings.Contains(st.Config.LastError, h.path(runConf))
+	})
 	if st.Config.Generation != st0.Config.Generation || h.proc("airelay").exited() {
 		s.fatalf("after SIGHUP with a bad config: generation %d→%d, exited %v", st0.Config.Generation, st.Config.Generation, h.proc("airelay").exited())
 	}
@@ -683,7 +698,7 @@ func badReload(s *sc) {
 	if c := s.curl(h.kid, "https://"+openai.host+"/v1/models"); c.ok() {
 		s.fatalf("kid is no longer denied after a bad reload")
 	}
-	why := st.Config.LastError
+	why = st.Config.LastError
 	if i := strings.Index(why, "section "); i >= 0 {
 		why = why[i:]
 	}
@@ -695,11 +710,9 @@ func badReload(s *sc) {
 		s.fatalf("reload with the good config: %v", err)
 	}
 	restored = true
-	for st = s.status(); st.Config.Generation == st0.Config.Generation; st = s.status() {
-		if time.Now().After(deadline.Add(10 * time.Second)) {
-			s.fatalf("the good config was not loaded: generation still %d", st.Config.Generation)
-		}
-		time.Sleep(100 * time.Millisecond)
+	st = waitStatus("the good config", func(st *statusDoc) bool { return st.Config.Generation != st0.Config.Generation })
+	if st.Config.State != "current" || st.Config.LastError != "" {
+		s.fatalf("after the good config: %+v", st.Config)
 	}
-	s.prove("the good config reloaded: generation %d, last_error %q", st.Config.Generation, st.Config.LastError)
+	s.prove("the good config reloaded: generation %d, state %s, last_error %q", st.Config.Generation, st.Config.State, st.Config.LastError)
 }

@@ -9,6 +9,8 @@ type statusDoc struct {
 		Generation uint64    `json:"generation"`
 		LoadedAt   time.Time `json:"loaded_at"`
 		LastError  string    `json:"last_error"`
+		State      string    `json:"state"`   // current, last_valid, fail_closed
+		Message    string    `json:"message"` // why, when not current
 	} `json:"config"`
 	Providers []providerRow `json:"providers"`
 	Devices   []deviceRow   `json:"devices"`

@@ -165,7 +165,7 @@ func TestInitScript(t *testing.T) {
 	// start
 	calls := initd("start")
 	for _, want := range []string{
-		"procd_set_param command /usr/sbin/airelay run --log syslog --redirect-state /var/run/airelay/redirect --config /var/run/airelay/airelay",
+		"procd_set_param command /usr/sbin/airelay run --log syslog --redirect-state /var/run/airelay/redirect --config /var/run/airelay/airelay --config-state /var/run/airelay/config-state",
 		"procd_set_param respawn",
 		"procd_set_param stdout 1",
 		"procd_set_param stderr 1",
@@ -195,9 +195,18 @@ func TestInitScript(t *testing.T) {
 	if !strings.Contains(rc, "option lan_ipv4 '192.168.1.1'") || !strings.Contains(rc, "option lan_ipv6 'fd00:ab::1'") || !strings.Contains(rc, "option listen_device 'lo'") {
 		t.Errorf("runtime config without the LAN addresses:\n%s", rc)
 	}
-	for p, mode := range map[string]os.FileMode{"var/run/airelay": 0o700 | os.ModeDir, "var/run/airelay/airelay": 0o600} {
+	// the config passed: kept on flash as the last valid one, without the key; the state says current
+	lastValid, _ := read("etc/airelay/last-valid")
+	if !strings.Contains(lastValid, "config provider 'openai'") || strings.Contains(lastValid, "sk-") {
+		t.Errorf("last valid config after start:\n%s", lastValid)
+	}
+	if st, _ := read("var/run/airelay/config-state"); st != "{\"state\":\"current\"}\n" {
+		t.Errorf("config state after start: %q", st)
+	}
+	for p, mode := range map[string]os.FileMode{"var/run/airelay": 0o700 | os.ModeDir, "var/run/airelay/airelay": 0o600,
+		"var/run/airelay/config-state": 0o600, "etc/airelay": 0o700 | os.ModeDir, "etc/airelay/last-valid": 0o600} {
 		if st, err := os.Stat(filepath.Join(root, p)); err != nil || st.Mode() != mode {
-			t.Errorf("%s: mode %v %v, want %v", p, st.Mode(), err, mode)
+			t.Errorf("%s: %v, want mode %v", p, st, mode)
 		}
 	}
 	got, ok := read(dnsConf)
@@ -243,19 +252,33 @@ func TestInitScript(t *testing.T) {
 		t.Errorf("after reload:\n%s", got)
 	}
 
-	// a broken config: reload changes nothing and does not signal
+	// a broken config: reload leaves the copy, dnsmasq, fw4 and the last valid config as they
+	// are, says why in logread and on the console, fails, and signals the daemon only so that
+	// its status shows the refusal
 	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(strings.Replace(cfg, "option tls_listen ':8443'", "option tls_listen 'nonsense'", 1)), 0o600)
 	before, _ := read("var/run/airelay/airelay")
+	lvBefore, _ := read("etc/airelay/last-valid")
 	os.Remove(filepath.Join(root, "calls"))
-	if out, err := exec.Command("chroot", root, "/bin/sh", "/etc/rc.common", "/etc/init.d/airelay", "reload").CombinedOutput(); err == nil {
+	out, err := exec.Command("chroot", root, "/bin/sh", "/etc/rc.common", "/etc/init.d/airelay", "reload").CombinedOutput()
+	if err == nil {
 		t.Errorf("reload of a broken config succeeded: %s", out)
 	}
 	calls = func() []string {
 		b, _ := os.ReadFile(filepath.Join(root, "calls"))
 		return strings.Split(string(b), "\n")
 	}()
-	if after, _ := read("var/run/airelay/airelay"); after != before || count(calls, "procd_send_signal") != 0 || count(calls, "dnsmasq") != 0 {
-		t.Errorf("a broken config reached the daemon or dnsmasq:\n%s", strings.Join(calls, "\n"))
+	if after, _ := read("var/run/airelay/airelay"); after != before || count(calls, "dnsmasq") != 0 || count(calls, "fw4") != 0 || !has(calls, "procd_send_signal airelay * HUP") {
+		t.Errorf("a broken config reached the copy, dnsmasq or fw4, or the daemon was not told:\n%s", strings.Join(calls, "\n"))
+	}
+	if lv, _ := read("etc/airelay/last-valid"); lv != lvBefore {
+		t.Error("a refused reload changed the last valid config")
+	}
+	if !strings.Contains(string(out), "airelay: reload refused, serving the last valid config from ") || !strings.Contains(string(out), "section 'main' option 'tls_listen' value 'nonsense'") ||
+		count(calls, "logger -t airelay -p daemon.err reload refused, serving the last valid config") != 1 {
+		t.Errorf("the refusal is not on the console and in logread:\n%s\n%s", out, strings.Join(calls, "\n"))
+	}
+	if st, _ := read("var/run/airelay/config-state"); !strings.Contains(st, `"state":"last_valid"`) || !strings.Contains(st, `"refused":true`) {
+		t.Errorf("config state after a refused reload: %q", st)
 	}
 	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(cfg), 0o600)
 
@@ -304,21 +327,71 @@ func TestInitScript(t *testing.T) {
 	os.Remove(filepath.Join(root, "tmp/nft-lost-rules"))
 
 	// as the package's unprivileged user, a listener below 1024 is refused at start with the
-	// reason in the log, and nothing is started
+	// reason on the console and in logread, and the last valid config serves instead: a
+	// daemon, the dnsmasq file and the redirect, as before the mistake
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(standIns["etc/passwd"]+"airelay:x:100:100:airelay:/var:/bin/false\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "etc/group"), []byte(standIns["etc/group"]+"airelay:x:100:\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(strings.Replace(cfg, "option tls_listen ':8443'", "option tls_listen ':443'", 1)), 0o600)
-	os.Remove(filepath.Join(root, "calls"))
-	if out, err := exec.Command("chroot", root, "/bin/sh", "/etc/rc.common", "/etc/init.d/airelay", "start").CombinedOutput(); err == nil && count(func() []string {
+	startBad := func(what string) (string, []string) {
+		t.Helper()
+		os.Remove(filepath.Join(root, "calls"))
+		out, err := exec.Command("chroot", root, "/bin/sh", "/etc/rc.common", "/etc/init.d/airelay", "start").CombinedOutput()
 		b, _ := os.ReadFile(filepath.Join(root, "calls"))
-		return strings.Split(string(b), "\n")
-	}(), "procd_open_instance") > 0 {
-		t.Errorf("start with tls_listen :443 as user airelay started an instance: %s", out)
+		calls := strings.Split(string(b), "\n")
+		if err != nil || count(calls, "procd_open_instance") != 1 || count(calls, "procd_set_param user airelay") != 1 {
+			t.Errorf("%s: start did not run the daemon: %v %s\n%s", what, err, out, b)
+		}
+		if _, ok := read("tmp/dnsmasq.d/airelay.conf"); !ok {
+			t.Errorf("%s: no dnsmasq file", what)
+		}
+		if nat, _ := read("var/run/airelay/fw4-dstnat.nft"); !strings.Contains(nat, "redirect to :8443") {
+			t.Errorf("%s: no redirect to the relay's port:\n%s", what, nat)
+		}
+		return string(out), calls
 	}
-	b, _ = os.ReadFile(filepath.Join(root, "calls"))
-	if !strings.Contains(string(b), "logger -t airelay -p daemon.err /etc/config/airelay is not valid; nothing changed: /etc/config/airelay: section 'main' option 'tls_listen' value ':443': port 443 is below") {
-		t.Errorf("no log line saying why :443 was refused:\n%s", b)
+	outS, calls := startBad("tls_listen :443 as user airelay")
+	wantWhy := "/etc/config/airelay: section 'main' option 'tls_listen' value ':443': port 443 is below"
+	if !strings.HasPrefix(outS, "airelay: serving the last valid config from ") || !strings.Contains(outS, wantWhy) ||
+		count(calls, "logger -t airelay -p daemon.err serving the last valid config from ") != 1 || !strings.Contains(strings.Join(calls, "\n"), wantWhy) {
+		t.Errorf("no console and log line saying why :443 was refused and what serves:\n%s\n%s", outS, strings.Join(calls, "\n"))
 	}
+	if rc, _ := read("var/run/airelay/airelay"); !strings.Contains(rc, "option tls_listen ':8443'") || !strings.Contains(rc, "option api_key 'sk-from-keys-file'") {
+		t.Errorf("the copy is not the last valid config with the keys:\n%s", rc)
+	}
+	for _, p := range []string{"var/run/airelay", "var/run/airelay/airelay", "var/run/airelay/config-state", "etc/airelay"} {
+		if st, err := os.Stat(filepath.Join(root, p)); err != nil || st.Sys().(*syscall.Stat_t).Uid != 100 {
+			t.Errorf("%s is not the daemon's user's: %v", p, err)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(root, "etc/airelay/last-valid")); err != nil || st.Sys().(*syscall.Stat_t).Uid != 0 || st.Mode().Perm() != 0o600 {
+		t.Errorf("the last valid config must be root's, 0600: %v %v", st, err)
+	}
+	initd("stop")
+	if _, ok := read("var/run/airelay/config-state"); ok {
+		t.Error("stop left the config state")
+	}
+	if _, ok := read("etc/airelay/last-valid"); !ok {
+		t.Error("stop removed the last valid config")
+	}
+
+	// a fresh install edited wrongly (no last valid config): the failing config is read
+	// strictly. The misspelt client is denied, the listener falls back to its default, and
+	// everything is wired
+	os.Remove(filepath.Join(root, "etc/airelay/last-valid"))
+	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(strings.Replace(cfg, "option tls_listen ':8443'", "option tls_listen ':443'", 1)+
+		"\nconfig client 'kid'\n\tlist mac '02:00:00:00:01:64'\n\tlist schedule 'Mon-Fry 15:00-20:00'\n"), 0o600)
+	outS, calls = startBad("a fresh install edited wrongly")
+	if !strings.HasPrefix(outS, "airelay: no valid config to serve, so /etc/config/airelay is read strictly") || !strings.Contains(outS, "section 'kid' option 'schedule' value 'Mon-Fry 15:00-20:00'") ||
+		count(calls, "logger -t airelay -p daemon.err no valid config to serve") != 1 {
+		t.Errorf("fail-closed start not said on the console and in logread:\n%s\n%s", outS, strings.Join(calls, "\n"))
+	}
+	if st, _ := read("var/run/airelay/config-state"); !strings.Contains(st, `"state":"fail_closed"`) {
+		t.Errorf("config state: %q", st)
+	}
+	if _, ok := read("etc/airelay/last-valid"); ok {
+		t.Error("a failing config was kept as the last valid one")
+	}
+	initd("stop")
 	if _, ok := read("tmp/dnsmasq.d/airelay.conf"); ok {
 		t.Error("stop left /tmp/dnsmasq.d/airelay.conf")
 	}

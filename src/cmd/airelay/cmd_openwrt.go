@@ -9,11 +9,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/openwrt"
+	"github.com/airelay/airelay/src/internal/schedule"
 )
 
 // The OpenWrt glue: files/airelay.init calls these so the shell only writes and reloads.
@@ -28,10 +31,11 @@ func init() {
 func runDnsmasqConf(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("dnsmasq-conf", stderr)
 	path := configFlag(fs)
+	statePath, runAs := configStateFlag(fs), runAsFlag(fs)
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	t, err := loadConfig(*path)
+	t, err := loadServed(*path, *statePath, *runAs)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
@@ -45,6 +49,7 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 	path := configFlag(fs)
 	zone := fs.String("zone", "lan", "fw4 zone whose devices may use the relay and the gateway")
 	chain := fs.String("chain", "", "fragment to print: dstnat or input")
+	statePath, runAs := configStateFlag(fs), runAsFlag(fs)
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -52,7 +57,7 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "airelay firewall: --chain must be dstnat or input")
 		return exitConfig
 	}
-	t, err := loadConfig(*path)
+	t, err := loadServed(*path, *statePath, *runAs)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
@@ -70,6 +75,9 @@ func runFirewall(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// Exit codes of runtime-config beyond the common ones.
+const exitFallback = 3 // the config does not pass; the copy is the last valid one, or the failing one read strictly
+
 func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("runtime-config", stderr)
 	path := fs.String("config", config.DefaultPath, "UCI config file to read")
@@ -79,6 +87,9 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	dev := fs.String("lan-device", "", "the LAN's network device (br-lan), used when listen_device is empty")
 	keysPath := fs.String("keys", "", "UCI file of the providers' API keys (/etc/config/airelay_keys) put into the copy; a missing file is no keys")
 	runAs := runAsFlag(fs)
+	lastValid := fs.String("last-valid", "", "file keeping the last config that passed, without its keys (/etc/airelay/last-valid); with --state")
+	statePath := fs.String("state", "", "file saying which config the copy is and why, for run, dnsmasq-conf and firewall --config-state (/var/run/airelay/config-state). With it, a config that does not pass still leaves a copy to serve: the last valid one, else the failing one read strictly (exit 3, the reason on stdout)")
+	reload := fs.Bool("reload", false, "the daemon serves the copy in --out: a config that does not pass leaves it as it is (exit 2, the reason on stdout), unless it is a fail-closed copy")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -86,40 +97,46 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "airelay runtime-config: --out is required")
 		return exitConfig
 	}
-	src, err := os.ReadFile(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, "airelay runtime-config:", err)
-		return exitConfig
-	}
-	t, err := config.Load(*path)
-	if err != nil {
-		fmt.Fprintln(stderr, err) // the user's file, named as they know it
-		return exitConfig
-	}
-	if errs := openwrt.PrivilegedPorts(t, *runAs, unprivilegedPortStart()); len(errs) > 0 {
-		fmt.Fprintln(stderr, errors.Join(errs...))
-		return exitConfig
-	}
 	var keys map[string]string
 	if *keysPath != "" {
+		var err error
 		if keys, err = config.LoadKeys(*keysPath); err != nil {
 			fmt.Fprintln(stderr, "airelay runtime-config:", err)
-			return exitConfig
+			if *statePath == "" {
+				return exitConfig
+			}
+			if _, statErr := os.Stat(*out); *reload && statErr == nil {
+				// a reload: the copy in force, with its keys, keeps serving; status says why
+				st, _ := openwrt.ReadState(*statePath)
+				if st.State == "" {
+					st.State = openwrt.StateCurrent
+				}
+				st.Errors, st.Refused = err.Error(), true
+				if werr := openwrt.WriteState(*statePath, st); werr != nil {
+					fmt.Fprintln(stderr, "airelay runtime-config:", werr)
+					return exitFail
+				}
+				fmt.Fprintln(stdout, "reload refused, the config in force keeps serving: "+err.Error())
+				return exitConfig
+			}
+			// at start, serve without the keys rather than not at all
+			fmt.Fprintln(stderr, "warning: starting without the API keys: the gateway puts no key on requests")
 		}
 	}
-	a4, _ := netip.ParseAddr(*lan4) // an empty or bad address is the zero Addr: not filled in
-	a6, _ := netip.ParseAddr(*lan6)
-	data, unused := openwrt.RuntimeConfig(src, a4, a6, *dev, keys)
-	for _, p := range unused {
-		fmt.Fprintf(stderr, "warning: %s: section '%s': no provider section has that name; its key is not used\n", *keysPath, p)
-	}
-	err = writePrivate(*out, data, func(tmp string) error {
-		if _, err := config.Load(tmp); err != nil {
-			return fmt.Errorf("the filled-in copy of %s does not load: %w", *path, err)
+	portStart := unprivilegedPortStart()
+	ports := func(t *config.Table) []error { return openwrt.PrivilegedPorts(t, *runAs, portStart) }
+	// fill writes the copy of src (named name in errors) with the LAN and the keys, after
+	// check accepted it.
+	fill := func(src []byte, check func(tmp string) error) error {
+		a4, _ := netip.ParseAddr(*lan4) // an empty or bad address is the zero Addr: not filled in
+		a6, _ := netip.ParseAddr(*lan6)
+		data, unused := openwrt.RuntimeConfig(src, a4, a6, *dev, keys)
+		for _, p := range unused {
+			fmt.Fprintf(stderr, "warning: %s: section '%s': no provider section has that name; its key is not used\n", *keysPath, p)
 		}
-		return nil
-	})
-	if err != nil {
+		return writePrivate(*out, data, check)
+	}
+	failed := func(err error) int {
 		fmt.Fprintln(stderr, "airelay runtime-config:", err)
 		var bad checkError
 		if errors.As(err, &bad) {
@@ -127,7 +144,136 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFail
 	}
-	return exitOK
+
+	src, err := os.ReadFile(*path)
+	if err == nil {
+		var t *config.Table
+		if t, err = config.Load(*path); err == nil {
+			if errs := ports(t); len(errs) > 0 {
+				err = errors.Join(errs...)
+			}
+		}
+	}
+	if err == nil {
+		err = fill(src, func(tmp string) error {
+			if _, err := config.Load(tmp); err != nil {
+				return fmt.Errorf("the filled-in copy of %s does not load: %w", *path, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return failed(err)
+		}
+		if *lastValid != "" {
+			if err := openwrt.SaveLastValid(*lastValid, src); err != nil {
+				fmt.Fprintf(stderr, "warning: the last valid config is not kept: %v\n", err)
+			}
+		}
+		if *statePath != "" {
+			if err := openwrt.WriteState(*statePath, openwrt.State{State: openwrt.StateCurrent}); err != nil {
+				return failed(err)
+			}
+		}
+		return exitOK
+	}
+
+	// The config does not pass.
+	fmt.Fprintln(stderr, err) // the user's file, named as they know it
+	if *statePath == "" {
+		return exitConfig
+	}
+	problems := oneLine(err)
+	if src != nil {
+		// every problem at once, the listeners the daemon's user may not bind among them
+		if _, all := config.FailClosed(*path, src, ports); all != nil {
+			problems = oneLine(all)
+		}
+	}
+	prev, _ := openwrt.ReadState(*statePath)
+	if _, statErr := os.Stat(*out); *reload && statErr == nil && prev.State != openwrt.StateFailClosed {
+		// A reload: what serves keeps serving. The copy is the config that last passed.
+		when := modTime(*lastValid, *out)
+		st := openwrt.State{State: openwrt.StateLastValid, Errors: problems, Refused: true,
+			Message: "serving the last valid config from " + when + "; " + problems}
+		if err := openwrt.WriteState(*statePath, st); err != nil {
+			return failed(err)
+		}
+		fmt.Fprintln(stdout, "reload refused, "+st.Message)
+		return exitConfig
+	}
+	// Start or boot: the last valid config, else the failing one read strictly.
+	if *lastValid != "" {
+		if lv, rerr := os.ReadFile(*lastValid); rerr == nil {
+			lvErr := usable(*lastValid, lv, ports)
+			if lvErr == nil {
+				lvErr = fill(lv, func(tmp string) error { return usable(tmp, nil, ports) })
+			}
+			if lvErr == nil {
+				st := openwrt.State{State: openwrt.StateLastValid, Errors: problems,
+					Message: "serving the last valid config from " + modTime(*lastValid, "") + "; " + problems}
+				if err := openwrt.WriteState(*statePath, st); err != nil {
+					return failed(err)
+				}
+				fmt.Fprintln(stdout, st.Message)
+				return exitFallback
+			}
+			fmt.Fprintf(stderr, "the last valid config %s does not pass either: %v\n", *lastValid, lvErr)
+		}
+	}
+	if src == nil {
+		return exitConfig // nothing to read strictly
+	}
+	err = fill(src, func(tmp string) error {
+		if t, _ := config.LoadFailClosed(tmp, ports); t == nil {
+			return fmt.Errorf("the filled-in copy of %s does not read", *path)
+		}
+		return nil
+	})
+	if err != nil {
+		return failed(err)
+	}
+	st := openwrt.State{State: openwrt.StateFailClosed, Errors: problems,
+		Message: "no valid config to serve, so " + *path + " is read strictly: the devices and providers its problems concern are refused, saying why; " + problems}
+	if err := openwrt.WriteState(*statePath, st); err != nil {
+		return failed(err)
+	}
+	fmt.Fprintln(stdout, st.Message)
+	return exitFallback
+}
+
+// usable reports why the config at path (text data, or read from path when nil) cannot
+// serve: it does not load, or the daemon's user may not bind a listener.
+func usable(path string, data []byte, ports func(*config.Table) []error) error {
+	var t *config.Table
+	var err error
+	if data == nil {
+		t, err = config.Load(path)
+	} else {
+		t, err = config.LoadBytes(path, data)
+	}
+	if err != nil {
+		return err
+	}
+	return errors.Join(ports(t)...)
+}
+
+// modTime is the time the file at path (else at alt) was last written, in the router's zone,
+// as status shows it.
+func modTime(path, alt string) string {
+	for _, p := range []string{path, alt} {
+		if p == "" {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil {
+			return fi.ModTime().In(schedule.Local()).Format("2006-01-02 15:04 MST")
+		}
+	}
+	return "an unknown time"
+}
+
+// oneLine joins a config's problems into one line (status, logread, the console).
+func oneLine(err error) string {
+	return strings.Join(strings.Split(strings.TrimSpace(err.Error()), "\n"), "; ")
 }
 
 // checkError is writePrivate's check refusing the new file.
@@ -160,8 +306,11 @@ func writePrivate(path string, data []byte, check func(tmp string) error) error 
 
 // runMigrateKeys is the package's uci-defaults step: keys written in /etc/config/airelay (older
 // versions, or by hand) move to /etc/config/airelay_keys, which LuCI's ACL does not grant, so
-// the browser cannot read them back. The keys file is written before the config, so a failure
-// between the two leaves a key in both places, never in none. It prints no key.
+// the browser cannot read them back. No key is ever dropped: when the keys file already holds
+// another key for a provider, that one stays in force and the one from the config is saved in
+// the backup file beside it (<keys>.saved, 0600, appended to). The files are written backup
+// first, keys file next, config last, so a failure between two leaves a key in two places,
+// never in none. It prints no key.
 func runMigrateKeys(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("migrate-keys", stderr)
 	path := fs.String("config", config.DefaultPath, "UCI config file to take the keys out of")
@@ -179,9 +328,22 @@ func runMigrateKeys(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "airelay migrate-keys:", err)
 		return exitFail
 	}
-	out, merged, moved, dropped := openwrt.MoveKeys(src, keys)
-	if _, statErr := os.Stat(*keysPath); len(moved) > 0 || statErr != nil {
-		if err := writePrivate(*keysPath, openwrt.KeysFile(merged), nil); err != nil {
+	m := openwrt.MoveKeys(src, keys)
+	savedPath := *keysPath + ".saved"
+	if len(m.Other) > 0 {
+		old, err := os.ReadFile(savedPath)
+		if err != nil && !os.IsNotExist(err) {
+			fmt.Fprintln(stderr, "airelay migrate-keys:", err)
+			return exitFail
+		}
+		data := append(old, openwrt.SavedKeys(m.Other, *path, *keysPath, time.Now())...)
+		if err := openwrt.WriteFileAtomic(savedPath, data, 0o600); err != nil {
+			fmt.Fprintln(stderr, "airelay migrate-keys:", err)
+			return exitFail
+		}
+	}
+	if _, statErr := os.Stat(*keysPath); len(m.Moved) > 0 || statErr != nil {
+		if err := writePrivate(*keysPath, openwrt.KeysFile(m.Keys), nil); err != nil {
 			fmt.Fprintln(stderr, "airelay migrate-keys:", err)
 			return exitFail
 		}
@@ -189,20 +351,67 @@ func runMigrateKeys(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "airelay migrate-keys:", err)
 		return exitFail
 	}
-	if len(moved)+len(dropped) == 0 {
+	if len(m.Moved)+len(m.Same)+len(m.Other) == 0 {
 		return exitOK
 	}
-	if err := writePrivate(*path, out, nil); err != nil {
+	if err := writePrivate(*path, m.Config, nil); err != nil {
 		fmt.Fprintln(stderr, "airelay migrate-keys:", err)
 		return exitFail
 	}
-	if len(moved) > 0 {
-		fmt.Fprintf(stdout, "moved the API keys of %s from %s to %s\n", strings.Join(moved, ", "), *path, *keysPath)
+	if len(m.Moved) > 0 {
+		fmt.Fprintf(stdout, "moved the API keys of %s from %s to %s\n", strings.Join(m.Moved, ", "), *path, *keysPath)
 	}
-	if len(dropped) > 0 {
-		fmt.Fprintf(stdout, "removed the older API keys of %s from %s: %s has newer ones\n", strings.Join(dropped, ", "), *path, *keysPath)
+	if len(m.Same) > 0 {
+		fmt.Fprintf(stdout, "removed the API keys of %s from %s: %s holds the same ones\n", strings.Join(m.Same, ", "), *path, *keysPath)
+	}
+	if len(m.Other) > 0 {
+		names := make([]string, 0, len(m.Other))
+		for p := range m.Other {
+			names = append(names, p)
+		}
+		slices.Sort(names)
+		fmt.Fprintf(stdout, "kept the API keys of %s in %s; the other keys %s held for them are saved in %s (mode 0600), not in use\n",
+			strings.Join(names, ", "), *keysPath, *path, savedPath)
 	}
 	return exitOK
+}
+
+// configStateFlag is --config-state: the state file runtime-config --state wrote beside the
+// copy named by --config. The daemon, dnsmasq-conf and firewall read the copy as it says (a
+// fail-closed copy strictly), so the three agree on the listeners, names and rules.
+func configStateFlag(fs *flag.FlagSet) *string {
+	return fs.String("config-state", "", "state file written by runtime-config --state (/var/run/airelay/config-state): read a fail-closed copy strictly, and show in status which config serves and why")
+}
+
+// loadServed reads the config at path as the state file at statePath (none: "") says it is
+// meant: a fail-closed copy strictly (config.LoadFailClosed, with the listeners the daemon's
+// user may not bind taking their defaults), any other as loadConfig does. The state goes
+// with the table, for status.
+func loadServed(path, statePath, runAs string) (*config.Table, error) {
+	if statePath == "" {
+		return loadConfig(path)
+	}
+	st, err := openwrt.ReadState(statePath)
+	if err != nil {
+		return nil, err
+	}
+	var t *config.Table
+	if st.State == openwrt.StateFailClosed {
+		start := unprivilegedPortStart()
+		t, err = config.LoadFailClosed(path, func(t *config.Table) []error { return openwrt.PrivilegedPorts(t, runAs, start) })
+		if t == nil {
+			return nil, err
+		}
+	} else if t, err = loadConfig(path); err != nil {
+		return nil, err
+	}
+	if st.State != openwrt.StateCurrent {
+		t.Fallback = config.Fallback{State: st.State, Message: st.Message}
+	}
+	if st.Refused {
+		t.Fallback.Refused = st.Errors
+	}
+	return t, nil
 }
 
 // runAsFlag is --run-as: the user the daemon runs as, whose right to bind low ports decides

@@ -28,6 +28,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	path := configFlag(fs)
 	logTarget := fs.String("log", "auto", "where logs go: stderr, journal (stderr with systemd's <N> level prefixes), syslog (/dev/log, daemon facility, a priority per level; the OpenWrt init script's choice) or syslog:PATH; auto is journal under systemd, else stderr")
 	redirect := fs.String("redirect-state", "", "file in which the init script records whether the firewall redirect loaded; shown in status")
+	statePath, runAs := configStateFlag(fs), runAsFlag(fs)
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -36,7 +37,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	err := service.Run(service.Options{
-		Load:          func() (*config.Table, error) { return loadConfig(*path) },
+		Load:          func() (*config.Table, error) { return loadServed(*path, *statePath, *runAs) },
 		Version:       version,
 		Log:           stderr,
 		LogTarget:     *logTarget,
@@ -131,7 +132,11 @@ func dialable(listen string) string {
 
 func printStatus(w io.Writer, st *stats.Status) {
 	fmt.Fprintf(w, "airelay %s, up %s, config %s (generation %d)\n", st.Version, time.Duration(st.UptimeSeconds)*time.Second, st.Config.Source, st.Config.Generation)
-	if st.Config.LastError != "" {
+	if st.Config.State != "" && st.Config.State != "current" {
+		// the config on disk does not pass: say what serves instead, and why, first
+		fmt.Fprintf(w, "config state: %s: %s\n", st.Config.State, st.Config.Message)
+	}
+	if st.Config.LastError != "" && !strings.Contains(st.Config.Message, st.Config.LastError) {
 		fmt.Fprintf(w, "last reload FAILED (previous config serving): %s\n", st.Config.LastError)
 	}
 	roles := make([]string, 0, len(st.Listeners))

@@ -42,6 +42,7 @@ const (
 	QuotaTokens           // daily_tokens used up
 	QuotaRequests         // daily_requests used up
 	QuotaBytes            // daily_bytes used up
+	ConfigInvalid         // no valid config serves and the failing one concerns this device or provider (config.LoadFailClosed)
 )
 
 // Decision is the outcome of one check.
@@ -53,6 +54,7 @@ type Decision struct {
 	Used    uint64         // for a quota: used today
 	Limit   int64          // for a quota: the limit
 	CutIn   time.Duration  // allowed with a schedule_cut: open connections end after this; 0: never
+	Why     string         // ConfigInvalid: the config's problems that refuse the device
 }
 
 // Guard holds what a check needs besides the config.
@@ -85,6 +87,10 @@ func (g *Guard) Now() time.Time {
 // gateway the request being decided is already counted among today's requests.
 func (g *Guard) Check(t *config.Table, c *config.Client, p *config.Provider, addr netip.Addr, path Path) Decision {
 	d := Decision{Client: c}
+	if why := t.Refusal(c, p); why != "" {
+		d.Reason, d.Why = ConfigInvalid, why
+		return d
+	}
 	if !t.Access(c, p) {
 		d.Reason = Denied
 		return d
@@ -158,13 +164,15 @@ func (d Decision) Message(now time.Time) string {
 		return fmt.Sprintf("the daily request quota of %s for %s is used up (%s today); it resets at midnight%s", group(uint64(d.Limit)), who, group(d.Used), in)
 	case QuotaBytes:
 		return fmt.Sprintf("the daily data quota of %s bytes for %s is used up (%s today); it resets at midnight%s", group(uint64(d.Limit)), who, group(d.Used), in)
+	case ConfigInvalid:
+		return "AI access for " + who + " is refused until the router's airelay config is fixed (no valid config to serve): " + d.Why
 	}
 	return ""
 }
 
 // Code is the machine-readable reason for error bodies.
 func (d Decision) Code() string {
-	return [...]string{"", "access_denied", "schedule_closed", "daily_token_quota", "daily_request_quota", "daily_byte_quota"}[d.Reason]
+	return [...]string{"", "access_denied", "schedule_closed", "daily_token_quota", "daily_request_quota", "daily_byte_quota", "config_invalid"}[d.Reason]
 }
 
 func group(n uint64) string {

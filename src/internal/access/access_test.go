@@ -139,3 +139,29 @@ func BenchmarkCheck(b *testing.B) {
 		g.Check(tb, c, p, kid, Gateway)
 	}
 }
+
+// With no valid config, the devices the failing one concerns are refused with its problem in
+// words (config.LoadFailClosed); the others are decided as usual.
+func TestCheckFailClosed(t *testing.T) {
+	text := strings.Replace(site, "\tlist schedule 'Mon-Fri 15:00-20:00'\n", "\tlist schedule 'Mon-Fry 15:00-20:00'\n", 1)
+	tb, err := config.FailClosed("test", []byte(text), nil)
+	if err == nil || !strings.Contains(err.Error(), "test:") {
+		t.Fatalf("FailClosed: %v", err)
+	}
+	g := &Guard{}
+	g.SetZone(time.UTC)
+	kid, phone := netip.MustParseAddr("192.168.1.50"), netip.MustParseAddr("192.168.1.70")
+	openai := tb.Provider("openai")
+	d := g.Check(tb, tb.ClientFor(kid, nil), openai, kid, Gateway)
+	if d.Allowed || d.Reason != ConfigInvalid || d.Code() != "config_invalid" {
+		t.Fatalf("kid: %+v", d)
+	}
+	msg := d.Message(time.Now())
+	if !strings.HasPrefix(msg, "AI access for 'Kids tablet' is refused until the router's airelay config is fixed") ||
+		!strings.Contains(msg, "section 'kids' option 'schedule' value 'Mon-Fry 15:00-20:00'") {
+		t.Errorf("kid's message: %q", msg)
+	}
+	if d := g.Check(tb, tb.ClientFor(phone, nil), openai, phone, Relay); !d.Allowed {
+		t.Errorf("phone (no section, valid main): %+v", d)
+	}
+}

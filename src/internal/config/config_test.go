@@ -156,7 +156,14 @@ func TestErrors(t *testing.T) {
 		{"unknown keyword", main + "\toptoin x '1'\n", []string{"test.uci:2:", `unknown keyword "optoin"`}},
 		{"unterminated quote", main + "\toption dns_ttl '60\n", []string{"test.uci:2:", "unterminated"}},
 		{"option before config", "option enabled '1'\n", []string{"test.uci:1:", "before any 'config'"}},
-		{"list for a single option", main + "\tlist dns_ttl '60'\n", []string{"test.uci:2:", `"dns_ttl" takes one value`}},
+		{"list for a single option", main + "\tlist dns_ttl '60'\n", []string{"test.uci:2: section 'main' option 'dns_ttl': takes one value"}},
+		// issue 19.1: a name airelay does not know is refused, never ignored
+		{"unknown option", "config client 'kid'\n\tlist mac '02:00:00:00:01:64'\n\toption acess 'deny'\n", []string{"test.uci:3: section 'kid' option 'acess': 'client' sections have no such option (did you mean 'access'?)"}},
+		{"unknown option swapped letters", main + "\toption defualt_access 'deny'\n", []string{"test.uci:2: section 'main' option 'defualt_access':", "(did you mean 'default_access'?)"}},
+		{"unknown list", "config client 'kid'\n\tlist shedule 'Mon-Fri 15:00-20:00'\n", []string{"test.uci:2: section 'kid' option 'shedule':", "(did you mean 'schedule'?)"}},
+		{"option of another section", main + "\toption access 'deny'\n", []string{"section 'main' option 'access': 'airelay' sections have no such option (it is an option of 'client' sections)"}},
+		{"unknown option far from any", main + "\toption frobnicate '1'\n", []string{"section 'main' option 'frobnicate': 'airelay' sections have no such option"}},
+		{"unknown section type", "config clinet 'kid'\n\tlist mac '02:00:00:00:01:64'\n", []string{"test.uci:1: section 'kid': no section type 'clinet' (did you mean 'client'?); airelay reads 'airelay', 'provider' and 'client' sections"}},
 		{"bad section name", "config provider 'open-ai'\n", []string{"test.uci:1:", "letters, digits"}},
 		{"bool", main + "\toption enabled 'maybe'\n", []string{"section 'main' option 'enabled' value 'maybe': not a boolean"}},
 		{"int range", main + "\toption dns_ttl '0'\n", []string{"option 'dns_ttl' value '0'", "from 1 to 86400"}},
@@ -229,15 +236,30 @@ func TestErrorsAreCollectedAndRedacted(t *testing.T) {
 }
 
 func TestWarnings(t *testing.T) {
-	tb := mustLoad(t, "config airelay 'main'\n\toption lan_ip '1.2.3.4'\n\toption dns_ttl '5'\n\toption dns_ttl '6'\nconfig widget 'w'\n\toption x '1'\nconfig client 'c'\n\toption name 'n'\n")
+	tb := mustLoad(t, "config airelay 'main'\n\toption dns_ttl '5'\n\toption dns_ttl '6'\nconfig client 'c'\n\toption name 'n'\n")
 	all := strings.Join(tb.Warnings, "\n")
-	for _, w := range []string{`test.uci:2: section 'main': option "lan_ip" is unknown`, `test.uci:4: section 'main': option "dns_ttl" is set again`, `test.uci:5: section type "widget" is unknown`, "section 'c': no 'mac' or 'ip'"} {
+	for _, w := range []string{`test.uci:3: section 'main': option "dns_ttl" is set again`, "section 'c': no 'mac' or 'ip'"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("warnings lack %q:\n%s", w, all)
 		}
 	}
 	if tb.Main.DNSTTL != 6 {
 		t.Errorf("last value should win, got %d", tb.Main.DNSTTL)
+	}
+}
+
+// A suggestion is made only for a near miss, never for a different word.
+func TestDidYouMean(t *testing.T) {
+	known := []string{"access", "mac", "ip", "schedule", "default_access", "name"}
+	for name, want := range map[string]string{
+		"acess": "access", "Access": "access", "acces": "access", "accesss": "access", "shedule": "schedule",
+		"schedlue": "schedule", "defualt_access": "default_access", "mak": "mac", "nmae": "name",
+		"frobnicate": "", "x": "", "provider": "", "ipv6": "", "allow": "",
+	} {
+		got := didYouMean(name, known)
+		if want == "" && got != "" || want != "" && got != " (did you mean '"+want+"'?)" {
+			t.Errorf("didYouMean(%q) = %q, want %q", name, got, want)
+		}
 	}
 }
 
@@ -413,9 +435,9 @@ func TestScheduleAndQuota(t *testing.T) {
 	}
 	_, err = LoadBytes("test", []byte("config client 'kids'\n\tlist ip '192.168.1.50'\n\tlist schedule 'Mon-Fry 15:00-20:00'\n\toption daily_tokens '-1'\nconfig airelay 'main'\n\toption history_interval '10s'\n"))
 	for _, want := range []string{
-		"test: section 'kids' option 'schedule' value 'Mon-Fry 15:00-20:00': unknown day 'Fry'",
-		"test: section 'kids' option 'daily_tokens' value '-1': must be a whole number from 0",
-		"test: section 'main' option 'history_interval' value '10s': must be at least 1m",
+		"test:3: section 'kids' option 'schedule' value 'Mon-Fry 15:00-20:00': unknown day 'Fry'",
+		"test:4: section 'kids' option 'daily_tokens' value '-1': must be a whole number from 0",
+		"test:6: section 'main' option 'history_interval' value '10s': must be at least 1m",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nwant %s", err, want)

@@ -8,7 +8,9 @@ import (
 
 // lint checks the file's shape line by line before go-uci reads it, because go-uci drops a file
 // with an unknown keyword without a word and reports quoting errors without a line number. It
-// returns errors (the file cannot be read as meant) and warnings (read, probably not meant).
+// returns errors (the file cannot be read as meant: bad lines, and names airelay does not
+// know, which would otherwise be ignored without a word: a misspelt `option acess 'deny'` must
+// never leave a device allowed) and warnings (read, probably not meant).
 //
 // go-uci reads values more narrowly than uci(1) writes them: it rejects an empty value
 // (option x ”), which means "off" for options whose default is not empty, and it keeps the
@@ -16,7 +18,10 @@ import (
 // hands go-uci a canonical text: every line rewritten as `KEYWORD NAME 'VALUE'`, and a value
 // go-uci cannot carry as written replaced by a placeholder (NUL and its index in subst) that
 // the loader swaps back. go-uci still reads the structure: sections, names, lists and order.
-func lint(name string, data []byte) (errs []error, warns []string, subst []string, cleaned []byte) {
+// A line lint refuses is left out of that text; a refused 'config' line becomes a section of
+// a type no one reads, so the options under it join no other section.
+func lint(name string, data []byte) (errs []*Error, warns []string, subst []string, cleaned []byte, where lineIndex) {
+	where = lineIndex{}
 	var sec *Section   // schema of the current section; nil when unknown or before the first
 	var secName string // for messages
 	seen := map[string]int{}
@@ -24,14 +29,28 @@ func lint(name string, data []byte) (errs []error, warns []string, subst []strin
 	lines := strings.Split(string(data), "\n")
 	for i, raw := range lines {
 		line := i + 1
+		bad := func(section, option, format string, args ...any) {
+			errs = append(errs, &Error{File: name, Line: line, Section: section, Option: option, Msg: fmt.Sprintf(format, args...)})
+		}
+		// A line that cannot be read at all may have been anything, a 'config' line among
+		// them: it belongs to no section (LoadFailClosed then refuses every device it may
+		// have been about), unless it starts as an option of the current one.
+		unreadable := func(format string, args ...any) {
+			if f := strings.Fields(raw); secName != "" && len(f) > 0 && (f[0] == "option" || f[0] == "list") {
+				bad(secName, "", format, args...)
+				return
+			}
+			errs = append(errs, &Error{File: name, Line: line, Msg: fmt.Sprintf(format, args...), anywhere: true})
+		}
 		if strings.IndexByte(raw, 0) >= 0 {
-			errs = append(errs, fmt.Errorf("%s:%d: NUL byte in the line", name, line))
+			lines[i] = ""
+			unreadable("NUL byte in the line")
 			continue
 		}
 		toks, err := splitLine(raw)
 		lines[i] = ""
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s:%d: %v", name, line, err))
+			unreadable("%v", err)
 			continue
 		}
 		if len(toks) == 0 {
@@ -40,44 +59,49 @@ func lint(name string, data []byte) (errs []error, warns []string, subst []strin
 		switch toks[0] {
 		case "package":
 			if len(toks) != 2 {
-				errs = append(errs, fmt.Errorf("%s:%d: 'package' takes one name", name, line))
+				unreadable("'package' takes one name")
 			}
 			// dropped: go-uci reads only a quoted name, and `uci export` writes it bare
 		case "config":
-			if len(toks) < 2 || len(toks) > 3 {
-				errs = append(errs, fmt.Errorf("%s:%d: want: config TYPE ['NAME']", name, line))
-				sec = nil
+			clear(seen)
+			if len(toks) < 2 || len(toks) > 3 || !ValidName(toks[1]) || len(toks) == 3 && !ValidName(toks[2]) {
+				switch {
+				case len(toks) < 2 || len(toks) > 3:
+					unreadable("want: config TYPE ['NAME']")
+				case !ValidName(toks[1]):
+					unreadable("section type %q: use letters, digits and '_' only", toks[1])
+				default:
+					unreadable("section name %q: use letters, digits and '_' only", toks[2])
+				}
+				sec, secName = nil, fmt.Sprintf("line %d", line)
+				lines[i] = "config " + unreadSection
 				continue
 			}
 			sec = lookupSection(toks[1])
 			secName = fmt.Sprintf("@%s[%d]", toks[1], unnamed[toks[1]])
 			unnamed[toks[1]]++
-			if !ValidName(toks[1]) {
-				errs = append(errs, fmt.Errorf("%s:%d: section type %q: use letters, digits and '_' only", name, line, toks[1]))
-			}
 			lines[i] = "config " + toks[1]
 			if len(toks) == 3 {
 				secName = toks[2]
-				if !ValidName(toks[2]) {
-					errs = append(errs, fmt.Errorf("%s:%d: section name %q: use letters, digits and '_' only", name, line, toks[2]))
-				}
 				lines[i] += " '" + toks[2] + "'"
 			}
+			where.note(secName, "", "", line)
 			if sec == nil {
-				warns = append(warns, fmt.Sprintf("%s:%d: section type %q is unknown and ignored", name, line, toks[1]))
+				e := &Error{File: name, Line: line, Section: secName, anywhere: true,
+					Msg: fmt.Sprintf("no section type '%s'%s; airelay reads %s sections", toks[1], didYouMean(toks[1], sectionTypes()), quoteList(sectionTypes()))}
+				errs = append(errs, e)
 			}
-			clear(seen)
 		case "option", "list":
 			if len(toks) != 3 {
-				errs = append(errs, fmt.Errorf("%s:%d: want: %s NAME 'VALUE'", name, line, toks[0]))
+				unreadable("want: %s NAME 'VALUE'", toks[0])
 				continue
 			}
 			if secName == "" {
-				errs = append(errs, fmt.Errorf("%s:%d: %s %q comes before any 'config' line", name, line, toks[0], toks[1]))
+				unreadable("%s %q comes before any 'config' line", toks[0], toks[1])
 				continue
 			}
 			if !ValidName(toks[1]) {
-				errs = append(errs, fmt.Errorf("%s:%d: %s name %q: use letters, digits and '_' only", name, line, toks[0], toks[1]))
+				bad(secName, "", "%s name %q: use letters, digits and '_' only", toks[0], toks[1])
 				continue
 			}
 			v := toks[2]
@@ -86,16 +110,17 @@ func lint(name string, data []byte) (errs []error, warns []string, subst []strin
 				subst = append(subst, toks[2])
 			}
 			lines[i] = toks[0] + " " + toks[1] + " '" + v + "'"
+			where.note(secName, toks[1], toks[2], line)
 			if sec == nil {
-				continue
+				continue // its section is refused as a whole
 			}
 			o := sec.option(toks[1])
 			if o == nil {
-				warns = append(warns, fmt.Sprintf("%s:%d: section '%s': option %q is unknown and ignored", name, line, secName, toks[1]))
+				bad(secName, toks[1], "%s", sec.unknownOption(toks[1]))
 				continue
 			}
 			if toks[0] == "list" && !o.List {
-				errs = append(errs, fmt.Errorf("%s:%d: section '%s': %q takes one value: write 'option', not 'list'", name, line, secName, toks[1]))
+				bad(secName, toks[1], "takes one value: write 'option', not 'list'")
 			}
 			if toks[0] == "option" {
 				if seen[toks[1]] > 0 {
@@ -104,10 +129,125 @@ func lint(name string, data []byte) (errs []error, warns []string, subst []strin
 				seen[toks[1]]++
 			}
 		default:
-			errs = append(errs, fmt.Errorf("%s:%d: unknown keyword %q (want config, option, list or package)", name, line, toks[0]))
+			unreadable("unknown keyword %q (want config, option, list or package)", toks[0])
 		}
 	}
-	return errs, warns, subst, []byte(strings.Join(lines, "\n"))
+	return errs, warns, subst, []byte(strings.Join(lines, "\n")), where
+}
+
+// lineIndex finds the line a problem the loader reports is on: by section, option and value,
+// else the option's last line, else the section's 'config' line.
+type lineIndex map[[3]string]int
+
+func (w lineIndex) note(section, option, value string, line int) {
+	if option == "" {
+		if _, seen := w[[3]string{section}]; seen {
+			return // a section written twice (merged): its first line
+		}
+	}
+	w[[3]string{section, option, value}] = line
+	w[[3]string{section, option}] = line
+}
+
+func (w lineIndex) find(section, option, value string) int {
+	for _, k := range [...][3]string{{section, option, value}, {section, option}, {section}} {
+		if n := w[k]; n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
+// unreadSection is the section type lint gives a 'config' line it refused, so that the lines
+// under it stay apart; no schema has it.
+const unreadSection = "_unreadable"
+
+// unknownOption says why name is not an option of s, and what may have been meant.
+func (s *Section) unknownOption(name string) string {
+	known := make([]string, len(s.Options))
+	for i, o := range s.Options {
+		known[i] = o.Name
+	}
+	msg := fmt.Sprintf("'%s' sections have no such option", s.Type)
+	if hint := didYouMean(name, known); hint != "" {
+		return msg + hint
+	}
+	for i := range Schema {
+		if o := Schema[i].option(name); o != nil {
+			return msg + fmt.Sprintf(" (it is an option of '%s' sections)", Schema[i].Type)
+		}
+	}
+	return msg
+}
+
+func sectionTypes() []string {
+	out := make([]string, len(Schema))
+	for i := range Schema {
+		out[i] = Schema[i].Type
+	}
+	return out
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = "'" + n + "'"
+	}
+	if len(q) < 2 {
+		return strings.Join(q, "")
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
+}
+
+// didYouMean returns " (did you mean 'x'?)" for the known name nearest to name when it is
+// close (a typo: a letter missing, added, changed or two swapped, a third of the name at
+// most), else "".
+func didYouMean(name string, known []string) string {
+	if best := nearest(name, known); best != "" {
+		return " (did you mean '" + best + "'?)"
+	}
+	return ""
+}
+
+// nearest is the known name name is a typo of, or "".
+func nearest(name string, known []string) string {
+	best, bestD := "", 0
+	for _, k := range known {
+		d := editDistance(strings.ToLower(name), k)
+		if best == "" || d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" || bestD*3 > max(len(name), len(best)) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b: insertions, deletions,
+// substitutions and swaps of two neighbours, each 1.
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 // placeholder stands for subst[i] in the text go-uci reads. A NUL cannot come from the file

@@ -34,14 +34,26 @@ var embedded []byte
 // Embedded returns the built-in config text.
 func Embedded() []byte { return embedded }
 
-// Error is one problem in a config file. Its text names the file, section and option, and the
-// value unless the option is a secret.
+// Error is one problem in a config file. Its text names the file (and line, when known),
+// section and option, and the value unless the option is a secret.
 type Error struct {
-	File, Section, Option, Value string
-	Msg                          string
+	File    string
+	Line    int // 1-based; 0: not known (the problem is in what the lines mean together)
+	Section string
+	Option  string
+	Value   string
+	Msg     string
+
+	// anywhere: the problem may concern any device (a line that cannot be read, a section of
+	// an unknown type), so LoadFailClosed refuses every device that no valid section allows.
+	anywhere bool
 }
 
 func (e *Error) Error() string {
+	where := e.File
+	if e.Line > 0 {
+		where += ":" + strconv.Itoa(e.Line)
+	}
 	parts := make([]string, 0, 3)
 	if e.Section != "" {
 		parts = append(parts, "section '"+e.Section+"'")
@@ -53,9 +65,9 @@ func (e *Error) Error() string {
 		parts = append(parts, "value '"+e.Value+"'")
 	}
 	if len(parts) == 0 {
-		return e.File + ": " + e.Msg
+		return where + ": " + e.Msg
 	}
-	return e.File + ": " + strings.Join(parts, " ") + ": " + e.Msg
+	return where + ": " + strings.Join(parts, " ") + ": " + e.Msg
 }
 
 // Load reads a UCI file. All problems are reported together, joined.
@@ -76,32 +88,54 @@ func LoadBytes(name string, data []byte) (*Table, error) { return parse(name, da
 // parse lints the text, then hands the linted text to go-uci, which reads only files (see
 // uciTree).
 func parse(name string, data []byte) (*Table, error) {
-	lintErrs, warns, subst, cleaned := lint(name, data)
-	if len(lintErrs) > 0 {
-		return nil, errors.Join(lintErrs...)
+	t, errs := build(name, data, nil)
+	if len(errs) > 0 {
+		return nil, joinErrors(errs)
+	}
+	return t, nil
+}
+
+// build reads config text into a table and returns it with every problem found. With drop nil
+// it stops at the first stage that finds problems (lint, then the loader), as Load does; with
+// drop set (LoadFailClosed) it goes on past them, reads the single-valued options drop names
+// as if they were not set (their default), and returns the table it could build.
+func build(name string, data []byte, drop map[optionKey]bool) (*Table, []*Error) {
+	lintErrs, warns, subst, cleaned, where := lint(name, data)
+	if len(lintErrs) > 0 && drop == nil {
+		return nil, lintErrs
 	}
 	tree, cfg, done, err := uciTree(cleaned)
 	if err != nil {
-		return nil, err
+		return nil, append(lintErrs, &Error{File: name, Msg: err.Error(), anywhere: true})
 	}
 	defer done()
 	if err := tree.LoadConfig(cfg, true); err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+		return nil, append(lintErrs, &Error{File: name, Msg: err.Error(), anywhere: true})
 	}
-	l := &loader{name: name, tree: tree, cfg: cfg, subst: subst, t: &Table{Source: name, Warnings: warns}}
+	l := &loader{name: name, tree: tree, cfg: cfg, subst: subst, drop: drop, where: where, t: &Table{Source: name, Warnings: warns}}
 	l.load()
-	if len(l.errs) > 0 {
-		return nil, errors.Join(l.errs...)
-	}
-	return l.t, nil
+	return l.t, append(lintErrs, l.errs...)
 }
+
+func joinErrors(errs []*Error) error {
+	all := make([]error, len(errs))
+	for i, e := range errs {
+		all[i] = e
+	}
+	return errors.Join(all...)
+}
+
+// optionKey names one option of one section.
+type optionKey struct{ section, option string }
 
 type loader struct {
 	name, cfg string
 	tree      uci.Tree
 	subst     []string // values lint replaced with placeholders
+	drop      map[optionKey]bool
+	where     lineIndex // the line of each section, option and value, for errors
 	t         *Table
-	errs      []error
+	errs      []*Error
 }
 
 // sec reads one section's options through the schema.
@@ -112,7 +146,7 @@ type sec struct {
 }
 
 func (l *loader) errorf(section, option, value, format string, args ...any) {
-	l.errs = append(l.errs, &Error{File: l.name, Section: section, Option: option, Value: value, Msg: fmt.Sprintf(format, args...)})
+	l.errs = append(l.errs, &Error{File: l.name, Line: l.where.find(section, option, value), Section: section, Option: option, Value: value, Msg: fmt.Sprintf(format, args...)})
 }
 
 // values returns an option's values, or its schema default. Reading an option that is not in the
@@ -124,6 +158,9 @@ func (s sec) values(option string) (o *Option, vals []string, set bool) {
 	}
 	defer func() { s.record(o, vals) }()
 	raw, _ := s.l.tree.Get(s.l.cfg, s.name, option)
+	if s.l.drop[optionKey{s.name, option}] && !o.List {
+		raw = nil // LoadFailClosed: a bad single value falls back to the default (a list keeps its good values)
+	}
 	if len(raw) > 0 {
 		// An empty value is set and means "none": 'off' for an option whose default is not
 		// empty, no item in a list.
@@ -472,7 +509,10 @@ func (l *loader) loadMain(s sec) {
 func (l *loader) loadProvider(s sec) {
 	if strings.HasPrefix(s.name, "@") {
 		l.errorf(s.name, "", "", "a provider section needs a name (config provider 'openai')")
-		return
+		if l.drop == nil {
+			return
+		}
+		// LoadFailClosed: its names are still intercepted (and every device refused on them)
 	}
 	p := &Provider{ID: s.name, Index: len(l.t.Providers), Enabled: s.bool("enabled")}
 	o, hosts, _ := s.values("host")

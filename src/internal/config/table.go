@@ -119,6 +119,10 @@ type Main struct {
 	HistoryDays       int           // days of usage history kept
 	HistoryInterval   time.Duration // at most one history write per interval
 	HistoryFile       string        // "": memory only
+	// Invalid (LoadFailClosed only): the problems that may concern any device (in main, in a
+	// line or section airelay cannot read, in a client's mac, ip or network); DefaultAccess is
+	// then Deny and the devices no section matches are told this.
+	Invalid string
 }
 
 // Provider is one 'provider' section.
@@ -137,6 +141,9 @@ type Provider struct {
 	StreamUsage  bool        // ask for usage on streamed chat completions; see the gateway
 	Fallback     []*Provider // resolved references, in order
 	AllowPrivate bool
+	// Invalid (LoadFailClosed only): the problems of this section; its names are intercepted
+	// and every device is refused on it, told this.
+	Invalid string
 }
 
 // Client is one 'client' section.
@@ -152,6 +159,9 @@ type Client struct {
 	Schedule    schedule.Schedule // empty: always open
 	ScheduleCut time.Duration     // 0: open streams finish on their own
 	Quota       Quota             // per device; zero fields: main's defaults
+	// Invalid (LoadFailClosed only): the problems of this section; Access is then Deny and
+	// its devices are told this.
+	Invalid string
 }
 
 // Quota is what one device may use per local day; 0 is no limit.
@@ -188,6 +198,13 @@ type Table struct {
 	Main      Main
 	Providers []*Provider // every section, enabled or not, in file order
 	Clients   []*Client
+	// FailClosed is set on a table LoadFailClosed built from a config that does not pass: its
+	// problems, one per line. The access check then refuses, saying why, the devices the
+	// sections with problems concern (Main.Invalid, Client.Invalid, Provider.Invalid).
+	FailClosed string
+	// Fallback says why this table serves instead of the config on disk, when it does: set
+	// by whoever loaded it (the OpenWrt runtime state) before the table is published.
+	Fallback Fallback
 
 	effective Effective
 
@@ -287,8 +304,42 @@ func (t *Table) ClientFor(ip netip.Addr, mac net.HardwareAddr) *Client {
 	return nil
 }
 
+// Fallback is what serves when the config on disk does not pass, and why.
+type Fallback struct {
+	// State: "" (the config on disk passed), "last_valid" (the last config that passed
+	// serves) or "fail_closed" (none ever passed: this table is the failing config read
+	// strictly, see LoadFailClosed).
+	State string
+	// Message says so for people: "serving the last valid config from <time>;
+	// /etc/config/airelay: …". Never holds a key.
+	Message string
+	// Refused: a reload found the config on disk failing and left the serving config as it
+	// was; its problems. "": not a refused reload.
+	Refused string
+}
+
+// Refusal says why, in fail-closed mode (FailClosed set), the device matched to c (nil:
+// none) is refused p: the problems of p's section, c's section, or, for a device no section
+// matches, those that may concern any device. "" when nothing refuses it. A valid config
+// costs one comparison.
+func (t *Table) Refusal(c *Client, p *Provider) string {
+	if t.FailClosed == "" {
+		return ""
+	}
+	switch {
+	case p != nil && p.Invalid != "":
+		return p.Invalid
+	case c != nil:
+		return c.Invalid
+	}
+	return t.Main.Invalid
+}
+
 // Access decides whether a device may use p. c is what ClientFor returned (may be nil).
 func (t *Table) Access(c *Client, p *Provider) bool {
+	if t.Refusal(c, p) != "" {
+		return false
+	}
 	if c != nil {
 		return c.Allows(p)
 	}

@@ -43,10 +43,14 @@ var (
 		message: "the request body is larger than the router allows (max_body)"}
 )
 
-// policyError is the answer to a device its schedule or a daily quota stops: 403 for a closed
-// schedule, 429 insufficient_quota for a quota, as OpenAI answers a spent quota.
+// policyError is the answer to a device its schedule, a daily quota or a broken config stops:
+// 403 for a closed schedule, 429 insufficient_quota for a quota, as OpenAI answers a spent
+// quota, 403 config_invalid naming the config's problem when no valid config serves.
 func policyError(d access.Decision, now time.Time) *apiError {
 	e := &apiError{status: http.StatusForbidden, typ: "permission_error", code: d.Code(), message: d.Message(now)}
+	if d.Reason == access.ConfigInvalid {
+		return e
+	}
 	if d.Reason != access.ScheduleClosed {
 		e.status, e.typ = http.StatusTooManyRequests, "insufficient_quota"
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airelay/airelay/src/internal/config"
 )
@@ -284,18 +285,20 @@ func TestDoHCanary(t *testing.T) {
 }
 
 // TestMoveKeys: an old config's keys leave /etc/config/airelay for the keys file, the rest of
-// the file unchanged; a key already in the keys file wins; the result reads back.
+// the file unchanged; a key already in the keys file wins and the other is kept aside, never
+// dropped; the result reads back.
 func TestMoveKeys(t *testing.T) {
 	cfg := "config airelay 'main'\n\toption api_key 'not-a-provider'\n\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n\toption api_key 'sk-'\\''old'\n\noption x\nconfig provider anthropic\n\toption api_key \"sk-ant\"  # comment\n\tlist host 'api.anthropic.com'\n"
-	out, keys, moved, dropped := MoveKeys([]byte(cfg), map[string]string{"anthropic": "sk-newer"})
+	m := MoveKeys([]byte(cfg), map[string]string{"anthropic": "sk-newer"})
 	want := "config airelay 'main'\n\toption api_key 'not-a-provider'\n\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n\noption x\nconfig provider anthropic\n\tlist host 'api.anthropic.com'\n"
-	if string(out) != want {
-		t.Errorf("config after the move:\n%s\nwant:\n%s", out, want)
+	if string(m.Config) != want {
+		t.Errorf("config after the move:\n%s\nwant:\n%s", m.Config, want)
 	}
-	if !slices.Equal(moved, []string{"openai"}) || !slices.Equal(dropped, []string{"anthropic"}) || keys["openai"] != "sk-'old" || keys["anthropic"] != "sk-newer" {
-		t.Errorf("moved %v dropped %v keys %v", moved, dropped, keys)
+	if !slices.Equal(m.Moved, []string{"openai"}) || m.Same != nil || !slices.Equal(m.Other["anthropic"], []string{"sk-ant"}) || len(m.Other) != 1 ||
+		m.Keys["openai"] != "sk-'old" || m.Keys["anthropic"] != "sk-newer" {
+		t.Errorf("moved %v same %v other %v keys %v", m.Moved, m.Same, m.Other, m.Keys)
 	}
-	file := KeysFile(keys)
+	file := KeysFile(m.Keys)
 	if string(file) != "config key 'anthropic'\n\toption api_key 'sk-newer'\n\nconfig key 'openai'\n\toption api_key 'sk-'\\''old'\n" {
 		t.Errorf("keys file:\n%s", file)
 	}
@@ -303,7 +306,36 @@ func TestMoveKeys(t *testing.T) {
 	if err != nil || back["openai"] != "sk-'old" || back["anthropic"] != "sk-newer" {
 		t.Errorf("keys file reads back as %v %v", back, err)
 	}
-	if out, _, moved, _ := MoveKeys(out, nil); string(out) != want || moved != nil {
-		t.Errorf("a second move changed something: %v", moved)
+	if again := MoveKeys(m.Config, nil); string(again.Config) != want || again.Moved != nil || again.Other != nil {
+		t.Errorf("a second move changed something: %+v", again)
+	}
+}
+
+// Issue 19.5: every key of a line taken out ends up in the keys file or in Other.
+func TestMoveKeysNeverDrops(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg string
+		keys      map[string]string
+		inForce   string
+		same      []string
+		other     []string
+	}{
+		{"same key in both", "config provider 'openai'\n\toption api_key 'sk-A'\n", map[string]string{"openai": "sk-A"}, "sk-A", []string{"openai"}, nil},
+		{"another key in the keys file", "config provider 'openai'\n\toption api_key 'sk-typed'\n", map[string]string{"openai": "sk-file"}, "sk-file", nil, []string{"sk-typed"}},
+		{"set twice, none in the file", "config provider 'openai'\n\toption api_key 'sk-1'\n\toption api_key 'sk-2'\n", nil, "sk-2", nil, []string{"sk-1"}},
+		{"set twice, the file has one of them", "config provider 'openai'\n\toption api_key 'sk-1'\n\toption api_key 'sk-file'\n", map[string]string{"openai": "sk-file"}, "sk-file", []string{"openai"}, []string{"sk-1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := MoveKeys([]byte(tc.cfg), tc.keys)
+			if strings.Contains(string(m.Config), "api_key") || m.Keys["openai"] != tc.inForce || !slices.Equal(m.Same, tc.same) || !slices.Equal(m.Other["openai"], tc.other) {
+				t.Errorf("%+v", m)
+			}
+			saved := string(SavedKeys(m.Other, "/etc/config/airelay", "/etc/config/airelay_keys", time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)))
+			for _, k := range tc.other {
+				if !strings.Contains(saved, "config key 'openai'\n\toption api_key '"+k+"'\n") || !strings.HasPrefix(saved, "# airelay migrate-keys, 2026-12-04T12:00:00Z: ") {
+					t.Errorf("saved block:\n%s", saved)
+				}
+			}
+		})
 	}
 }

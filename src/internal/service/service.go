@@ -55,15 +55,17 @@ type Options struct {
 	Signals <-chan os.Signal
 	// Ready, when set, is called once the listeners serve, with their addresses by role.
 	Ready func(map[string]string)
+	// Reloaded, when set, is called after each SIGHUP has been handled and its outcome
+	// published (tests wait on it instead of polling).
+	Reloaded func()
 }
 
 // Service is a running airelay.
 type Service struct {
 	opts      Options
-	table     atomic.Pointer[config.Table]
-	gen       atomic.Uint64
-	loadedAt  atomic.Int64
-	lastErr   atomic.Pointer[string]
+	table     atomic.Pointer[config.Table] // what the servers read; swapped first on reload
+	pub       atomic.Pointer[published]    // what status shows; swapped once all of a reload is in place
+	gen       uint64                       // configs applied; only Run's goroutine writes it
 	level     slog.LevelVar
 	log       *slog.Logger
 	logCloser io.Closer // the syslog socket; nil for stderr
@@ -88,6 +90,28 @@ type binding struct {
 	inherited bool
 	stop      func(ctx context.Context) // stop accepting; in-flight work is the server's to drain
 	actual    string                    // bound address, for logs and status
+}
+
+// published is one consistent view of the service for status: a reload replaces it whole,
+// after the listeners have moved and the table is in place, so status never shows a
+// generation with another generation's listeners.
+type published struct {
+	t         *config.Table
+	gen       uint64
+	loadedAt  time.Time
+	listeners map[string]string
+	lastErr   string          // the last failed or refused reload since the last good one
+	fallback  config.Fallback // which config serves and why, as its loader said
+}
+
+// publish makes what is in place now the status, with lastErr.
+func (s *Service) publish(lastErr string) {
+	p := &published{t: s.table.Load(), gen: s.gen, loadedAt: time.Now(), listeners: s.addrs(), lastErr: lastErr}
+	p.fallback = p.t.Fallback
+	if old := s.pub.Load(); old != nil && old.gen == s.gen {
+		p.loadedAt = old.loadedAt // the same config: loaded when it was
+	}
+	s.pub.Store(p)
 }
 
 // Roles, in start order.
@@ -122,6 +146,7 @@ func Run(opts Options) error {
 	if left := in.unused(); len(left) > 0 {
 		s.log.Warn("sockets from systemd match no configured listener; ignored", "sockets", left)
 	}
+	s.publish(t.Fallback.Refused)
 	s.loadHistory(t)
 	homeCtx, stopHome := context.WithCancel(context.Background())
 	go s.runHome(homeCtx)
@@ -181,12 +206,11 @@ func newService(opts Options, t *config.Table) *Service {
 	return s
 }
 
-// apply makes t current.
+// apply makes t the table the servers read. Status follows when publish is called.
 func (s *Service) apply(t *config.Table) {
 	s.table.Store(t)
 	s.applyHome(t)
-	s.gen.Add(1)
-	s.loadedAt.Store(time.Now().UnixNano())
+	s.gen++
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(t.Main.LogLevel))
 	s.level.Set(lvl)
@@ -199,6 +223,18 @@ func (s *Service) apply(t *config.Table) {
 	}
 	for _, w := range t.Warnings {
 		s.log.Warn("config: " + w)
+	}
+	s.logFallback(t)
+}
+
+// logFallback says in the log (daemon.err on OpenWrt) when t serves instead of the config on
+// disk.
+func (s *Service) logFallback(t *config.Table) {
+	switch f := t.Fallback; {
+	case f.Refused != "":
+		s.log.Error("config: reload refused: the config does not pass, the config in force keeps serving", "why", f.Refused)
+	case f.State != "":
+		s.log.Error("config: "+f.State+": "+f.Message, "state", f.State)
 	}
 }
 
@@ -253,6 +289,9 @@ func (s *Service) bindAll(t *config.Table, start bool) error {
 			}
 			continue
 		}
+		if testHookBind != nil {
+			testHookBind(role)
+		}
 		b, err := s.bind(t, role, addr)
 		if err != nil && old != nil && errors.Is(err, syscall.EADDRINUSE) && samePort(old.actual, addr) {
 			// The same port named another way (":8443" → "0.0.0.0:8443"), or a host change on
@@ -284,6 +323,9 @@ func (s *Service) bindAll(t *config.Table, start bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// testHookBind, when set by a test, runs before each listener is bound.
+var testHookBind func(role string)
 
 // listenDevice is the device a listener on addr is bound to: listen_device, except for a
 // loopback address, which no other device can reach anyway (and which lo would not carry if
@@ -406,25 +448,38 @@ func (s *Service) addrs() map[string]string {
 	return m
 }
 
-// reload reads the config again. A bad one is logged and the old one keeps serving.
+// reload reads the config again. A bad one is logged and the old one keeps serving. The new
+// config is published (status: its generation, its listeners) only once all of it is in
+// place: the listeners moved first, then the table swapped.
 func (s *Service) reload() {
 	_, _ = daemon.SdNotify(false, "RELOADING=1\nMONOTONIC_USEC="+strconv.FormatInt(monotonicUsec(), 10))
 	defer func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyReady) }()
+	if s.opts.Reloaded != nil {
+		defer s.opts.Reloaded()
+	}
 	t, err := s.opts.Load()
 	if err != nil {
-		msg := err.Error()
-		s.lastErr.Store(&msg)
 		s.log.Error("reload failed; the previous config keeps serving", "err", err)
+		s.publish(err.Error())
 		return
 	}
-	s.lastErr.Store(nil)
-	s.apply(t)
+	if t.Fallback.Refused != "" {
+		// The loader kept the config in force (the init script refused the one on disk):
+		// nothing to swap, but status now says which config serves and why.
+		s.logFallback(t)
+		p := *s.pub.Load()
+		p.lastErr, p.fallback = t.Fallback.Refused, t.Fallback
+		s.pub.Store(&p)
+		return
+	}
+	var lastErr string
 	if err := s.bindAll(t, false); err != nil {
-		msg := err.Error()
-		s.lastErr.Store(&msg)
+		lastErr = err.Error()
 		s.log.Error("reload: a listener could not move; it stays where it was", "err", err)
 	}
-	s.log.Info("reloaded", "config", t.Source, "generation", s.gen.Load())
+	s.apply(t)
+	s.publish(lastErr)
+	s.log.Info("reloaded", "config", t.Source, "generation", s.gen)
 }
 
 // shutdown stops accepting everywhere, lets open connections and streams finish until
@@ -491,9 +546,13 @@ func monotonicUsec() int64 {
 	return int64(ts.Sec)*1e6 + int64(ts.Nsec)/1e3 //nolint:unconvert // int32 on 32-bit targets
 }
 
-// Status is the /status document.
+// Status is the /status document: what was last published, whole.
 func (s *Service) Status() *stats.Status {
-	t := s.table.Load()
+	pub := s.pub.Load()
+	if pub == nil { // listeners still binding at start
+		pub = &published{t: s.table.Load(), listeners: map[string]string{}}
+	}
+	t := pub.t
 	infos := make([]stats.ProviderInfo, len(t.Providers))
 	for i, p := range t.Providers {
 		infos[i] = stats.ProviderInfo{ID: p.ID, Enabled: p.Enabled}
@@ -511,16 +570,18 @@ func (s *Service) Status() *stats.Status {
 		Version:       s.opts.Version,
 		UptimeSeconds: int64(time.Since(s.stats.Start).Seconds()),
 		Config: stats.ConfigStatus{
-			Generation: s.gen.Load(),
+			Generation: pub.gen,
 			Source:     t.Source,
-			LoadedAt:   time.Unix(0, s.loadedAt.Load()).UTC(),
+			LoadedAt:   pub.loadedAt.UTC(),
+			LastError:  pub.lastErr,
+			State:      "current",
 		},
-		Listeners: s.addrs(),
+		Listeners: pub.listeners,
 		Providers: ps,
 		Devices:   ds,
 	}
-	if e := s.lastErr.Load(); e != nil {
-		st.Config.LastError = *e
+	if f := pub.fallback; f.State != "" {
+		st.Config.State, st.Config.Message = f.State, f.Message
 	}
 	if s.opts.RedirectState != "" {
 		if b, err := os.ReadFile(s.opts.RedirectState); err == nil {

@@ -25,15 +25,16 @@ import (
 )
 
 type harness struct {
-	t       *testing.T
-	path    string
-	ca      *testca.CA
-	backend *httptest.Server
-	sig     chan os.Signal
-	addrs   map[string]string
-	done    chan error // receives Run's result once
-	ended   bool
-	logs    *lockedBuffer
+	t        *testing.T
+	path     string
+	ca       *testca.CA
+	backend  *httptest.Server
+	sig      chan os.Signal
+	addrs    map[string]string
+	done     chan error // receives Run's result once
+	ended    bool
+	logs     *lockedBuffer
+	reloaded chan struct{} // one value per handled SIGHUP
 }
 
 type lockedBuffer struct {
@@ -78,6 +79,12 @@ func (h *harness) write(lan, tlsListen, drain string) {
 
 func start(t *testing.T, drain string) *harness {
 	t.Helper()
+	return startWith(t, drain, nil)
+}
+
+// startWith runs the service on the harness's file, read by load when set (else config.Load).
+func startWith(t *testing.T, drain string, load func(path string) (*config.Table, error)) *harness {
+	t.Helper()
 	ca, err := testca.New("svc test")
 	if err != nil {
 		t.Fatal(err)
@@ -95,16 +102,20 @@ func start(t *testing.T, drain string) *harness {
 	backend.StartTLS()
 	t.Cleanup(backend.Close)
 	h := &harness{t: t, path: filepath.Join(t.TempDir(), "airelay"), ca: ca, backend: backend,
-		sig: make(chan os.Signal, 1), done: make(chan error, 1), logs: &lockedBuffer{}}
+		sig: make(chan os.Signal, 1), done: make(chan error, 1), logs: &lockedBuffer{}, reloaded: make(chan struct{}, 1)}
+	if load == nil {
+		load = config.Load
+	}
 	h.write("192.168.1.1", "127.0.0.1:0", drain)
 	ready := make(chan map[string]string, 1)
 	go func() {
 		h.done <- Run(Options{
-			Load:    func() (*config.Table, error) { return config.Load(h.path) },
-			Version: "test",
-			Log:     h.logs,
-			Signals: h.sig,
-			Ready:   func(a map[string]string) { ready <- a },
+			Load:     func() (*config.Table, error) { return load(h.path) },
+			Version:  "test",
+			Log:      h.logs,
+			Signals:  h.sig,
+			Ready:    func(a map[string]string) { ready <- a },
+			Reloaded: func() { h.reloaded <- struct{}{} },
 		})
 	}()
 	select {
@@ -160,17 +171,18 @@ func (h *harness) tlsGet(addr, path string) (string, error) {
 	return string(b), err
 }
 
+// reload sends SIGHUP and returns once the service has handled it and published the outcome.
 func (h *harness) reload() {
-	gen := h.status().Config.Generation
-	errs := strings.Count(h.logs.String(), "reload")
+	h.t.Helper()
 	h.sig <- syscall.SIGHUP
-	for i := 0; i < 200; i++ {
-		if h.status().Config.Generation != gen || strings.Count(h.logs.String(), "reload") > errs {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-h.reloaded:
+	case err := <-h.done:
+		h.ended = true
+		h.t.Fatalf("Run returned on SIGHUP: %v", err)
+	case <-time.After(time.Minute): // a hang, not a slow machine
+		h.t.Fatal("SIGHUP not handled within a minute")
 	}
-	h.t.Fatal("reload had no effect")
 }
 
 func TestServeReloadStop(t *testing.T) {
@@ -255,7 +267,7 @@ func TestServeReloadStop(t *testing.T) {
 	// SIGTERM while a response is streaming: it completes, then Run returns.
 	got := make(chan string, 1)
 	go func() { b, _ := h.tlsGet(moved, "/slow"); got <- b }()
-	time.Sleep(200 * time.Millisecond)
+	h.waitActive("openai", 1)
 	h.sig <- syscall.SIGTERM
 	select {
 	case b := <-got:
@@ -276,6 +288,121 @@ func TestServeReloadStop(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), "msg=stopped") {
 		t.Fatal("no stopped line")
+	}
+}
+
+// waitActive returns once status counts n open connections to provider p.
+func (h *harness) waitActive(p string, n int64) {
+	h.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		for _, ps := range h.status().Providers {
+			if ps.ID == p && ps.Active >= n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("provider %s never had %d open connections", p, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestReloadPublishedWhenInPlace (issue 19.8): while a reload moves a listener, status still
+// shows the old generation with the old listener; once the reload is handled it shows the new
+// generation with the new listener, which accepts at once.
+func TestReloadPublishedWhenInPlace(t *testing.T) {
+	h := start(t, "5s")
+	old := h.addrs["tls"]
+	binding := make(chan struct{})
+	release := make(chan struct{})
+	testHookBind = func(role string) {
+		if role == "tls" {
+			close(binding)
+			<-release
+		}
+	}
+	defer func() { testHookBind = nil }()
+	h.write("192.168.1.254", "127.0.0.2:0", "5s") // the relay moves to another address
+	h.sig <- syscall.SIGHUP
+	select {
+	case <-binding:
+	case <-h.reloaded:
+		t.Fatal("the reload did not move the tls listener")
+	case <-time.After(time.Minute):
+		t.Fatal("no reload within a minute")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + h.addrs["status"] + "/status")
+	if err != nil {
+		close(release)
+		t.Fatalf("status while the listener moves: %v", err)
+	}
+	var mid stats.Status
+	err = json.NewDecoder(resp.Body).Decode(&mid)
+	resp.Body.Close()
+	close(release)
+	if err != nil || mid.Config.Generation != 1 || mid.Listeners["tls"] != old {
+		t.Fatalf("status while the listener moves: generation %d, tls %q (was %q), err %v: a reload shown before it happened",
+			mid.Config.Generation, mid.Listeners["tls"], old, err)
+	}
+	<-h.reloaded
+	st := h.status()
+	if st.Config.Generation != 2 || st.Listeners["tls"] == old {
+		t.Fatalf("after the reload: generation %d, tls %q", st.Config.Generation, st.Listeners["tls"])
+	}
+	if body, err := h.tlsGet(st.Listeners["tls"], "/x"); err != nil || !strings.Contains(body, "backend /x") {
+		t.Fatalf("the published tls listener: %q %v", body, err)
+	}
+}
+
+// TestConfigStateInStatus (issue 19.2): which config serves and why, as the loader says, is in
+// /status and the log; a reload the init script refused keeps the generation and the table,
+// and shows the refusal.
+func TestConfigStateInStatus(t *testing.T) {
+	var mu sync.Mutex
+	fallback := config.Fallback{State: "last_valid", Message: "serving the last valid config from 2026-12-01 10:00 UTC; /etc/config/airelay:7: section 'kid' option 'schedule' value 'Mon-Fry 15:00-20:00': bad day"}
+	h := startWith(t, "5s", func(path string) (*config.Table, error) {
+		tb, err := config.Load(path)
+		if err == nil {
+			mu.Lock()
+			tb.Fallback = fallback
+			mu.Unlock()
+		}
+		return tb, err
+	})
+	st := h.status()
+	if st.Config.State != "last_valid" || st.Config.Message != fallback.Message || st.Config.Generation != 1 || st.Config.LastError != "" {
+		t.Fatalf("status at start: %+v", st.Config)
+	}
+	if !strings.Contains(h.logs.String(), "level=ERROR msg=\"config: last_valid: serving the last valid config from 2026-12-01 10:00 UTC; /etc/config/airelay:7:") {
+		t.Errorf("not logged as an error:\n%s", h.logs.String())
+	}
+
+	// the config on disk fixed: current
+	mu.Lock()
+	fallback = config.Fallback{}
+	mu.Unlock()
+	h.reload()
+	if st := h.status(); st.Config.State != "current" || st.Config.Message != "" || st.Config.Generation != 2 {
+		t.Fatalf("status after a good reload: %+v", st.Config)
+	}
+
+	// broken again on reload: the init script kept the copy and said so
+	mu.Lock()
+	fallback = config.Fallback{State: "last_valid", Message: "serving the last valid config from 2026-12-02 09:00 UTC; /etc/config/airelay:9: section 'kid' option 'acess': no", Refused: "/etc/config/airelay:9: section 'kid' option 'acess': no"}
+	mu.Unlock()
+	h.write("192.168.1.99", h.addrs["tls"], "5s") // must not be applied
+	h.reload()
+	st = h.status()
+	if st.Config.State != "last_valid" || st.Config.Generation != 2 || st.Config.LastError != fallback.Refused || !strings.HasPrefix(st.Config.Message, "serving the last valid config from 2026-12-02") {
+		t.Fatalf("status after a refused reload: %+v", st.Config)
+	}
+	if got := h.lookup(); got != "192.168.1.1" {
+		t.Errorf("a refused reload was applied: A = %q", got)
+	}
+	if !strings.Contains(h.logs.String(), "reload refused") {
+		t.Errorf("the refused reload is not logged:\n%s", h.logs.String())
 	}
 }
 
