@@ -760,8 +760,9 @@ function showRefusals(mapNode, problems) {
 }
 
 /* The usage history (`airelay history --json`, through the plugin's history method):
- * { days, from, to, rows: [ { day, addr, mac, name, provider, tokens_in, tokens_out, requests,
- * bytes_up, bytes_down, denied } ] }. The functions below turn it into what the History page
+ * { days, from, to, rows: [ { day, addr, mac, name, network, provider, tokens_in, tokens_out,
+ * requests, bytes_up, bytes_down, denied } ] } (network, the OpenWrt network the device was
+ * on, when the daemon knows it). The functions below turn it into what the History page
  * draws, and draw nothing themselves, so the tests can check the numbers. */
 
 const METRICS = {
@@ -792,8 +793,8 @@ function deviceKey(r) {
 }
 
 /* historyDevices: the devices of the rows, each with its label (the name of its latest row that
- * has one, else the MAC, else the address) and its sums over the period, the busiest first
- * (by the metric, then by label). */
+ * has one, else the MAC, else the address), its network (that of its latest row that has one)
+ * and its sums over the period, the busiest first (by the metric, then by label). */
 function historyDevices(doc, metric) {
 	const val = METRICS[metric] || METRICS.tokens;
 	const byKey = {}, order = [];
@@ -803,13 +804,17 @@ function historyDevices(doc, metric) {
 		const k = deviceKey(r);
 		let d = byKey[k];
 		if (!d) {
-			d = byKey[k] = { key: k, mac: r.mac || '', addr: r.addr || '', name: '', nameDay: '', total: 0,
+			d = byKey[k] = { key: k, mac: r.mac || '', addr: r.addr || '', name: '', nameDay: '', network: '', networkDay: '', total: 0,
 				tokens_in: 0, tokens_out: 0, requests: 0, bytes_up: 0, bytes_down: 0, denied: 0, providers: [] };
 			order.push(d);
 		}
 		if (r.name && String(r.day) >= d.nameDay) {
 			d.name = String(r.name);
 			d.nameDay = String(r.day);
+		}
+		if (r.network && String(r.day) >= d.networkDay) {
+			d.network = String(r.network);
+			d.networkDay = String(r.day);
 		}
 		if (r.addr && !d.addr)
 			d.addr = r.addr;
@@ -824,6 +829,7 @@ function historyDevices(doc, metric) {
 		d.label = d.name || d.mac || d.addr || '?';
 		d.providers.sort();
 		delete d.nameDay;
+		delete d.networkDay;
 	});
 	return order.sort(function(a, b) {
 		return (b.total - a.total) || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0) ||
