@@ -12,9 +12,11 @@ const menu = JSON.parse(fs.readFileSync(MENU, 'utf8'));
 const sources = files(VIEWS, '.js').map((f) => [ path.basename(f), fs.readFileSync(f, 'utf8') ]);
 const all = sources.map(([ , s ]) => s).join('\n');
 
-// What the view sources use, read from the source text (so code the test does not run counts).
+// What the view sources use, read from the source text (so code the test does not run counts):
+// uci holds every config they name, written the configs of their forms and of uci calls that
+// change something.
 function used() {
-	const ubus = {}, uci = new Set(), file = new Set();
+	const ubus = {}, uci = new Set(), written = new Set(), file = new Set();
 	for (const m of all.matchAll(/rpc\.declare\(\{([^}]*)\}/g)) {
 		const object = /object:\s*'([^']+)'/.exec(m[1])?.[1], method = /method:\s*'([^']+)'/.exec(m[1])?.[1];
 		assert.ok(object && method, `an rpc.declare without a literal object and method: ${m[0]}`);
@@ -22,10 +24,12 @@ function used() {
 	}
 	for (const m of all.matchAll(/form\.Map\(\s*'([^']+)'|\buci\.\w+\(\s*'([^']+)'/g))
 		uci.add(m[1] || m[2]);
+	for (const m of all.matchAll(/form\.Map\(\s*'([^']+)'|\buci\.(?:set|unset|add|remove|move|rename|save|apply)\(\s*'([^']+)'/g))
+		written.add(m[1] || m[2]);
 	for (const m of all.matchAll(/\bfs\.\w+\(\s*'([^']+)'/g))
 		file.add(m[1]);
 	assert.ok(!/\buci\.\w+\(\s*[^'\s)]/.test(all), 'every uci call names its config literally');
-	return { ubus, uci, file };
+	return { ubus, uci, written, file };
 }
 
 test('the ACL file declares one grant, the one the menu depends on', () => {
@@ -56,18 +60,19 @@ test('the keys file is granted to nobody: not as uci, not as a file', () => {
 	const text = fs.readFileSync(ACL, 'utf8');
 	assert.ok(!text.includes('airelay_keys'), 'the ACL names airelay_keys');
 	for (const mode of [ 'read', 'write' ]) {
-		assert.deepEqual(acl['luci-app-airelay'][mode].uci, [ 'airelay' ]);
+		assert.ok(!acl['luci-app-airelay'][mode].uci.includes('airelay_keys'));
 		assert.equal(acl['luci-app-airelay'][mode].file, undefined);
 	}
 	const code = all.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
 	assert.ok(!code.includes('airelay_keys'), 'a view touches airelay_keys');
 });
 
-test('uci: exactly the configs the views read and write', () => {
-	const { uci } = used();
-	assert.deepEqual([ ...uci ], [ 'airelay' ]);
-	assert.deepEqual(acl['luci-app-airelay'].read.uci, [ ...uci ]);
-	assert.deepEqual(acl['luci-app-airelay'].write.uci, [ ...uci ]);
+test('uci: exactly the configs the views read and write; network and firewall only read', () => {
+	const { uci, written } = used();
+	assert.deepEqual([ ...uci ].sort(), [ 'airelay', 'firewall', 'network' ]);
+	assert.deepEqual([ ...written ], [ 'airelay' ], 'the views change airelay only');
+	assert.deepEqual(acl['luci-app-airelay'].read.uci, [ ...uci ].sort());
+	assert.deepEqual(acl['luci-app-airelay'].write.uci, [ 'airelay' ]);
 });
 
 test('files: no grant, as the views read no file', () => {
@@ -90,8 +95,12 @@ test('what the views declare while rendering is within the ACL', async () => {
 	const g = acl['luci-app-airelay'];
 	for (const { object, method } of env.declared)
 		assert.ok(g.read.ubus[object]?.includes(method) || g.write.ubus[object]?.includes(method), `${object}.${method} not granted`);
-	for (const conf of env.uci.loaded.concat(env.maps.map((m) => m.config)))
-		assert.equal(conf, 'airelay');
+	for (const conf of env.uci.loaded)
+		assert.ok(acl['luci-app-airelay'].read.uci.includes(conf), `uci ${conf} loaded, not granted`);
+	for (const conf of env.maps.map((m) => m.config))
+		assert.ok(acl['luci-app-airelay'].write.uci.includes(conf), `a form on ${conf}, not granted`);
+	const uciChanged = Object.keys(env.uci.changed).concat(Object.keys(env.uci.deleted), [ ...env.uci.created ]);
+	assert.deepEqual(uciChanged.filter((k) => !k.startsWith('airelay.')), []);
 });
 
 test('every menu entry leads to a view file under the app', () => {

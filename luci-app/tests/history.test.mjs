@@ -178,3 +178,22 @@ test('page: device names are text, never markup', async () => {
 	assert.deepEqual(findAll(node, (x) => x.html != null), [], 'no node is given a string as its HTML');
 	assert.ok(text(node).includes('<img src=x'), 'the name is shown, as text');
 });
+
+// Issue 20: each device's network, from its rows (the latest that says) or else from where the
+// daemon's status sees it now.
+test('page: each device\'s network', async () => {
+	const doc = { ...DOC, rows: [
+		row('2026-12-01', { addr: '192.168.2.20', mac: 'aa:00:00:00:00:01', name: 'Phone' }, 5, 5, 5, 5, { network: 'guest' }),
+		row('2026-11-29', { addr: '192.168.2.20', mac: 'aa:00:00:00:00:01', name: 'Phone' }, 5, 5, 5, 5, { network: 'lan' }),
+		row('2026-12-01', { addr: '192.168.3.30', mac: 'aa:00:00:00:00:02', name: 'Plug' }, 1, 1, 1, 1),
+		row('2026-12-01', { addr: '192.168.1.40', name: 'Old' }, 1, 1, 1, 1)
+	] };
+	assert.equal(shared.historyDevices(doc, 'tokens').find((d) => d.name === 'Phone').network, 'guest', 'the latest row\'s');
+	const status = { running: true, devices: [ { addr: '192.168.3.30', mac: 'AA:00:00:00:00:02', network: 'iot' } ] };
+	const e = new Env({ rpc: { 'luci.airelay.history': doc, 'luci.airelay.status': status } });
+	const { node } = await e.view('history');
+	const t = byId(node, 'airelay-history-totals');
+	assert.equal(text(t.children[0].children[1]).trim(), 'Network');
+	const net = Object.fromEntries(t.children.slice(1).map((r) => [ text(r.children[0]).trim().split(/\s+/)[0], text(r.children[1]).trim() ]));
+	assert.deepEqual(net, { Phone: 'guest', Plug: 'iot', Old: '-' });
+});

@@ -1,7 +1,8 @@
 // The plugin's key methods (keys, set_key, clear_key) under dash and busybox, against a uci
-// stand-in (tests/lib/uci.mjs) and an init script stand-in: keys go to the 0600 file
-// airelay_keys and nowhere else: not to stdout or stderr, not onto any command line, not into
-// /etc/config/airelay, not into a staged uci change left behind.
+// stand-in (tests/lib/uci.mjs), an init script stand-in and a ubus stand-in: keys go to the 0600
+// file airelay_keys and nowhere else: not to stdout or stderr, not onto any command line, not
+// into /etc/config/airelay, not into a staged uci change left behind. A running airelay is
+// reloaded; a stopped one stays stopped.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -18,12 +19,29 @@ function which(cmd) {
 	return spawnSync('sh', [ '-c', `command -v ${cmd}` ], { encoding: 'utf8' }).stdout.trim();
 }
 
-// `uci` in PATH is the stand-in; `init` stands for /etc/init.d/airelay and logs its verbs.
+// `uci` in PATH is the stand-in; `init` stands for /etc/init.d/airelay on OpenWrt and logs its
+// verbs: its `running` answers yes whatever runs (rc.common's default, which the init script
+// keeps), and its reload starts a daemon that is not running (files/airelay.init's
+// reload_service), which it logs as "start". `ubus` answers `ubus call service list
+// '{"name":"airelay"}'` as procd does: the service with its instance running (UBUS_STATE=running),
+// not running (crashed), or nothing (stopped: procd forgets a stopped service).
 const bin = path.join(dir, 'bin');
 fs.mkdirSync(bin);
 fs.writeFileSync(path.join(bin, 'uci'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(APP, 'tests', 'lib', 'uci.mjs')}" "$@"\n`, { mode: 0o755 });
+const ubusBin = path.join(dir, 'ubus-bin');
+fs.mkdirSync(ubusBin);
+fs.writeFileSync(path.join(ubusBin, 'ubus'), `#!/bin/sh
+printf '%s\\n' "$*" >>"$UBUS_LOG"
+[ "$1 $2 $3 $4" = 'call service list {"name":"airelay"}' ] || exit 2
+case $UBUS_STATE in
+running|crashed)
+	r=true; [ "$UBUS_STATE" = running ] || r=false
+	printf '{\\n\\t"airelay": {\\n\\t\\t"instances": {\\n\\t\\t\\t"airelay": {\\n\\t\\t\\t\\t"running": %s,\\n\\t\\t\\t\\t"pid": 1234,\\n\\t\\t\\t\\t"command": [ "/usr/sbin/airelay", "run" ]\\n\\t\\t\\t}\\n\\t\\t}\\n\\t}\\n}\\n' "$r" ;;
+*)	printf '{\\n\\t\\n}\\n' ;;
+esac
+`, { mode: 0o755 });
 const init = path.join(dir, 'init');
-fs.writeFileSync(init, '#!/bin/sh\necho "$1" >>"$INIT_LOG"\n[ "$1" != running ] || [ "$INIT_RUNNING" = 1 ]\n', { mode: 0o755 });
+fs.writeFileSync(init, '#!/bin/sh\necho "$1" >>"$INIT_LOG"\nif [ "$1" = reload ] && [ "$UBUS_STATE" != running ]; then echo start >>"$INIT_LOG"; fi\nexit 0\n', { mode: 0o755 });
 
 const SHELLS = [ [ 'dash', which('dash') || 'sh', null ] ];
 if (which('busybox')) {
@@ -43,16 +61,17 @@ const AIRELAY = [
 	'config client \'kids\'', '\tlist provider \'openai\'', ''
 ].join('\n');
 
-// fixture makes a fresh config directory and returns a runner for the plugin in it.
-function fixture(shell, { running = true } = {}) {
+// fixture makes a fresh config directory and returns a runner for the plugin in it. state is
+// what procd says of airelay (running, crashed, stopped); ubus: whether there is a ubus at all.
+function fixture(shell, { state = 'running', ubus = true } = {}) {
 	const root = fs.mkdtempSync(path.join(dir, 'root-'));
 	const conf = path.join(root, 'config');
 	fs.mkdirSync(conf);
 	fs.writeFileSync(path.join(conf, 'airelay'), AIRELAY, { mode: 0o644 });
 	const env = {
-		PATH: `${shell[2] ? shell[2] + ':' : ''}${bin}:${process.env.PATH}`,
+		PATH: `${shell[2] ? shell[2] + ':' : ''}${bin}:${ubus ? ubusBin + ':' : ''}${process.env.PATH}`,
 		UCI_CONFIG_DIR: conf, UCI_SAVEDIR: path.join(root, 'save'), UCI_LOG: path.join(root, 'argv'),
-		AIRELAY_INIT: init, INIT_LOG: path.join(root, 'init'), INIT_RUNNING: running ? '1' : '0', TMPDIR: root
+		AIRELAY_INIT: init, INIT_LOG: path.join(root, 'init'), UBUS_STATE: state, UBUS_LOG: path.join(root, 'ubus'), TMPDIR: root
 	};
 	const call = (method, args = {}) => {
 		const r = spawnSync(shell[1], [ PLUGIN, 'call', method ], { input: JSON.stringify(args), encoding: 'utf8', env });
@@ -98,7 +117,8 @@ for (const shell of SHELLS) {
 		assert.equal(f.read('airelay'), AIRELAY, 'the main config is untouched');
 		assert.deepEqual(f.leaks(KEY), [], 'the key is only in the keys file');
 		assert.ok(!fs.existsSync(path.join(f.root, 'x')), 'nothing in the key was run');
-		assert.deepEqual(f.read('../init').trim().split('\n'), [ 'running', 'reload' ]);
+		assert.deepEqual(f.read('../init').trim().split('\n'), [ 'reload' ], 'procd runs it: reloaded');
+		assert.deepEqual(f.read('../ubus').trim().split('\n'), [ 'call service list {"name":"airelay"}' ]);
 		assert.deepEqual(f.call('keys').reply.keys, { openai: true, anthropic: true, local: false });
 
 		// a second key, and a new one replacing the first
@@ -164,9 +184,20 @@ for (const shell of SHELLS) {
 		assert.deepEqual(f.leaks(KEY), []);
 	});
 
-	test(`${shell[0]}: a stopped airelay is not started by a key change`, () => {
-		const f = fixture(shell, { running: false });
-		f.call('set_key', { provider: 'anthropic', key: 'sk-x' });
-		assert.deepEqual(f.read('../init').trim().split('\n'), [ 'running' ]);
+	// Issue 19.6: saving a key started a daemon the user had stopped (`init running` said yes).
+	for (const state of [ 'stopped', 'crashed' ])
+		test(`${shell[0]}: a ${state} airelay is not started by a key change; the key is stored`, () => {
+			const f = fixture(shell, { state });
+			assert.deepEqual(f.call('set_key', { provider: 'anthropic', key: 'sk-x' }).reply, { result: true });
+			assert.equal(f.keyOf('anthropic'), 'sk-x');
+			assert.deepEqual(f.call('clear_key', { provider: 'openai' }).reply, { result: true });
+			assert.equal(f.read('../init'), null, 'the init script was not run: nothing reloaded or started');
+			assert.ok(f.read('../ubus').includes('call service list {"name":"airelay"}'), 'procd was asked');
+		});
+
+	test(`${shell[0]}: without ubus (not OpenWrt) nothing is reloaded or started`, () => {
+		const f = fixture(shell, { ubus: false });
+		assert.deepEqual(f.call('set_key', { provider: 'anthropic', key: 'sk-x' }).reply, { result: true });
+		assert.equal(f.read('../init'), null);
 	});
 }

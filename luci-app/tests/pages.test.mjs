@@ -51,6 +51,33 @@ for (const name of PAGES) {
 		assert.ok(text(b).includes('The last reload failed') && text(b).includes(RELOAD), text(b));
 	});
 
+	// Issue 19.2: the daemon serves the last valid config, or none passed and it refuses the
+	// devices the config restricts: every page says so, in the daemon's words.
+	test(`${name}: the config state, when not the current one, is shown with the daemon's message`, async () => {
+		const msg = 'serving the last valid config from 2026-12-01T10:00:00+01:00; /etc/config/airelay: section \'kid\' option \'schedule\' value \'Mon-Fry 15:00-20:00\': unknown day \'Fry\' (Mon, Tue, Wed, Thu, Fri, Sat, Sun)';
+		let e = env({ 'luci.airelay.status': { running: true, config: { generation: 1, state: 'last_valid', message: msg, last_error: 'x' } }, 'luci.airelay.check': { valid: false, message: 'the same, from airelay check' } });
+		let b = banner((await e.view(name)).node);
+		assert.ok(b, 'no banner');
+		assert.match(b.attrs.class, /alert-message warning/);
+		assert.equal(b.attrs['data-state'], 'last_valid');
+		assert.ok(text(b).includes('does not pass: airelay serves the last valid one') && text(b).includes(msg), text(b));
+		assert.ok(!text(b).includes('The last reload failed'), 'said once, by the state');
+		assert.ok(text(b).includes('the same, from airelay check'), 'and the saved config\'s refusal');
+
+		const closed = 'no configuration passed: devices it restricts are refused; /etc/config/airelay: section \'main\' option \'tls_listen\' value \':80\': port 80 is below 1024';
+		e = env({ 'luci.airelay.status': { running: true, config: { generation: 1, state: 'fail_closed', message: closed } }, 'luci.airelay.check': { valid: false, message: 'x' } });
+		b = banner((await e.view(name)).node);
+		assert.match(b.attrs.class, /alert-message danger/);
+		assert.ok(text(b).includes('devices the configuration restricts are refused until it is corrected') && text(b).includes(closed), text(b));
+
+		// the current config, or a daemon that is not running: no state to report
+		for (const st of [ { running: true, config: { state: 'current' } }, { running: true, config: { state: '' } },
+			{ running: false, config: { state: 'fail_closed', message: 'stale' } } ]) {
+			e = env({ 'luci.airelay.status': st, 'luci.airelay.check': { valid: true } });
+			assert.equal(banner((await e.view(name)).node), null, JSON.stringify(st));
+		}
+	});
+
 	test(`${name}: no banner when the config is accepted, or when the plugin does not answer`, async () => {
 		let { node } = await env({ 'luci.airelay.status': { running: true, config: {} }, 'luci.airelay.check': { valid: true } }).view(name);
 		assert.equal(banner(node), null);

@@ -14,7 +14,7 @@ const KINDS = {
 	hostport: [ 'hostport', 'dialaddr', 'resolver' ], ipv4: [ 'ipv4' ], ipv6: [ 'ipv6' ],
 	url: [ 'url' ], host: [ 'host' ], mac: [ 'mac' ], cidr: [ 'cidr' ], egress: [ 'egress' ],
 	prefix: [ 'prefix' ], secret: [ 'secret' ], ref: [ 'ref' ], device: [ 'device' ],
-	schedule: [ 'schedule' ]
+	schedule: [ 'schedule' ], network: [ 'network' ]
 };
 
 async function rendered() {
@@ -102,6 +102,12 @@ for (const type of Object.keys(S)) {
 				const min = so.min ?? 0; // the schema leaves out a minimum of 0
 				assert.equal(o.datatype, `range(${min},${so.max})`);
 				assert.deepEqual([ o.validate.opts.min, o.validate.opts.max ], [ min, so.max ]);
+			}
+			if (so.type === 'network') {
+				// the choices are the router's networks (fixtures: lan, guest, iot, wan), LAN-side first
+				assert.deepEqual(o.keylist, [ 'guest', 'iot', 'lan', 'wan' ]);
+				assert.match(o.vallist[2], /^lan \(br-lan, zone lan, LAN-side\)$/);
+				assert.match(o.vallist[3], /^wan \(eth1, zone wan, masquerades: not LAN-side\)$/);
 			}
 			if (so.list && widget === 'DynamicList' && so.type === 'schedule')
 				assert.equal(o.placeholder, 'Mon-Fri 15:00-20:00', 'a schedule list shows an example');

@@ -192,3 +192,51 @@ test('scheduleWhen reads the time on the router\'s clock, whatever the browser\'
 	assert.equal(shared.formatThousands(999), '999');
 	assert.equal(shared.formatThousands(1125899906842624), '1,125,899,906,842,624');
 });
+
+// Issue 20: the router's LAN-side networks, served or left untouched and why, and each device's
+// network.
+const NETS = {
+	...STATUS,
+	networks: [
+		{ name: 'lan', device: 'br-lan', zone: 'lan', ipv4: '192.168.1.1', ipv6: 'fd00::1', served: true },
+		{ name: 'guest', device: 'br-guest', zone: 'guest', ipv4: '192.168.2.1', served: true },
+		{ name: 'iot', device: 'br-iot', zone: 'iot', ipv4: '192.168.3.1', served: false, reason: 'not in option network' },
+		{ name: 'lab', zone: 'lab', served: false, reason: 'no device: the network is down' }
+	],
+	devices: [ { ...STATUS.devices[0], network: 'guest' }, { addr: '192.168.1.51', last_seen: new Date().toISOString() } ]
+};
+
+test('networks: each LAN-side network, served or not and why; each device\'s network', async () => {
+	const env = new Env({ rpc: { 'luci.airelay.status': NETS } });
+	const { node } = await env.view('status');
+	const nets = find(node, 'airelay-networks');
+	assert.ok(nets, 'no networks table');
+	const rows = nets.children[1].children.slice(1).map((r) => r.children.map((c) => text(c).replace(/\s+/g, ' ').trim()));
+	assert.deepEqual(rows, [
+		[ 'lan', 'br-lan', 'lan', '192.168.1.1 fd00::1', 'served' ],
+		[ 'guest', 'br-guest', 'guest', '192.168.2.1', 'served' ],
+		[ 'iot', 'br-iot', 'iot', '192.168.3.1', 'not served: left untouched ( not in option network )' ],
+		[ 'lab', '-', 'lab', '-', 'not served: left untouched ( no device: the network is down )' ]
+	]);
+	const dev = find(node, 'airelay-status').children.find((c) => c.tag === 'table' && text(c).includes('Last seen'));
+	const titles = dev.children[0].children.map((c) => text(c).trim());
+	assert.equal(titles[1], 'Network');
+	assert.equal(text(dev.children[1].children[1]).trim(), 'guest', 'the device\'s network');
+	assert.equal(text(dev.children[2].children[1]).trim(), '-', 'not known');
+
+	// a daemon that does not know the networks (not on OpenWrt): no table
+	const bare = new Env({ rpc: { 'luci.airelay.status': STATUS } });
+	assert.equal(find((await bare.view('status')).node, 'airelay-networks'), null);
+});
+
+test('the configuration in use: the last valid one, or none (devices it restricts refused), with the daemon\'s words', async () => {
+	const msg = 'serving the last valid config from 2026-12-01 10:00; /etc/config/airelay: section \'kid\' option \'schedule\' value \'Mon-Fry 15:00-20:00\': unknown day \'Fry\'';
+	let env = new Env({ rpc: { 'luci.airelay.status': { ...STATUS, config: { ...STATUS.config, last_error: '', state: 'last_valid', message: msg } } } });
+	let t = text((await env.view('status')).node);
+	assert.ok(t.includes('Configuration in use') && t.includes('the last valid one') && t.includes(msg), t);
+	env = new Env({ rpc: { 'luci.airelay.status': { ...STATUS, config: { ...STATUS.config, state: 'fail_closed', message: 'no valid config; /etc/config/airelay: …' } } } });
+	t = text((await env.view('status')).node);
+	assert.ok(t.includes('none valid: devices it restricts are refused') && t.includes('no valid config;'), t);
+	env = new Env({ rpc: { 'luci.airelay.status': { ...STATUS, config: { ...STATUS.config, last_error: '', state: 'current' } } } });
+	assert.ok(!text((await env.view('status')).node).includes('Configuration in use'));
+});

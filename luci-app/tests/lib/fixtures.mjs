@@ -8,6 +8,22 @@ export const config = {
 		{ '.name': 'anthropic', '.type': 'provider', host: [ 'api.anthropic.com' ], auth: 'x-api-key' },
 		{ '.name': 'local', '.type': 'provider', host: [ 'llm.lan' ], enabled: '0' },
 		{ '.name': 'cfg0a1b2c', '.type': 'client', name: 'Kids tablet', mac: [ 'aa:bb:cc:dd:ee:01' ], access: 'allow', provider: [ 'openai' ] }
+	],
+	// the router's networks (read only): lan and a guest and an IoT network, each in a zone that
+	// does not masquerade (LAN-side), and the wan
+	network: [
+		{ '.name': 'loopback', '.type': 'interface', device: 'lo', proto: 'static' },
+		{ '.name': 'lan', '.type': 'interface', device: 'br-lan', proto: 'static' },
+		{ '.name': 'wan', '.type': 'interface', device: 'eth1', proto: 'dhcp' },
+		{ '.name': 'guest', '.type': 'interface', device: 'br-guest', proto: 'static' },
+		{ '.name': 'iot', '.type': 'interface', type: 'bridge', ifname: 'eth0.3', proto: 'static' },
+		{ '.name': 'globals', '.type': 'globals', ula_prefix: 'fd00::/48' }
+	],
+	firewall: [
+		{ '.name': 'cfg01', '.type': 'defaults', input: 'REJECT' },
+		{ '.name': 'cfg02', '.type': 'zone', name: 'lan', network: [ 'lan' ], input: 'ACCEPT' },
+		{ '.name': 'cfg03', '.type': 'zone', name: 'wan', network: 'wan wan6', masq: '1' },
+		{ '.name': 'cfg04', '.type': 'zone', name: 'guest', network: [ 'guest', 'iot' ], input: 'REJECT' }
 	]
 };
 

@@ -2,10 +2,21 @@
 // rpc, poll, dom, E, _), so the tests can run the views' own code in Node: load a view the way
 // luci.js does (its 'require' lines become the factory's parameters), call render(), and look
 // at the form it built. It renders nothing and checks no layout. form.*.parse follows LuCI's
-// form.js (an empty field removes the option unless rmempty is false; any other value is
-// written when it differs from the stored one; a Flag writes its value unless it is the
-// default and rmempty is set), and the uci stand-in records changes as LuCI's uci.js does, so
-// tests can count what a save would stage (the "Unsaved changes" of LuCI's header).
+// form.js (an option whose widget is not valid rejects the save with 'Option "…" contains an
+// invalid input value.'; an empty field removes the option unless rmempty is false; any other
+// value is written when it differs from the stored one; a Flag writes its value unless it is
+// the default and rmempty is set), and the uci stand-in records changes as LuCI's uci.js does,
+// so tests can count what a save would stage (the "Unsaved changes" of LuCI's header).
+//
+// Widgets follow LuCI's ui.js where the views depend on it (checked against luci-base master in
+// Chromium): a text field is invalid while its validator refuses its value; a DynamicList is
+// always "valid", and its value is its entries plus the text typed into its box (o.pending[sid])
+// only when the box holds no refused text and the list has no choices (with choices the typed
+// text is left out); a MultiValue keeps only selected values that are among its choices. A
+// GridSection draws widgets only for editable options and, in its Edit dialog (modal()), for
+// that section; the dialog's Save is LuCI's handleModalSave, which saves silently (an error
+// keeps the dialog open and shows nothing) and closes the dialog when the save went through.
+// A page's Map.save that fails records LuCI's "Save error" message (env.saveErrors).
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -183,6 +194,7 @@ function makeForm(env) {
 			this.deps = [];
 			this.rmempty = true;
 			this.formvalues = {};
+			this.pending = {};
 		}
 		value(key, label) {
 			this.keylist.push(String(key));
@@ -201,9 +213,38 @@ function makeForm(env) {
 			const v = this.cfgvalue(sid);
 			return Array.isArray(v) ? v.join(' ') : v;
 		}
-		// formvalue is what the user entered (formvalues[sid], set by a test) or else what the
-		// widget shows after rendering: the stored value or the default (LuCI's ui widgets).
-		formvalue(sid) {
+		// drawn says whether the option has a widget for sid: a GridSection draws one for an
+		// editable option in its rows and for every option of the section its dialog is open
+		// for; other sections draw every option.
+		drawn(sid) {
+			if (!(this.section instanceof GridSection))
+				return true;
+			const m = env.modal;
+			if (m && m.open && m.sid === sid && m.options.includes(this))
+				return true;
+			return !!this.editable && this.modalonly !== true;
+		}
+		// getUIElement returns a model of the option's ui widget (LuCI's ui.AbstractElement), or
+		// null when none is drawn.
+		getUIElement(sid) {
+			if (!this.drawn(sid))
+				return null;
+			const o = this;
+			return {
+				node: o.widgetNode(sid),
+				getValue: () => o.widgetValueOf(sid),
+				isValid: () => o.widgetError(sid) == null,
+				getValidationError: () => o.widgetError(sid) ?? ''
+			};
+		}
+		// widgetNode: the widget's DOM, as far as the views look into it (a list's text box).
+		widgetNode() {
+			return { querySelector: () => null };
+		}
+		// widgetValueOf: what the widget's getValue() returns: what the user entered
+		// (formvalues[sid], set by a test) or else what it shows after rendering, the stored
+		// value or the default.
+		widgetValueOf(sid) {
 			if (sid in this.formvalues)
 				return this.formvalues[sid];
 			return this.widgetValue(sid);
@@ -211,6 +252,32 @@ function makeForm(env) {
 		widgetValue(sid) {
 			const v = this.cfgvalue(sid);
 			return v != null ? v : (this.default ?? null);
+		}
+		// widgetError: a text field's validation state, set by its validator on every key: the
+		// validator's message while it refuses the (non-empty) value, else null.
+		widgetError(sid) {
+			if (typeof this.validate !== 'function')
+				return null;
+			const v = this.widgetValueOf(sid);
+			if (v == null || v === '')
+				return null;
+			const r = this.validate(sid, Array.isArray(v) ? v.join(' ') : String(v));
+			return r === true ? null : String(r);
+		}
+		formvalue(sid) {
+			const el = this.getUIElement(sid);
+			return el ? el.getValue() : null;
+		}
+		isValid(sid) {
+			const el = this.getUIElement(sid);
+			return el ? el.isValid() : true;
+		}
+		getValidationError(sid) {
+			const el = this.getUIElement(sid);
+			return el ? el.getValidationError() : '';
+		}
+		isActive(sid) {
+			return this.getUIElement(sid) != null;
 		}
 		write(sid, value) {
 			return this.map.data.set(this.map.config, sid, this.option, value);
@@ -221,9 +288,12 @@ function makeForm(env) {
 		renderWidget(sid, index, cfgvalue) {
 			return { widget: this.constructor.name, option: this.option, placeholder: this.placeholder, value: cfgvalue, readonly: this.readonly };
 		}
-		// parse follows LuCI's form.js (AbstractValue.parse): an empty field is removed unless
-		// rmempty is false, anything else is written when it differs from the stored value.
+		// parse follows LuCI's form.js (AbstractValue.parse): an invalid widget rejects, an empty
+		// field is removed unless rmempty is false, anything else is written when it differs
+		// from the stored value.
 		parse(sid) {
+			if (this.isActive(sid) && !this.isValid(sid))
+				return Promise.reject(new TypeError(`Option "${this.title || this.option}" contains an invalid input value. ${this.getValidationError(sid)}`));
 			const cval = this.cfgvalue(sid), fval = this.formvalue(sid);
 			if (fval == null || fval === '' || (Array.isArray(fval) && fval.length === 0)) {
 				if (this.rmempty || this.optional)
@@ -237,8 +307,52 @@ function makeForm(env) {
 	}
 	class Value extends AbstractValue {}
 	class ListValue extends AbstractValue {}
-	class DynamicList extends AbstractValue {}
-	class MultiValue extends AbstractValue {}
+	// ui.DynamicList: no validation state of its own; its text box is validated on every key
+	// and Enter adds only an accepted entry. getValue(): the entries, and the box's text when it
+	// is accepted, not blank and not already an entry, in a list without choices (with choices
+	// the box is a combobox's, which getValue does not look at).
+	class DynamicList extends AbstractValue {
+		widgetNode(sid) {
+			const o = this;
+			const box = {
+				get value() { return o.pending[sid] ?? ''; },
+				classList: { contains: (c) => c === 'cbi-input-invalid' && o.boxRefused(sid) }
+			};
+			const plain = o.keylist.length === 0;
+			return {
+				querySelector(sel) {
+					const want = plain ? 'input.cbi-input-text' : 'input.create-item-input';
+					return sel.split(',').some((x) => x.trim() === `.add-item ${want}`) ? box : null;
+				}
+			};
+		}
+		boxRefused(sid) {
+			const t = this.pending[sid] ?? '';
+			return t !== '' && typeof this.validate === 'function' && this.validate(sid, t) !== true;
+		}
+		widgetValueOf(sid) {
+			const v = super.widgetValueOf(sid);
+			const items = v == null ? [] : Array.isArray(v) ? [ ...v ] : [ v ];
+			const t = this.pending[sid];
+			if (this.keylist.length === 0 && t != null && /\S/.test(t) && !this.boxRefused(sid) && !items.includes(t))
+				items.push(t);
+			return items;
+		}
+		widgetError() {
+			return null;
+		}
+	}
+	// ui.Dropdown (multiple, no custom values): a selected value that is not a choice is not
+	// drawn, so getValue() leaves it out.
+	class MultiValue extends AbstractValue {
+		widgetValueOf(sid) {
+			const v = super.widgetValueOf(sid);
+			return (v == null ? [] : Array.isArray(v) ? v : [ v ]).filter((x) => this.keylist.includes(String(x)));
+		}
+		widgetError() {
+			return null;
+		}
+	}
 	class DummyValue extends AbstractValue {
 		write() {}
 		remove() {}
@@ -324,39 +438,81 @@ function makeForm(env) {
 		return this.map.save(null, true);
 	};
 	class TableSection extends TypedSection {}
-	// A grid shows its options with modalonly !== true in its rows; Edit opens a modal with the
-	// options whose modalonly !== false, for one section, saved on its own (LuCI clones the
-	// options into the modal's map with their own properties, overrides included).
+	// A grid's rows draw an option's widget only when it is editable (LuCI's GridSection.parse
+	// parses only those). Edit opens a dialog with the options whose modalonly !== false, for
+	// one section, in a map of its own (LuCI clones the options into it with their own
+	// properties, overrides included); its Save is handleModalSave.
 	class GridSection extends TableSection {
 		parse() {
-			return super.parse((o) => o.modalonly !== true);
+			return super.parse((o) => !!o.editable && o.modalonly !== true);
+		}
+		getActiveModalMap() {
+			return env.modal && env.modal.open && env.modal.section === this ? env.modal.node : null;
 		}
 		modal(sid) {
 			const opts = this.children.filter((o) => o.modalonly !== false);
-			for (const o of opts)
+			for (const o of opts) {
+				delete o.formvalues[sid]; /* a fresh widget shows what is stored */
+				delete o.pending[sid];
 				o.load(sid);
+			}
+			const grid = this;
+			const modalMap = new Map(this.map.config, null, null, { detached: true });
+			modalMap.parent = this.map;
+			modalMap.children = [ { sectiontype: this.sectiontype, children: opts, cfgsections: () => [ sid ],
+				parse: () => Promise.all(opts.map((o) => o.parse(sid))) } ];
+			const node = E('div', { 'class': 'cbi-map' });
+			node.instance = modalMap;
+			const dialog = E('div', { 'class': 'modal cbi-modal' }, [ node, E('div', { 'class': 'button-row' }) ]);
+			env.modal = { section: this, sid, options: opts, map: modalMap, node, dialog, open: true };
+			const m = env.modal;
 			return {
 				options: opts,
+				dialog,
 				option: (name) => opts.find((o) => o.option === name),
-				save: () => Promise.all(opts.map((o) => o.parse(sid))).then(() => this.map.data.save())
+				isOpen: () => m.open,
+				// the text of the list of refused fields the views put into the dialog, or null
+				refused: () => {
+					const b = dialog.querySelector('#airelay-dialog-refused');
+					return b ? plain(b) : null;
+				},
+				save: () => Promise.resolve(grid.handleModalSave(modalMap))
 			};
 		}
 	}
+	// LuCI's handleModalSave: saves the dialog's map silently; when that went through, reloads
+	// the page's map and closes the dialog; an error is swallowed and the dialog stays open.
+	GridSection.prototype.handleModalSave = function() {
+		const node = this.getActiveModalMap();
+		const m = env.modal;
+		const activeMap = env.builtin('dom').findClassInstance(node);
+		return activeMap.save(null, true).then(() => { m.open = false; }).catch(() => {});
+	};
 
 	class Map {
-		constructor(config, title, description) {
+		constructor(config, title, description, opts) {
 			Object.assign(this, { config, title, description });
 			this.data = env.uci;
 			this.children = [];
-			env.maps.push(this);
+			if (!opts?.detached)
+				env.maps.push(this);
 		}
 		section(Cls, ...args) {
 			const s = new Cls(this, ...args);
 			this.children.push(s);
 			return s;
 		}
-		save() {
-			return Promise.all(this.children.map((s) => s.parse())).then(() => this.data.save());
+		// save as LuCI's Map.save: parse every section (options write as they go), then stage;
+		// on an error, unless silent, LuCI shows it in a "Save error" dialog.
+		save(cb, silent) {
+			return Promise.all(this.children.map((s) => s.parse()))
+				.then(cb)
+				.then(() => this.data.save())
+				.catch((e) => {
+					if (!silent)
+						env.saveErrors.push(e.message);
+					return Promise.reject(e);
+				});
 		}
 		// render loads every option of every section, as LuCI does before drawing.
 		render() {
@@ -372,18 +528,74 @@ function makeForm(env) {
 }
 
 // E builds a plain tree: { tag, attrs, children } with strings as text, or { html } for markup.
+// Its nodes answer the little DOM the views use on them: querySelector('#id'), insertBefore,
+// removeChild, appendChild, parentNode and nextSibling (parentNode is not enumerable, so a
+// tree stays printable).
+const NodeProto = {
+	querySelector(sel) {
+		const id = /^#([\w-]+)$/.exec(sel)?.[1];
+		if (!id)
+			throw new Error(`stand-in querySelector: only #id, not ${sel}`);
+		for (const c of this.children ?? []) {
+			if (c == null || typeof c !== 'object')
+				continue;
+			if (c.attrs?.id === id)
+				return c;
+			const f = typeof c.querySelector === 'function' ? c.querySelector(sel) : null;
+			if (f)
+				return f;
+		}
+		return null;
+	},
+	appendChild(n) {
+		return this.insertBefore(n, null);
+	},
+	insertBefore(n, ref) {
+		if (n.parentNode)
+			n.parentNode.removeChild(n);
+		const i = ref == null ? -1 : this.children.indexOf(ref);
+		if (i < 0)
+			this.children.push(n);
+		else
+			this.children.splice(i, 0, n);
+		adopt(this, n);
+		return n;
+	},
+	removeChild(n) {
+		const i = this.children.indexOf(n);
+		if (i >= 0)
+			this.children.splice(i, 1);
+		Object.defineProperty(n, 'parentNode', { value: null, configurable: true, writable: true });
+		return n;
+	},
+	get nextSibling() {
+		const p = this.parentNode;
+		if (!p)
+			return null;
+		return p.children[p.children.indexOf(this) + 1] ?? null;
+	}
+};
+
+function adopt(parent, child) {
+	if (child != null && typeof child === 'object')
+		Object.defineProperty(child, 'parentNode', { value: parent, configurable: true, writable: true });
+}
+
 export function E(tag, attrs, children) {
 	if (attrs == null || typeof attrs !== 'object' || Array.isArray(attrs)) {
 		children = attrs;
 		attrs = {};
 	}
-	const node = { tag, attrs, children: [] };
+	const node = Object.create(NodeProto);
+	Object.assign(node, { tag, attrs, children: [] });
 	if (Array.isArray(children))
 		node.children = children.filter((c) => c != null);
 	else if (children != null && typeof children === 'object')
 		node.children = [ children ];
 	else if (children != null)
 		node.html = String(children);
+	for (const c of node.children)
+		adopt(node, c);
 	return node;
 }
 
@@ -396,6 +608,40 @@ export function text(node) {
 	if (Array.isArray(node))
 		return node.map(text).join(' ');
 	return [ node.html || '' ].concat((node.children || []).map(text)).join(' ');
+}
+
+// plain renders a tree as a browser's innerText would, roughly: text as it is, each block
+// (p, li, div, tr, pre, h*) on a line of its own.
+export function plain(node) {
+	const BLOCK = /^(p|li|div|tr|pre|h\d|ul|table)$/;
+	const lines = [];
+	let cur = '';
+	const walk = (n) => {
+		if (n == null)
+			return;
+		if (typeof n !== 'object') {
+			cur += String(n);
+			return;
+		}
+		if (Array.isArray(n))
+			return n.forEach(walk);
+		const block = BLOCK.test(n.tag ?? '');
+		if (block && cur.trim() !== '') {
+			lines.push(cur.trim());
+			cur = '';
+		}
+		if (n.html)
+			cur += n.html;
+		(n.children ?? []).forEach(walk);
+		if (block && cur.trim() !== '') {
+			lines.push(cur.trim());
+			cur = '';
+		}
+	};
+	walk(node);
+	if (cur.trim() !== '')
+		lines.push(cur.trim());
+	return lines.join('\n');
 }
 
 // document stands in for the browser's, as far as the views use it: createElementNS (for SVG,
@@ -426,6 +672,8 @@ export class Env {
 		this.modules = {};
 		this.translated = [];
 		this.notifications = [];
+		this.saveErrors = [];
+		this.modal = null;
 	}
 
 	builtin(name) {
@@ -469,7 +717,11 @@ export class Env {
 		case 'poll':
 			return { add: (fn, interval) => env.polls.push({ fn, interval }) };
 		case 'dom':
-			return { content: (node, children) => { node.children = Array.isArray(children) ? children : [ children ]; delete node.html; } };
+			return (this.dom ??= {
+				content: (node, children) => { node.children = Array.isArray(children) ? children : [ children ]; delete node.html; },
+				// the class instance bound to a node (LuCI binds a form map to its node)
+				findClassInstance: (node) => node?.instance ?? null
+			});
 		}
 		return null;
 	}

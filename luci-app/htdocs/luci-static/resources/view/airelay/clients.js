@@ -7,10 +7,13 @@
 
 /*
  * Services → AI Relay → Clients: the 'client' sections. A client is a device or a group of
- * devices, matched by MAC or IP address, with its access and the providers it may use. The
- * MAC and address fields offer the devices the router knows (DHCP leases and neighbours,
- * through luci-rpc getHostHints). The schedule and the daily quotas limit when and how much;
- * the quotas and the cut-off are in the Edit dialog only, to keep the table narrow.
+ * devices, matched by MAC or IP address and by network, with its access and the providers it
+ * may use. The MAC and address fields offer the devices the router knows (DHCP leases and
+ * neighbours, through luci-rpc getHostHints), the network field the router's networks
+ * (/etc/config/network and firewall, read only). The schedule and the daily quotas limit when
+ * and how much; the quotas and the cut-off are in the Edit dialog only, to keep the table
+ * narrow. A refused value in any field, a list entry typed and not added included, keeps the
+ * dialog from saving anything and says which field and why (shared.strictList, guardDialog).
  */
 
 const callHostHints = rpc.declare({
@@ -40,7 +43,9 @@ return view.extend({
 		return Promise.all([
 			L.resolveDefault(callHostHints(), {}),
 			uci.load('airelay'),
-			shared.health()
+			shared.health(),
+			L.resolveDefault(uci.load('network'), null),
+			L.resolveDefault(uci.load('firewall'), null)
 		]);
 	},
 
@@ -58,6 +63,7 @@ return view.extend({
 			const name = uci.get('airelay', section_id, 'name');
 			return _('Client') + ' » ' + (name || section_id);
 		};
+		shared.guardDialog(s);
 
 		let o;
 
@@ -66,10 +72,12 @@ return view.extend({
 
 		const macs = s.option(form.DynamicList, 'mac', _('MAC addresses'));
 		macs.validate = shared.validator('mac');
+		shared.strictList(macs);
 
 		const addrs = s.option(form.DynamicList, 'ip', _('Addresses'),
 			_('Addresses or prefixes, like 192.168.1.50, 192.168.1.0/24 or fd00::/64.'));
 		addrs.validate = shared.validator('cidr');
+		shared.strictList(addrs);
 
 		Object.keys(hints).sort().forEach(function(mac) {
 			const h = hints[mac] || {};
@@ -81,6 +89,12 @@ return view.extend({
 			});
 		});
 
+		o = s.option(form.DynamicList, 'network', _('Networks'),
+			_('OpenWrt networks (lan, guest, iot) this entry matches. Alone: every device on them. With MAC addresses or addresses: a device must match one of those and be on one of these networks. Empty: any network.'));
+		o.validate = shared.validator('network');
+		shared.networkChoices(o, shared.routerNetworks(uci.sections('network', 'interface'), uci.sections('firewall', 'zone')));
+		shared.strictList(o);
+
 		o = s.option(form.ListValue, 'access', _('Access'));
 		o.value('allow', _('Allow'));
 		o.value('deny', _('Deny'));
@@ -90,11 +104,27 @@ return view.extend({
 		o = s.option(form.MultiValue, 'provider', _('Providers'),
 			_('Only these providers are allowed; none selected: every provider.'));
 		providerNames().forEach(function(name) { o.value(name); }); /* only names that exist */
+		/* A provider the entry names that no longer exists stays shown and refused: dropped
+		 * silently, it could leave the list empty, which allows every provider. */
+		o.load = function(section_id) {
+			const known = providerNames();
+			this.keylist = [];
+			this.vallist = [];
+			known.forEach(L.bind(function(name) { this.value(name); }, this));
+			L.toArray(uci.get('airelay', section_id, 'provider')).forEach(L.bind(function(name) {
+				if (known.indexOf(name) < 0)
+					this.value(name, _('%s (no such provider)').format(name));
+			}, this));
+			return form.MultiValue.prototype.load.call(this, section_id);
+		};
+		o.validate = shared.validator('ref', { names: providerNames });
+		shared.strictList(o);
 
 		o = s.option(form.DynamicList, 'schedule', _('Schedule'),
 			_('Times AI is allowed, on the router\'s clock: days and a time range, like "Mon-Fri 15:00-20:00", "Sat,Sun 09:00-21:00" or "daily 07:00-21:00". A range that ends at or before its start runs past midnight. Outside them the device is denied. Empty: always.'));
 		o.placeholder = 'Mon-Fri 15:00-20:00';
 		o.validate = shared.validator('schedule');
+		shared.strictList(o);
 
 		o = s.option(form.Value, 'schedule_cut', _('Cut when closed'),
 			_('Connections and streams still open when the schedule closes are cut this long after it closes, like 5m. Empty: they finish on their own.'));

@@ -11,6 +11,8 @@
  * `airelay history --json [--days N]` and forwards its document through its credential filter.
  * The numbers come from shared.historySeries and shared.historyBars (pure, tested); this file
  * only draws them, with SVG elements made by document.createElementNS (E() makes HTML ones).
+ * Each device's network is that of its history rows, or, where they do not say, the one the
+ * daemon's status knows it on now.
  */
 
 const callHistory = rpc.declare({
@@ -102,16 +104,32 @@ function legend(series) {
 		}));
 }
 
-function totalsTable(devices) {
-	const titles = [ _('Device'), _('Providers'), _('Requests'), _('Denied'), _('Tokens in'), _('Tokens out'), _('Sent'), _('Received') ];
+/* networksNow: the network each device is on now, from the status document: { 'mac:…' or
+ * 'addr:…': network }. */
+function networksNow(status) {
+	const out = {};
+	((status && Array.isArray(status.devices)) ? status.devices : []).forEach(function(d) {
+		if (!d || !d.network)
+			return;
+		if (d.mac)
+			out['mac:' + String(d.mac).toLowerCase()] = String(d.network);
+		if (d.addr)
+			out['addr:' + String(d.addr)] = String(d.network);
+	});
+	return out;
+}
+
+function totalsTable(devices, now) {
+	const titles = [ _('Device'), _('Network'), _('Providers'), _('Requests'), _('Denied'), _('Tokens in'), _('Tokens out'), _('Sent'), _('Received') ];
 	const rows = devices.map(function(d) {
 		const who = [ E('strong', {}, [ d.label ]) ];
 		[ d.mac, d.addr ].forEach(function(x) {
 			if (x && x !== d.label)
 				who.push(E('br'), E('small', {}, [ x ]));
 		});
+		const net = d.network || (now || {})[d.key] || (d.addr ? (now || {})['addr:' + d.addr] : '') || '-';
 		return E('tr', { 'class': 'tr' }, [
-			who, d.providers.join(', ') || '-', shared.formatCount(d.requests), shared.formatCount(d.denied),
+			who, net, d.providers.join(', ') || '-', shared.formatCount(d.requests), shared.formatCount(d.denied),
 			shared.formatCount(d.tokens_in), shared.formatCount(d.tokens_out),
 			shared.formatBytes(d.bytes_up), shared.formatBytes(d.bytes_down)
 		].map(function(c) {
@@ -141,6 +159,7 @@ return view.extend({
 
 	/* renderBody: the chart with its legend and the totals table for a history document. */
 	renderBody: function(doc) {
+		const now = networksNow(this.status);
 		if (!doc || typeof doc !== 'object' || doc.error || !Array.isArray(doc.rows))
 			return [ E('div', { 'class': 'alert-message warning', 'id': 'airelay-history-error' }, [
 				_('No history: %s').format((doc && doc.error) || _('airelay sent no history.'))
@@ -152,13 +171,14 @@ return view.extend({
 			c ? E('div', { 'id': 'airelay-history-chart' }, [ c, legend(series) ]) :
 				E('p', { 'id': 'airelay-history-chart' }, [ E('em', {}, [ _('No use recorded in this period.') ]) ]),
 			E('h3', {}, [ _('Per device') ]),
-			totalsTable(shared.historyDevices(doc, this.metric))
+			totalsTable(shared.historyDevices(doc, this.metric), now)
 		];
 	},
 
 	render: function(data) {
 		const self = this;
 		let doc = data[1];
+		this.status = (data[0] && data[0].status) || {};
 		const body = E('div', { 'id': 'airelay-history' }, this.renderBody(doc));
 		const days = (doc && doc.days) || 31;
 

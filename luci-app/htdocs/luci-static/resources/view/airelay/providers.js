@@ -16,6 +16,8 @@
  * The key field is write-only: an empty field keeps the stored key, a typed one replaces it
  * when the dialog is saved, "Remove the API key" deletes it. Deleting a provider deletes its
  * key and takes the provider out of other providers' fallbacks and clients' provider lists.
+ * A refused value in any field of the dialog (a host name typed and not added included) saves
+ * nothing, not the key either, and says which field and why (shared.strictList, guardDialog).
  */
 
 const callKeys = rpc.declare({
@@ -112,6 +114,7 @@ return view.extend({
 		s.modaltitle = function(section_id) {
 			return _('Provider') + ' » ' + section_id;
 		};
+		shared.guardDialog(s);
 		s.handleRemove = function(section_id, ev) {
 			const self = this, args = arguments;
 			const changed = dropProvider(section_id);
@@ -143,6 +146,7 @@ return view.extend({
 		o = s.option(form.DynamicList, 'host', _('Host names'),
 			_('Names intercepted and relayed: exact, or *.example.com for every subdomain.'));
 		o.validate = shared.validator('host');
+		shared.strictList(o);
 
 		o = s.option(form.Value, 'upstream', _('Upstream URL'),
 			_('Base URL of gateway requests. Empty: https:// and the first exact host name.'));
@@ -250,6 +254,7 @@ return view.extend({
 			return form.DynamicList.prototype.load.call(this, section_id);
 		};
 		o.validate = shared.validator('ref', { names: providerNames, notSelf: true });
+		shared.strictList(o);
 
 		o = s.option(form.Flag, 'allow_private', _('Allow private addresses'),
 			_('Relay to private or loopback addresses learned from DNS (refused by default: loops, open proxy).'));

@@ -1,6 +1,7 @@
 'use strict';
 'require view';
 'require form';
+'require uci';
 'require view.airelay.shared as shared';
 
 /*
@@ -9,6 +10,9 @@
  * /etc/init.d/airelay) then reloads airelay with SIGHUP: connections stay up, nothing restarts.
  * An emptied field is removed from the config, so the daemon's default (the placeholder) applies;
  * switches and choices left at their default stay out of the config (shared.keepUnset).
+ * The networks served are chosen from the router's own (/etc/config/network, read only, with
+ * /etc/config/firewall for which are LAN-side). A list holding a refused entry, typed and not
+ * added too, stops Save with the field and why (shared.strictList).
  */
 
 const QUOTA_MAX = 1125899906842624; /* 2^50, the daemon's limit for the daily quotas */
@@ -44,7 +48,13 @@ function integer(s, tab, name, title, descr, def, min, max) {
 
 return view.extend({
 	load: function() {
-		return shared.health();
+		return Promise.all([
+			shared.health(),
+			L.resolveDefault(uci.load('network'), null),
+			L.resolveDefault(uci.load('firewall'), null)
+		]).then(function(r) {
+			return r[0];
+		});
 	},
 
 	render: function(health) {
@@ -70,6 +80,16 @@ return view.extend({
 		choice(s, 'general', 'log_level', _('Log level'),
 			_('Least severe level written to the system log.'), 'info',
 			[ [ 'debug', _('Debug') ], [ 'info', _('Info') ], [ 'warn', _('Warning') ], [ 'error', _('Error') ] ]);
+
+		const nets = shared.routerNetworks(uci.sections('network', 'interface'), uci.sections('firewall', 'zone'));
+		const lanSide = nets.filter(function(n) { return n.lanSide; }).map(function(n) { return n.name; });
+		const served = s.taboption('general', form.DynamicList, 'network', _('Networks served'),
+			_('OpenWrt networks whose devices airelay serves: their AI names resolve to this router, their HTTPS is relayed, the gateway listens on them and the client rules apply. Networks not listed are left untouched: their devices get the providers\' real addresses and reach them as before. Empty: every LAN-side network (every firewall zone that does not masquerade), here: %s. The Status page says which are served, and why not.')
+				.format(lanSide.length ? lanSide.join(', ') : _('none found')));
+		served.validate = shared.validator('network');
+		shared.networkChoices(served, nets);
+		shared.strictList(served);
+
 		text(s, 'general', 'lan_ipv4', _('LAN IPv4 address'),
 			_('Address given to devices for AI names. Empty: the address of the LAN interface.'), 'ipv4');
 		text(s, 'general', 'lan_ipv6', _('LAN IPv6 address'),
@@ -97,9 +117,12 @@ return view.extend({
 		const r = s.taboption('dns', form.DynamicList, 'resolver', _('Upstream resolvers'),
 			_('DNS servers (IP address, optionally :port) for the providers\' real addresses. Empty: the WAN\'s resolvers.'));
 		r.validate = shared.validator('resolver');
+		shared.strictList(r);
 
 		integer(s, 'limits', 'max_conns', _('Most connections'),
-			_('Relay connections at once; more wait in the kernel\'s queue.'), '1024', 1, 1048576);
+			_('Relay connections at once, and as many gateway connections; more wait in the kernel\'s queue.'), '1024', 1, 1048576);
+		integer(s, 'limits', 'max_conns_per_device', _('Most connections per device'),
+			_('Connections one device may hold on the relay, and as many on the gateway (its idle ones are closed first), so that one device cannot take every connection.'), '64', 1, 1048576);
 		text(s, 'limits', 'memory_limit', _('Memory limit'),
 			_('Soft limit for the Go runtime, like 24M; 0: none.'), 'size', '24M');
 		text(s, 'limits', 'hello_timeout', _('TLS hello timeout'),
@@ -108,6 +131,8 @@ return view.extend({
 			_('Time to resolve and connect to a provider.'), 'duration', '10s');
 		text(s, 'limits', 'idle_timeout', _('Idle timeout'),
 			_('A relayed connection with no traffic for this long is closed.'), 'duration', '10m');
+		text(s, 'limits', 'write_timeout', _('Write timeout'),
+			_('A device that takes none of what is sent to it for this long is cut, so that a device that stops reading cannot hold its connection.'), 'duration', '30s');
 		text(s, 'limits', 'drain_timeout', _('Drain timeout'),
 			_('On stop, how long open connections may finish.'), 'duration', '10s');
 

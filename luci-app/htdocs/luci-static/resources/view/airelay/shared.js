@@ -1,5 +1,6 @@
 'use strict';
 'require baseclass';
+'require dom';
 'require rpc';
 
 /*
@@ -17,9 +18,13 @@
  * on by default is switched off with the word "off", which the daemon reads as empty.
  *
  * health() and banner() give every page the same warning when airelay refuses the saved
- * configuration (`airelay check`) or kept its previous one on the last reload (status
- * config.last_error), so a refusal after Save & Apply shows on whatever page the user is on.
- * keepUnset() makes a Flag or ListValue save only what the user changed.
+ * configuration (`airelay check`), serves the last valid one instead of it or refuses the
+ * devices it restricts because no configuration ever passed (status config.state), or kept its
+ * previous one on the last reload (config.last_error), so a refusal after Save & Apply shows on
+ * whatever page the user is on. keepUnset() makes a Flag or ListValue save only what the user
+ * changed. strictList() and guardDialog() make a refused value stop a save, with its field and
+ * why, in list fields too (LuCI itself drops a refused entry still in a list's input box and
+ * saves the rest). routerNetworks() reads the router's networks and which are LAN-side.
  */
 
 const callStatus = rpc.declare({
@@ -599,6 +604,14 @@ const check = {
 		return null;
 	},
 
+	/* An OpenWrt network, the name of an interface section of /etc/config/network
+	 * (config.CheckNetwork): 1-64 letters, digits and '_'. */
+	network: function(v) {
+		if (new TextEncoder().encode(v).length > 64)
+			return _('not a network name (lan, guest, iot): 1 to 64 characters');
+		return /^[A-Za-z0-9_]+$/.test(v) ? null : _('not a network name (lan, guest, iot): only letters, digits and \'_\'');
+	},
+
 	egress: function(v) {
 		if (v === 'direct')
 			return null;
@@ -642,9 +655,114 @@ const check = {
 	}
 };
 
+function truthy(v) {
+	return /^(1|on|true|yes|enabled)$/.test(String(v == null ? '' : v));
+}
+
+/* routerNetworks: the router's networks, from the interface sections of /etc/config/network
+ * (loopback left out) and the zones of /etc/config/firewall, as [ { name, device, zone, masq,
+ * lanSide } ]: LAN-side networks first, then by name. LAN-side is the daemon's rule for the
+ * default of main's network: in a firewall zone that does not masquerade. */
+function routerNetworks(ifaces, zones) {
+	const zoneOf = {};
+	(zones || []).forEach(function(z) {
+		const name = z.name || z['.name'];
+		L.toArray(z.network).forEach(function(n) {
+			if (!(n in zoneOf))
+				zoneOf[n] = { zone: name, masq: truthy(z.masq) };
+		});
+	});
+	return (ifaces || []).filter(function(i) {
+		return i['.name'] !== 'loopback';
+	}).map(function(i) {
+		const name = i['.name'], z = zoneOf[name];
+		return {
+			name: name,
+			device: i.device || (i.type === 'bridge' ? 'br-' + name : L.toArray(i.ifname)[0] || ''),
+			zone: z ? z.zone : '',
+			masq: z ? z.masq : false,
+			lanSide: !!z && !z.masq
+		};
+	}).sort(function(a, b) {
+		return (b.lanSide - a.lanSide) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+	});
+}
+
+/* networkLabel: how a network is offered in a list: "guest (br-guest, zone guest, LAN-side)". */
+function networkLabel(n) {
+	const parts = [];
+	if (n.device)
+		parts.push(n.device);
+	if (n.zone)
+		parts.push(_('zone %s').format(n.zone));
+	parts.push(n.lanSide ? _('LAN-side') : n.zone ? _('masquerades: not LAN-side') : _('in no firewall zone'));
+	return '%s (%s)'.format(n.name, parts.join(', '));
+}
+
+/* A list field's text box, where an entry is typed before it is added: the plain list's own,
+ * or the box for a value of one's own in a list with choices. null when the field has none
+ * (not drawn: a grid's row, a choice list). */
+function pendingInput(o, section_id) {
+	const el = (typeof o.getUIElement === 'function') ? o.getUIElement(section_id) : null;
+	const node = el ? el.node : null;
+	if (!node || typeof node.querySelector !== 'function')
+		return null;
+	return node.querySelector('.add-item input.cbi-input-text, .add-item input.create-item-input');
+}
+
+/* pendingValue: the entry typed into a list field and not added, or null. */
+function pendingValue(o, section_id) {
+	const input = pendingInput(o, section_id);
+	const v = input ? input.value : null;
+	return (v != null && /\S/.test(v)) ? String(v) : null;
+}
+
+/* refusals: the fields of a form map that hold a refused value, as [ { title, why } ]. */
+function refusals(map) {
+	const out = [];
+	(map && map.children || []).forEach(function(s) {
+		(typeof s.cfgsections === 'function' ? s.cfgsections() : []).forEach(function(sid) {
+			(s.children || []).forEach(function(o) {
+				if (typeof o.isValid !== 'function' || (typeof o.isActive === 'function' && !o.isActive(sid)))
+					return;
+				if (!o.isValid(sid))
+					out.push({
+						option: o.option,
+						title: String(o.title || o.option).replace(/<[^>]*>/g, '').trim() || o.option,
+						why: (typeof o.getValidationError === 'function' ? o.getValidationError(sid) : '') || _('not valid')
+					});
+			});
+		});
+	});
+	return out;
+}
+
+/* showRefusals puts the list of refused fields (or why a save failed) under the form of a
+ * dialog (its map node), or takes it away when there is none. */
+function showRefusals(mapNode, problems) {
+	const dlg = mapNode ? mapNode.parentNode : null;
+	if (!dlg)
+		return;
+	const old = dlg.querySelector('#airelay-dialog-refused');
+	if (old)
+		old.parentNode.removeChild(old);
+	if (!problems.length)
+		return;
+	const box = E('div', { 'class': 'alert-message warning', 'id': 'airelay-dialog-refused' }, [
+		E('p', {}, [ E('strong', {}, [ _('Not saved. Correct or remove these values first:') ]) ]),
+		E('ul', { 'style': 'margin:0 0 0 1.5em' }, problems.map(function(p) {
+			return E('li', { 'data-option': p.option || null }, p.title ? [ E('strong', {}, [ p.title ]), ': ', p.why ] : [ p.why ]);
+		}))
+	]);
+	dlg.insertBefore(box, mapNode.nextSibling);
+	if (typeof box.scrollIntoView === 'function')
+		box.scrollIntoView({ block: 'nearest' });
+}
+
 /* The usage history (`airelay history --json`, through the plugin's history method):
- * { days, from, to, rows: [ { day, addr, mac, name, provider, tokens_in, tokens_out, requests,
- * bytes_up, bytes_down, denied } ] }. The functions below turn it into what the History page
+ * { days, from, to, rows: [ { day, addr, mac, name, network, provider, tokens_in, tokens_out,
+ * requests, bytes_up, bytes_down, denied } ] } (network, the OpenWrt network the device was
+ * on, when the daemon knows it). The functions below turn it into what the History page
  * draws, and draw nothing themselves, so the tests can check the numbers. */
 
 const METRICS = {
@@ -675,8 +793,8 @@ function deviceKey(r) {
 }
 
 /* historyDevices: the devices of the rows, each with its label (the name of its latest row that
- * has one, else the MAC, else the address) and its sums over the period, the busiest first
- * (by the metric, then by label). */
+ * has one, else the MAC, else the address), its network (that of its latest row that has one)
+ * and its sums over the period, the busiest first (by the metric, then by label). */
 function historyDevices(doc, metric) {
 	const val = METRICS[metric] || METRICS.tokens;
 	const byKey = {}, order = [];
@@ -686,13 +804,17 @@ function historyDevices(doc, metric) {
 		const k = deviceKey(r);
 		let d = byKey[k];
 		if (!d) {
-			d = byKey[k] = { key: k, mac: r.mac || '', addr: r.addr || '', name: '', nameDay: '', total: 0,
+			d = byKey[k] = { key: k, mac: r.mac || '', addr: r.addr || '', name: '', nameDay: '', network: '', networkDay: '', total: 0,
 				tokens_in: 0, tokens_out: 0, requests: 0, bytes_up: 0, bytes_down: 0, denied: 0, providers: [] };
 			order.push(d);
 		}
 		if (r.name && String(r.day) >= d.nameDay) {
 			d.name = String(r.name);
 			d.nameDay = String(r.day);
+		}
+		if (r.network && String(r.day) >= d.networkDay) {
+			d.network = String(r.network);
+			d.networkDay = String(r.day);
 		}
 		if (r.addr && !d.addr)
 			d.addr = r.addr;
@@ -707,6 +829,7 @@ function historyDevices(doc, metric) {
 		d.label = d.name || d.mac || d.addr || '?';
 		d.providers.sort();
 		delete d.nameDay;
+		delete d.networkDay;
 	});
 	return order.sort(function(a, b) {
 		return (b.total - a.total) || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0) ||
@@ -828,6 +951,9 @@ return baseclass.extend({
 	scheduleWhen: scheduleWhen,
 	callStatus: callStatus,
 	callCheck: callCheck,
+	routerNetworks: routerNetworks,
+	networkLabel: networkLabel,
+	refusals: refusals,
 
 	/* { status, check }: what the daemon and `airelay check` say; failed calls give {}. */
 	health: function() {
@@ -840,20 +966,34 @@ return baseclass.extend({
 	},
 
 	/* The warning for a refused configuration, or '' when there is none: the saved config
-	 * fails `airelay check`, or the running daemon's last reload failed (it then keeps
-	 * running with its previous configuration). */
+	 * fails `airelay check`; the daemon serves the last valid config instead of the one on
+	 * disk, or refuses the devices that config restricts because none ever passed
+	 * (config.state, with the daemon's words in config.message); or, from a daemon that does
+	 * not say its state, the last reload failed (it then keeps its previous configuration). */
 	banner: function(health) {
 		const st = (health && health.status) || {}, chk = (health && health.check) || {};
-		const cfg = st.config || {}, parts = [];
+		const cfg = (st.config && typeof st.config === 'object') ? st.config : {}, parts = [];
+		const running = st.running === true;
+		let danger = false;
+		if (running && cfg.state === 'fail_closed') {
+			danger = true;
+			parts.push(E('p', {}, [ E('strong', {}, [ _('No valid configuration: devices the configuration restricts are refused until it is corrected.') ]) ]),
+				E('pre', { 'style': 'white-space:pre-wrap' }, [ cfg.message || cfg.last_error || _('airelay gave no reason') ]));
+		}
+		else if (running && cfg.state === 'last_valid') {
+			parts.push(E('p', {}, [ E('strong', {}, [ _('The configuration on the router does not pass: airelay serves the last valid one.') ]) ]),
+				E('pre', { 'style': 'white-space:pre-wrap' }, [ cfg.message || cfg.last_error || _('airelay gave no reason') ]));
+		}
+		else if (running && cfg.last_error)
+			parts.push(E('p', {}, [ E('strong', {}, [ _('The last reload failed; airelay keeps running with its previous configuration:') ]) ]),
+				E('pre', { 'style': 'white-space:pre-wrap' }, [ cfg.last_error ]));
 		if (chk.valid === false)
 			parts.push(E('p', {}, [ E('strong', {}, [ _('airelay refuses the saved configuration:') ]) ]),
 				E('pre', { 'style': 'white-space:pre-wrap' }, [ chk.message || _('not valid') ]));
-		if (st.running === true && cfg.last_error)
-			parts.push(E('p', {}, [ E('strong', {}, [ _('The last reload failed; airelay keeps running with its previous configuration:') ]) ]),
-				E('pre', { 'style': 'white-space:pre-wrap' }, [ cfg.last_error ]));
 		if (!parts.length)
 			return '';
-		return E('div', { 'class': 'alert-message warning', 'id': 'airelay-refused' }, parts);
+		return E('div', { 'class': 'alert-message ' + (danger ? 'danger' : 'warning'), 'id': 'airelay-refused',
+			'data-state': running ? (cfg.state || 'current') : null }, parts);
 	},
 
 	/* keepUnset makes option o (a Flag or ListValue with a default) save only a change: an
@@ -884,6 +1024,96 @@ return baseclass.extend({
 		validate.kind = kind; /* read by the tests, which match it against the schema */
 		validate.opts = opts || {};
 		return validate;
+	},
+
+	/* strictList makes a list field (DynamicList, MultiValue) refuse what its validator
+	 * refuses, each entry and the one still in its text box: LuCI checks neither (a refused
+	 * entry typed and not added is dropped, and the rest saved), so a refused schedule line
+	 * would leave a client allowed at all hours. A refused entry makes the field invalid, with
+	 * "'value': why" as its error, which stops the page's Save (LuCI names the field) and a
+	 * dialog's (guardDialog). An accepted entry still in the text box is saved with the others,
+	 * in a list with choices too (LuCI leaves it out there). */
+	strictList: function(o) {
+		const baseValue = o.formvalue, baseValid = o.isValid, baseError = o.getValidationError;
+		o.listProblem = function(section_id) {
+			const v = baseValue.call(this, section_id), entries = v == null ? [] : Array.isArray(v) ? v.slice() : [ v ];
+			const p = pendingValue(this, section_id);
+			if (p != null)
+				entries.push(p);
+			for (let i = 0; i < entries.length; i++) {
+				const r = (typeof this.validate === 'function') ? this.validate(section_id, entries[i]) : true;
+				if (r !== true)
+					return '\'%s\': %s'.format(entries[i], r);
+			}
+			return null;
+		};
+		o.formvalue = function(section_id) {
+			const v = baseValue.call(this, section_id), p = pendingValue(this, section_id);
+			if (p == null)
+				return v;
+			const values = v == null ? [] : Array.isArray(v) ? v.slice() : [ v ];
+			if (values.indexOf(p) < 0 && (typeof this.validate !== 'function' || this.validate(section_id, p) === true))
+				values.push(p);
+			return values;
+		};
+		o.isValid = function(section_id) {
+			return this.listProblem(section_id) == null && (typeof baseValid !== 'function' || baseValid.call(this, section_id));
+		};
+		o.getValidationError = function(section_id) {
+			return this.listProblem(section_id) || (typeof baseError === 'function' ? baseError.call(this, section_id) : '');
+		};
+		return o;
+	},
+
+	/* guardDialog makes the Save of a GridSection's dialog check every field first: with a
+	 * refused value nothing is saved (not even the other fields, nor an API key) and the dialog
+	 * stays open, listing each refused field and why above its buttons. A save that fails
+	 * anyway (the router refused an API key) says why there too. (LuCI's own dialog save is
+	 * silent: it keeps the dialog open and says nothing, and a message put on the page is
+	 * behind the dialog.) */
+	guardDialog: function(s) {
+		const base = s.handleModalSave;
+		s.handleModalSave = function(modalMap, ev) {
+			const node = (typeof this.getActiveModalMap === 'function') ? this.getActiveModalMap() : null;
+			const map = node ? dom.findClassInstance(node) : null;
+			const problems = refusals(map);
+			showRefusals(node, problems);
+			if (problems.length)
+				return Promise.resolve();
+			if (map && !map.airelayGuarded) {
+				const save = map.save;
+				map.save = function() {
+					return save.apply(this, arguments).catch(function(e) {
+						showRefusals(node, [ { why: (e && e.message) || String(e) } ]);
+						return Promise.reject(e);
+					});
+				};
+				map.airelayGuarded = true;
+			}
+			return base.apply(this, arguments);
+		};
+		return s;
+	},
+
+	/* networkChoices offers the router's networks (routerNetworks) in a list field, each with
+	 * its device, zone and whether it is LAN-side; a configured network the router does not
+	 * have stays in the list, marked. */
+	networkChoices: function(o, nets) {
+		const baseLoad = o.load;
+		o.load = function(section_id) {
+			this.keylist = [];
+			this.vallist = [];
+			(nets || []).forEach(L.bind(function(n) {
+				this.value(n.name, networkLabel(n));
+			}, this));
+			const cur = this.map.data.get(this.uciconfig || this.map.config, section_id, this.option);
+			L.toArray(cur).forEach(L.bind(function(name) {
+				if (this.keylist.indexOf(name) < 0)
+					this.value(name, _('%s (not a network of this router)').format(name));
+			}, this));
+			return baseLoad.call(this, section_id);
+		};
+		return o;
 	},
 
 	formatBytes: function(n) {

@@ -13,7 +13,11 @@
  * Per device it may carry "name" and "name_source" ("client" or "dhcp"), "today" (tokens,
  * requests, bytes used today), "quota" (the same members, 0 = no limit; absent when there is
  * none) and "schedule" ({"open":bool,"windows":"…","next":"RFC 3339 time of the next change"};
- * absent when the device's client has no schedule).
+ * absent when the device's client has no schedule) and "network" (the OpenWrt network its traffic
+ * came from, when known). "networks" lists the router's LAN-side networks: [ { name, device,
+ * zone, ipv4, ipv6, served, reason } ], served or not and why not. config.state says which
+ * configuration serves ("current", "last_valid" or "fail_closed", with config.message for
+ * people); every page's banner (shared.banner) warns when it is not the current one.
  */
 
 const POLL_SECONDS = 5;
@@ -168,7 +172,12 @@ return view.extend({
 			rows.push(row([ _('Uptime'), shared.formatUptime(st.uptime_seconds) ]));
 			rows.push(row([ _('Configuration'), _('%s, generation %d, loaded %s').format(
 				cfg.source || '?', num(cfg.generation), cfg.loaded_at || '?') ]));
-			if (cfg.last_error)
+			if (cfg.state === 'last_valid' || cfg.state === 'fail_closed')
+				rows.push(row([ _('Configuration in use'), E('span', { 'style': 'color:red', 'data-state': cfg.state }, [
+					cfg.state === 'fail_closed' ? _('none valid: devices it restricts are refused') : _('the last valid one'),
+					cfg.message ? ' (' + cfg.message + ')' : ''
+				]) ]));
+			else if (cfg.last_error)
 				rows.push(row([ _('Last reload failed'), E('span', { 'style': 'color:red' }, [ cfg.last_error ]) ]));
 			if (st.redirect && typeof st.redirect === 'object')
 				rows.push(row([ _('TLS redirect'), st.redirect.active === true ? _('active') :
@@ -182,6 +191,34 @@ return view.extend({
 				E('span', {}, [ _('valid') ]) :
 				E('pre', { 'style': 'color:red; white-space:pre-wrap' }, [ chk.message || _('not valid') ]) ]));
 		return E('table', { 'class': 'table' }, rows);
+	},
+
+	/* The router's LAN-side networks: each served (its devices intercepted, relayed, counted and
+	 * controlled) or left untouched, and why; absent where the daemon does not know them. */
+	renderNetworks: function(st) {
+		if (!Array.isArray(st.networks) || !st.networks.length)
+			return null;
+		const rows = st.networks.map(function(n) {
+			n = (n && typeof n === 'object') ? n : {};
+			const addrs = [];
+			[ n.ipv4, n.ipv6 ].forEach(function(a) {
+				if (a)
+					addrs.push(addrs.length ? E('br') : '', a);
+			});
+			return row([
+				E('strong', {}, [ String(n.name || '?') ]),
+				n.device || '-',
+				n.zone || '-',
+				addrs.length ? addrs : '-',
+				n.served === true ?
+					E('span', { 'style': 'color:green', 'data-served': 'yes' }, [ _('served') ].concat(n.reason ? [ ' (', n.reason, ')' ] : [])) :
+					E('span', { 'style': 'color:#c75d5d', 'data-served': 'no' }, [ _('not served: left untouched') ].concat(n.reason ? [ ' (', n.reason, ')' ] : []))
+			]);
+		});
+		return E('div', { 'id': 'airelay-networks' }, [
+			E('h3', {}, [ _('Networks') ]),
+			table([ _('Network'), _('Device'), _('Zone'), _('Router\'s addresses'), _('Served') ], rows, '')
+		]);
 	},
 
 	renderProviders: function(st) {
@@ -202,7 +239,7 @@ return view.extend({
 	renderDevices: function(st) {
 		const rows = (st.devices || []).map(function(d) {
 			return row([
-				deviceLabel(d), lastSeen(d.last_seen), todayUse(d, new Date()),
+				deviceLabel(d), d.network || '-', lastSeen(d.last_seen), todayUse(d, new Date()),
 				shared.formatCount(d.connections), shared.formatCount(d.requests),
 				shared.formatCount(d.denied),
 				shared.formatBytes(d.bytes_up), shared.formatBytes(d.bytes_down),
@@ -210,7 +247,7 @@ return view.extend({
 				E('div', {}, usageChart(d.providers))
 			]);
 		});
-		return table([ _('Device'), _('Last seen'), _('Today'), _('Connections'), _('Requests'), _('Denied'),
+		return table([ _('Device'), _('Network'), _('Last seen'), _('Today'), _('Connections'), _('Requests'), _('Denied'),
 			_('Sent'), _('Received'), _('Tokens in'), _('Tokens out'), _('By provider') ],
 			rows, _('No device has used a provider yet.'));
 	},
@@ -223,6 +260,9 @@ return view.extend({
 			E('h3', {}, [ _('Service') ]), this.renderService(st, chk)
 		];
 		if (st.running === true) {
+			const nets = this.renderNetworks(st);
+			if (nets)
+				parts.push(nets);
 			parts.push(E('h3', {}, [ _('Providers') ]), this.renderProviders(st));
 			parts.push(E('h3', {}, [ _('Devices') ]), this.renderDevices(st));
 		}
