@@ -264,7 +264,6 @@ func TestMigrateKeysBoth(t *testing.T) {
 	}
 }
 
-<<<<<<< HEAD
 // The CLI talks to the daemon with stats.Get, not net/http's client (issue 22: package size).
 func TestCLIImportsNoNetHTTP(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, ".").CombinedOutput()
@@ -274,7 +273,10 @@ func TestCLIImportsNoNetHTTP(t *testing.T) {
 	for _, p := range strings.Fields(string(out)) {
 		if p == "net/http" || strings.HasPrefix(p, "net/http/") {
 			t.Errorf("package main imports %s", p)
-=======
+		}
+	}
+}
+
 // TestRuntimeConfigFallback (issue 19.2): the init script's runtime-config keeps the last
 // config that passed (without keys) and, at start, serves it when the config does not pass;
 // with none, the failing config read strictly; on reload it leaves the serving copy alone. The
@@ -457,7 +459,6 @@ func TestPrintStatusConfigState(t *testing.T) {
 		got := b.String()
 		if tc.want != "" && !strings.Contains(got, tc.want) || tc.nope != "" && strings.Contains(got, tc.nope) {
 			t.Errorf("%+v: status text\n%s", tc.c, got)
->>>>>>> failclosed
 		}
 	}
 }
