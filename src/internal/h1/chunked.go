@@ -152,7 +152,12 @@ func (c *Chunked) Next(p []byte) (used int, data []byte, done bool, err error) {
 				return i, nil, false, errTrailer
 			}
 		case chTrailLF:
+			// The line's LF counts toward MaxTrailer like every other byte, so a section one
+			// byte too long is refused at that byte, not at the next one.
 			c.trailer++
+			if c.trailer > MaxTrailer {
+				return i, nil, false, errTrailerLarge
+			}
 			if b != '\n' {
 				return i, nil, false, errTrailer
 			}
