@@ -122,6 +122,51 @@ func TestDocsUpToDate(t *testing.T) {
 	}
 }
 
+// TestReadmeLayout (issue 21.7): README's Layout names every package under src/internal and
+// src/cmd, and none that is gone, so the next person finds each where the README says.
+func TestReadmeLayout(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "\n## Layout\n")
+	if start < 0 {
+		t.Fatal("README.md has no Layout section")
+	}
+	layout := text[start+len("\n## Layout\n"):]
+	if end := strings.Index(layout, "\n## "); end >= 0 {
+		layout = layout[:end]
+	}
+	listed := map[string]bool{}
+	for _, f := range strings.Fields(layout) {
+		for _, p := range strings.Split(strings.TrimSuffix(f, ","), ",") {
+			if strings.HasPrefix(p, "src/internal/") || strings.HasPrefix(p, "src/cmd/") {
+				listed[strings.TrimSuffix(p, "/")] = true
+			}
+		}
+	}
+	for _, dir := range []string{"src/internal", "src/cmd"} {
+		entries, err := os.ReadDir(filepath.Join("../../..", dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			p := dir + "/" + e.Name()
+			if !listed[p] {
+				t.Errorf("README.md's Layout does not list %s/", p)
+			}
+			delete(listed, p)
+		}
+	}
+	for p := range listed {
+		t.Errorf("README.md's Layout lists %s/, which does not exist", p)
+	}
+}
+
 // TestRuntimeConfigKeysAndPorts: the init script's runtime-config puts the keys file's keys into
 // the copy (never on stdout or stderr), warns of a key for no provider, and refuses a listener
 // the unprivileged daemon could not bind, naming option, value and why; check refuses it too.
