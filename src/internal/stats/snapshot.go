@@ -13,16 +13,18 @@ import (
 
 // Values is a copy of Counters, as /status shows it.
 type Values struct {
-	Conns     uint64    `json:"connections"`
-	Active    int64     `json:"active"`
-	Requests  uint64    `json:"requests"`
-	Denied    uint64    `json:"denied"`
-	Errors    uint64    `json:"errors"`
-	BytesUp   uint64    `json:"bytes_up"`
-	BytesDown uint64    `json:"bytes_down"`
-	TokensIn  uint64    `json:"tokens_in"`
-	TokensOut uint64    `json:"tokens_out"`
-	Status    [6]uint64 `json:"status"` // [0] other, [1] 1xx … [5] 5xx
+	Conns     uint64 `json:"connections"`
+	Active    int64  `json:"active"`
+	Requests  uint64 `json:"requests"`
+	Denied    uint64 `json:"denied"`
+	Errors    uint64 `json:"errors"`
+	BytesUp   uint64 `json:"bytes_up"`
+	BytesDown uint64 `json:"bytes_down"`
+	TokensIn  uint64 `json:"tokens_in"`
+	TokensOut uint64 `json:"tokens_out"`
+	// WriteTimeouts: connections cut because the device stopped reading (see Counters).
+	WriteTimeouts uint64    `json:"write_timeouts"`
+	Status        [6]uint64 `json:"status"` // [0] other, [1] 1xx … [5] 5xx
 }
 
 func (c *Counters) values() Values {
@@ -31,6 +33,7 @@ func (c *Counters) values() Values {
 		Denied: c.Denied.Load(), Errors: c.Errors.Load(),
 		BytesUp: c.BytesUp.Load(), BytesDown: c.BytesDown.Load(),
 		TokensIn: c.TokensIn.Load(), TokensOut: c.TokensOut.Load(),
+		WriteTimeouts: c.WriteTimeouts.Load(),
 	}
 	for i := range c.Status {
 		v.Status[i] = c.Status[i].Load()
@@ -244,6 +247,7 @@ func WriteMetrics(w io.Writer, s *Status) error {
 	metric("bytes_down_total", "counter", "Bytes from providers to devices", func(v Values) uint64 { return v.BytesDown })
 	metric("tokens_in_total", "counter", "Input tokens reported by providers", func(v Values) uint64 { return v.TokensIn })
 	metric("tokens_out_total", "counter", "Output tokens reported by providers", func(v Values) uint64 { return v.TokensOut })
+	metric("write_timeouts_total", "counter", "Connections cut because the device took no byte for write_timeout", func(v Values) uint64 { return v.WriteTimeouts })
 	for _, g := range [...]struct {
 		scope string
 		rows  []series

@@ -20,16 +20,19 @@ const MaxDevices = 4096
 
 // Counters is one set of counters.
 type Counters struct {
-	Conns     atomic.Uint64    // relay connections accepted and routed
-	Active    atomic.Int64     // relay connections and gateway requests in progress
-	Requests  atomic.Uint64    // gateway requests
-	Denied    atomic.Uint64    // refused by access rules
-	Errors    atomic.Uint64    // upstream failures (dial, timeout, reset) seen by relay or gateway
-	BytesUp   atomic.Uint64    // device → provider
-	BytesDown atomic.Uint64    // provider → device
-	TokensIn  atomic.Uint64    // prompt/input tokens reported by the provider
-	TokensOut atomic.Uint64    // completion/output tokens
-	Status    [6]atomic.Uint64 // gateway responses by class: [1]=1xx … [5]=5xx; [0] other
+	Conns     atomic.Uint64 // relay connections accepted and routed
+	Active    atomic.Int64  // relay connections and gateway requests in progress
+	Requests  atomic.Uint64 // gateway requests
+	Denied    atomic.Uint64 // refused by access rules
+	Errors    atomic.Uint64 // upstream failures (dial, timeout, reset) seen by relay or gateway
+	BytesUp   atomic.Uint64 // device → provider
+	BytesDown atomic.Uint64 // provider → device
+	TokensIn  atomic.Uint64 // prompt/input tokens reported by the provider
+	TokensOut atomic.Uint64 // completion/output tokens
+	// WriteTimeouts counts connections cut because the device took no byte of what was sent
+	// to it for write_timeout (relay and gateway).
+	WriteTimeouts atomic.Uint64
+	Status        [6]atomic.Uint64 // gateway responses by class: [1]=1xx … [5]=5xx; [0] other
 }
 
 // AddStatus counts one response status code.
