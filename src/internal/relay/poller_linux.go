@@ -16,7 +16,10 @@ import (
 //
 // The poller owns duplicates of the two sockets (the net.Conns are closed once the provider's
 // first answer went through, see firstFlight), so no other code can close or reuse a
-// descriptor it still watches.
+// descriptor it still watches. Both sockets are in the epoll set from the start; while
+// firstFlight reads the provider's socket, the poller watches it only for becoming writable
+// (when the device sends more than it can take before the provider's first answer) and for
+// errors, so that answer wakes only the goroutine that reads it.
 
 // pollConn is a relayed connection in the poller: its two sockets and a half per direction.
 type pollConn struct {
@@ -113,9 +116,11 @@ func pollStart(rc *relayed, idle time.Duration) bool {
 	pc.h[1].held = true
 	p.mu.Lock()
 	p.conns[dfd], p.conns[ufd] = pc, pc
-	// The device's socket now; the provider's once firstFlight is done with it, so that its
-	// first answer wakes only the goroutine that reads it.
-	if err := p.add(dfd); err != nil {
+	// Both sockets now: the device's for reading, the provider's (held) for writable and
+	// errors only.
+	if err := p.add(pc, 0); err != nil {
+		p.close(pc)
+	} else if err := p.add(pc, 1); err != nil {
 		p.close(pc)
 	}
 	p.mu.Unlock()
@@ -151,7 +156,8 @@ func (p *poller) firstFlight(pc *pollConn) {
 	if pc.closed {
 		return
 	}
-	if aerr := p.add(pc.fd[1]); aerr != nil {
+	// The provider's socket is the poller's now: readable too.
+	if merr := p.modify(pc, 1); merr != nil {
 		p.close(pc)
 		return
 	}
@@ -263,20 +269,39 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 
 const spliceFlags = 0x1 | 0x2 // SPLICE_F_MOVE | SPLICE_F_NONBLOCK
 
-// pollIn is what the poller watches a socket for; pollOut is added while bytes wait for it.
+// pollIn is what the poller watches a socket for; EPOLLOUT is added while bytes wait for it.
 // (EPOLLET is spelt out: its sign in package syscall differs between architectures.)
 const (
 	epollET        = 1 << 31
 	pollIn  uint32 = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
-	pollOut        = pollIn | syscall.EPOLLOUT
 )
 
-// add watches fd for readable. Readable only; writable is asked for while bytes wait (see
-// watch). A socket already readable is reported at once, so bytes that came before are not
-// missed.
-func (p *poller) add(fd int) error {
-	ev := syscall.EpollEvent{Events: pollIn, Fd: int32(fd)}
-	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
+// events is what the poller watches pc's socket i for: readable, and writable while bytes wait
+// for it (see watch). The provider's socket while firstFlight reads it (held): writable when
+// asked and errors only, which epoll reports whatever the mask.
+func (pc *pollConn) events(i int) uint32 {
+	ev := pollIn
+	if i == 1 && pc.h[1].held {
+		ev = epollET
+	}
+	if pc.out[i] {
+		ev |= syscall.EPOLLOUT
+	}
+	return ev
+}
+
+// add puts pc's socket i in the epoll set. A socket already readable is reported at once, so
+// bytes that came before are not missed.
+func (p *poller) add(pc *pollConn, i int) error {
+	ev := syscall.EpollEvent{Events: pc.events(i), Fd: int32(pc.fd[i])}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, pc.fd[i], &ev)
+}
+
+// modify sets what pc's socket i is watched for to pc.events(i); a socket ready for it is
+// reported at once.
+func (p *poller) modify(pc *pollConn, i int) error {
+	ev := syscall.EpollEvent{Events: pc.events(i), Fd: int32(pc.fd[i])}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, pc.fd[i], &ev)
 }
 
 // watch asks for (or stops asking for) pc's socket i becoming writable.
@@ -285,11 +310,7 @@ func (p *poller) watch(pc *pollConn, i int, out bool) error {
 		return nil
 	}
 	pc.out[i] = out
-	ev := syscall.EpollEvent{Events: pollIn, Fd: int32(pc.fd[i])}
-	if out {
-		ev.Events = pollOut
-	}
-	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, pc.fd[i], &ev)
+	return p.modify(pc, i)
 }
 
 func (p *poller) getPipe() ([2]int, error) {
