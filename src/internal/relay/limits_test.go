@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -133,5 +134,98 @@ func TestEarlySendPastProviderBuffers(t *testing.T) {
 	answer, err := io.ReadAll(c)
 	if want := fmt.Sprintf("got %d bytes", upload); string(answer) != want {
 		t.Fatalf("the device got %q (%v), want %q", answer, err, want)
+	}
+}
+
+// TestWriteTimeoutCutsStalledReader (issue 23.3): a device that stops reading while the provider
+// still sends is cut after write_timeout, and counted, although it keeps sending (so the
+// connection is never idle) and idle_timeout is an hour. Both ways the provider's bytes reach
+// the device are tried: the first answer, written by the goroutine that set the connection up
+// (a relay socket with a small send buffer fills at once), and the poller.
+func TestWriteTimeoutCutsStalledReader(t *testing.T) {
+	for _, small := range []bool{true, false} {
+		t.Run(fmt.Sprintf("small-relay-buffers=%v", small), func(t *testing.T) {
+			testWriteTimeout(t, small)
+		})
+	}
+}
+
+func testWriteTimeout(t *testing.T, small bool) {
+	e := newEnv(t, "")
+	if small { // the relay's own listener: its device sockets get a small send buffer
+		lc := net.ListenConfig{Control: smallBuffers(syscall.SO_SNDBUF)}
+		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.addr = ln.Addr().String()
+		go e.relay.Serve(ln)
+	}
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	cut := make(chan error, 1)
+	go func() { // the provider: answers without end, until its socket is closed under it
+		c, err := up.Accept()
+		if err != nil {
+			cut <- err
+			return
+		}
+		defer c.Close()
+		go io.Copy(io.Discard, c)
+		chunk := bytes.Repeat([]byte("d"), 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				cut <- err
+				return
+			}
+		}
+	}()
+	tb, err := config.LoadBytes("test", []byte("config airelay 'main'\n\toption idle_timeout '1h'\n\toption write_timeout '1s'\n"+
+		"config provider 'openai'\n\tlist host 'api.openai.com'\n\toption connect '"+up.Addr().String()+"'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.table.Store(tb)
+
+	d := net.Dialer{Control: smallBuffers(syscall.SO_RCVBUF)}
+	c, err := d.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(testnet.ClientHello(t, "api.openai.com")); err != nil {
+		t.Fatal(err)
+	}
+	// The device reads nothing, and says something every 100ms: never idle.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := c.Write([]byte("ping")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	select {
+	case <-cut:
+	case <-time.After(30 * time.Second): // a bound for the test, far past write_timeout
+		t.Fatal("a device that stopped reading still held its connection and the provider's after 30s (write_timeout 1s)")
+	}
+	waitFor(t, func() bool { return e.relay.Active() == 0 })
+	if n := e.stats.Provider("openai").WriteTimeouts.Load(); n != 1 {
+		t.Errorf("write_timeouts = %d, want 1", n)
+	}
+	if !strings.Contains(e.logText(), "write_timeout") {
+		t.Error("the cut was not logged")
 	}
 }

@@ -1,11 +1,15 @@
 package relay
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/airelay/airelay/src/internal/stats"
 )
 
 // The poller moves the bytes of every established relayed connection from one goroutine, as
@@ -20,6 +24,10 @@ import (
 // firstFlight reads the provider's socket, the poller watches it only for becoming writable
 // (when the device sends more than it can take before the provider's first answer) and for
 // errors, so that answer wakes only the goroutine that reads it.
+//
+// Once a second the sweep closes connections idle both ways for idle_timeout, and those whose
+// device took no byte of what waits for it for write_timeout (a device that stopped reading
+// would otherwise hold its connection, the provider's and the bytes buffered for it).
 
 // pollConn is a relayed connection in the poller: its two sockets and a half per direction.
 type pollConn struct {
@@ -27,9 +35,12 @@ type pollConn struct {
 	fd     [2]int      // 0: device, 1: provider
 	h      [2]pollHalf // 0: device → provider, 1: provider → device
 	idle   time.Duration
-	out    [2]bool   // socket i is watched for writable too
-	moved  bool      // bytes moved since the last sweep
-	quiet  time.Time // since when nothing has moved
+	wt     time.Duration // write_timeout; 0: none
+	out    [2]bool       // socket i is watched for writable too
+	moved  bool          // bytes moved since the last sweep
+	quiet  time.Time     // since when nothing has moved
+	stuck  time.Time     // since when bytes wait for the device without it taking any; zero: not
+	stuckN int64         // h[1].bytes when stuck was set
 	closed bool
 }
 
@@ -90,7 +101,7 @@ func dupFD(c syscall.Conn) (int, error) {
 
 // pollStart hands rc to the poller; false: it could not (not two TCP sockets, no epoll), and
 // rc is untouched.
-func pollStart(rc *relayed, idle time.Duration) bool {
+func pollStart(rc *relayed, idle, wt time.Duration) bool {
 	p := getPoller()
 	up, ok := rc.up.(*net.TCPConn)
 	if p == nil || !ok {
@@ -105,7 +116,7 @@ func pollStart(rc *relayed, idle time.Duration) bool {
 		syscall.Close(dfd)
 		return false
 	}
-	pc := &pollConn{rc: rc, fd: [2]int{dfd, ufd}, idle: idle, quiet: time.Now()}
+	pc := &pollConn{rc: rc, fd: [2]int{dfd, ufd}, idle: idle, wt: wt, quiet: time.Now()}
 	pc.h[0].pipe, pc.h[1].pipe = [2]int{-1, -1}, [2]int{-1, -1}
 	cut := func() { // schedule_cut: the poller owns the sockets now
 		p.mu.Lock()
@@ -138,9 +149,13 @@ func (p *poller) firstFlight(pc *pollConn) {
 	// counts), and closing shuts the sockets down, which ends this read.
 	bufp := helloBufs.Get().(*[]byte)
 	n, err := rc.up.Read(*bufp)
+	stalled := false
 	if n > 0 {
+		if pc.wt > 0 { // a device that does not take the answer is cut after write_timeout
+			_ = rc.c.SetWriteDeadline(time.Now().Add(pc.wt))
+		}
 		if _, werr := rc.c.Write((*bufp)[:n]); werr != nil {
-			err = werr
+			err, stalled = werr, errors.Is(werr, os.ErrDeadlineExceeded)
 		}
 	}
 	helloBufs.Put(bufp)
@@ -154,6 +169,10 @@ func (p *poller) firstFlight(pc *pollConn) {
 		pc.moved = true
 	}
 	if pc.closed {
+		return
+	}
+	if stalled {
+		p.closeStalled(pc)
 		return
 	}
 	// The provider's socket is the poller's now: readable too.
@@ -361,13 +380,18 @@ func (p *poller) close(pc *pollConn) {
 	pc.rc.done()
 }
 
-// sweep closes connections that moved no byte either way for their idle_timeout.
+// sweep closes connections that moved no byte either way for their idle_timeout, and those
+// whose device took no byte of what waits for it for write_timeout.
 func (p *poller) sweep() {
 	t := time.NewTicker(time.Second)
 	for now := range t.C {
 		p.mu.Lock()
 		for fd, pc := range p.conns {
 			if fd != pc.fd[0] {
+				continue
+			}
+			if p.stalled(pc, now) {
+				p.closeStalled(pc)
 				continue
 			}
 			switch {
@@ -379,6 +403,30 @@ func (p *poller) sweep() {
 		}
 		p.mu.Unlock()
 	}
+}
+
+// stalled reports whether bytes have waited for pc's device for write_timeout without it
+// taking one. Called with p.mu held, once a second.
+func (p *poller) stalled(pc *pollConn, now time.Time) bool {
+	if pc.wt <= 0 || !pc.out[0] || pc.h[1].pending == 0 {
+		pc.stuck = time.Time{}
+		return false
+	}
+	if pc.stuck.IsZero() || pc.h[1].bytes != pc.stuckN {
+		pc.stuck, pc.stuckN = now, pc.h[1].bytes
+		return false
+	}
+	return now.Sub(pc.stuck) >= pc.wt
+}
+
+// closeStalled closes pc for its device's write_timeout and counts it. Called with p.mu held.
+func (p *poller) closeStalled(pc *pollConn) {
+	if pc.closed {
+		return
+	}
+	pc.rc.sc.Each(func(k *stats.Counters) { k.WriteTimeouts.Add(1) })
+	pc.rc.r.Log.Info("relay: device took nothing for write_timeout; closed", "client", pc.rc.from.Addr().String(), "provider", pc.rc.provider)
+	p.close(pc)
 }
 
 // closeAll ends the connections of r (Shutdown past its deadline).

@@ -260,7 +260,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	if dec.CutIn > 0 { // schedule_cut: the window closes while the connection may still be open
 		rc.cut = time.AfterFunc(dec.CutIn, rc.cutNow)
 	}
-	rc.start(t.Main.IdleTimeout)
+	rc.start(t.Main.IdleTimeout, t.Main.WriteTimeout)
 }
 
 // relayed is a connection past its setup: two goroutines copy it, one each way, and the one
@@ -294,24 +294,29 @@ func (rc *relayed) cutNow() {
 	rc.up.Close()
 }
 
-func (rc *relayed) start(idle time.Duration) {
-	if pollStart(rc, idle) {
+func (rc *relayed) start(idle, wt time.Duration) {
+	if pollStart(rc, idle, wt) {
 		return
 	}
 	rc.left.Store(2)
-	go rc.copyDown(idle)
+	go rc.copyDown(idle, wt)
 	go rc.copyUp(idle)
 }
 
-// copyDown copies provider → device.
-func (rc *relayed) copyDown(idle time.Duration) {
-	rc.downBytes = copyHalf(rc.c, rc.up, idle, &rc.idleDown, &rc.idleUp)
+// copyDown copies provider → device; a device that takes nothing for wt is cut.
+func (rc *relayed) copyDown(idle, wt time.Duration) {
+	var stalled bool
+	rc.downBytes, stalled = copyHalf(rc.c, rc.up, idle, wt, &rc.idleDown, &rc.idleUp)
+	if stalled {
+		rc.sc.Each(func(k *stats.Counters) { k.WriteTimeouts.Add(1) })
+		rc.r.Log.Info("relay: device took nothing for write_timeout; closed", "client", rc.from.Addr().String(), "provider", rc.provider)
+	}
 	rc.done()
 }
 
 // copyUp copies device → provider.
 func (rc *relayed) copyUp(idle time.Duration) {
-	rc.upBytes = copyHalf(rc.up, rc.c, idle, &rc.idleUp, &rc.idleDown)
+	rc.upBytes, _ = copyHalf(rc.up, rc.c, idle, 0, &rc.idleUp, &rc.idleDown)
 	rc.done()
 }
 
@@ -346,7 +351,7 @@ func (r *Relay) fallback(c *net.TCPConn, t *config.Table, hello []byte, name str
 	if _, err := up.Write(hello); err != nil {
 		return
 	}
-	splice(c, up, t.Main.IdleTimeout)
+	splice(c, up, t.Main.IdleTimeout, t.Main.WriteTimeout)
 }
 
 var errNoData = errors.New("connection closed before any byte")
