@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -227,5 +228,46 @@ func testWriteTimeout(t *testing.T, small bool) {
 	}
 	if !strings.Contains(e.logText(), "write_timeout") {
 		t.Error("the cut was not logged")
+	}
+}
+
+// TestMaxConnsPerDevice (issue 23.4): past max_conns_per_device a device's next connection is
+// closed at once while another device is still served, and a slot it frees is its own again.
+func TestMaxConnsPerDevice(t *testing.T) {
+	e := newEnv(t, "\toption max_conns_per_device '2'")
+	dialFrom := func(src string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 2 * time.Second}
+		c, err := d.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	open := func(src string) (*tls.Conn, error) {
+		c := tls.Client(dialFrom(src), &tls.Config{RootCAs: e.ca.Pool(), ServerName: "api.openai.com"})
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		return c, c.Handshake()
+	}
+	first, err := open("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open("127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open("127.0.0.1"); err == nil {
+		t.Fatal("a third connection of a device with max_conns_per_device 2 was served")
+	}
+	if _, err := open("127.0.0.2"); err != nil {
+		t.Fatalf("another device was refused: %v", err)
+	}
+	first.Close()
+	waitFor(t, func() bool { return e.relay.Active() == 2 })
+	if _, err := open("127.0.0.1"); err != nil {
+		t.Fatalf("the device's freed slot: %v", err)
+	}
+	if !strings.Contains(e.logText(), "max_conns_per_device") {
+		t.Error("the refusal was not logged")
 	}
 }

@@ -2,9 +2,10 @@
 // real provider, end to end encrypted: airelay never terminates TLS here and holds no
 // certificate.
 //
-// Per connection: read the ClientHello within a size bound and a deadline, match its name
-// against the frozen table, check the device's access, dial the provider through its egress,
-// write the peeked bytes, then hand both sockets to the poller (poller_linux.go): one goroutine
+// Per connection: count it for its device (its MAC, else its IPv4 address or IPv6 /64; past
+// max_conns_per_device it is closed), read the ClientHello within a size bound and a deadline,
+// match its name against the frozen table, check the device's access, dial the provider
+// through its egress, write the peeked bytes, then hand both sockets to the poller (poller_linux.go): one goroutine
 // for all open connections, moving their bytes with splice(2), never through user space, so an
 // open connection costs no goroutine. (Elsewhere than Linux, two goroutines copy each.) Unknown or missing names go to
 // tls_fallback (the router's own HTTPS) or are closed. This package does not listen, resolve or
@@ -27,6 +28,7 @@ import (
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/sni"
 	"github.com/airelay/airelay/src/internal/stats"
+	"github.com/airelay/airelay/src/internal/usage"
 )
 
 // Relay serves the SNI relay. Fields are set before the first Serve and not changed after.
@@ -43,10 +45,12 @@ type Relay struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*net.TCPConn]struct{}
+	conns     map[*net.TCPConn]usage.ID // open connections, by the device they count for
+	perDevice map[usage.ID]int          // open connections per device, for max_conns_per_device
 	active    atomic.Int64
 	slot      chan struct{} // signalled when a connection ends, for max_conns
 	closing   atomic.Bool
+	capLogged atomic.Int64 // when a refusal past max_conns_per_device was last logged (unix ns)
 }
 
 // helloBufs holds read buffers for ClientHellos; a buffer is held only until the hello is
@@ -60,7 +64,8 @@ func (r *Relay) init() {
 	r.mu.Lock()
 	if r.listeners == nil {
 		r.listeners = map[net.Listener]struct{}{}
-		r.conns = map[*net.TCPConn]struct{}{}
+		r.conns = map[*net.TCPConn]usage.ID{}
+		r.perDevice = map[usage.ID]int{}
 		r.slot = make(chan struct{}, 1)
 	}
 	r.mu.Unlock()
@@ -120,11 +125,18 @@ func isTemporary(err error) bool {
 func (r *Relay) track(c *net.TCPConn, add bool) {
 	r.mu.Lock()
 	if add {
-		r.conns[c] = struct{}{}
+		r.conns[c] = usage.ID{}
 		r.active.Add(1)
-	} else if _, ok := r.conns[c]; ok {
+	} else if id, ok := r.conns[c]; ok {
 		delete(r.conns, c)
 		r.active.Add(-1)
+		if id.Valid() {
+			if n := r.perDevice[id] - 1; n > 0 {
+				r.perDevice[id] = n
+			} else {
+				delete(r.perDevice, id)
+			}
+		}
 	}
 	r.mu.Unlock()
 	if !add {
@@ -133,6 +145,19 @@ func (r *Relay) track(c *net.TCPConn, add bool) {
 		default:
 		}
 	}
+}
+
+// claim counts open connection c for device id; false when the device already has max open
+// connections (max_conns_per_device), and c is not counted for it.
+func (r *Relay) claim(c *net.TCPConn, id usage.ID, max int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.conns[c]; !ok || max > 0 && r.perDevice[id] >= max {
+		return false
+	}
+	r.conns[c] = id
+	r.perDevice[id]++
+	return true
 }
 
 // Active returns the number of open connections.
@@ -184,6 +209,19 @@ func (r *Relay) handle(c *net.TCPConn) {
 	if ap, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		from = ap.AddrPort()
 	}
+	// One device (its MAC, else its IPv4 address or IPv6 /64) holds at most
+	// max_conns_per_device of the relay's connections, so it cannot take every slot.
+	var mac net.HardwareAddr
+	if r.MAC != nil {
+		mac = r.MAC(from.Addr())
+	}
+	if !r.claim(c, usage.IDOf(from.Addr(), mac), t.Main.MaxConnsPerDevice) {
+		if now := time.Now().UnixNano(); now-r.capLogged.Load() > int64(time.Second) {
+			r.capLogged.Store(now)
+			r.Log.Info("relay: device at max_conns_per_device; connection closed", "client", from.Addr().String(), "mac", macString(mac), "max", t.Main.MaxConnsPerDevice)
+		}
+		return
+	}
 
 	bufp := helloBufs.Get().(*[]byte)
 	hello, name, err := readHello(c, *bufp, t.Main.HelloTimeout)
@@ -210,11 +248,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	}
 
 	dev := r.Stats.Device(from.Addr())
-	var mac net.HardwareAddr
-	if r.MAC != nil {
-		mac = r.MAC(from.Addr())
-		dev.SetMAC(mac)
-	}
+	dev.SetMAC(mac)
 	client := t.ClientFor(from.Addr(), mac)
 	sc := r.Stats.Begin(dev, p.ID)
 	defer func() {
