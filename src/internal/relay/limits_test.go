@@ -271,3 +271,30 @@ func TestMaxConnsPerDevice(t *testing.T) {
 		t.Error("the refusal was not logged")
 	}
 }
+
+// TestFailuresSendAlerts (issue 23.8): when the provider cannot be reached, or the name is not
+// served and there is no fallback, the device's TLS ends with an alert that says so, not with a
+// bare close.
+func TestFailuresSendAlerts(t *testing.T) {
+	e := newEnv(t, "")
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close() // nothing listens there now: connection refused
+	e.table.Store(withConnect(t, deadAddr))
+	if _, err := e.get("api.openai.com", "/"); err == nil || !strings.Contains(err.Error(), "internal error") {
+		t.Errorf("provider unreachable: %v, want a TLS internal_error alert", err)
+	}
+	if _, err := e.get("unknown.example", "/"); err == nil || !strings.Contains(err.Error(), "unrecognized name") {
+		t.Errorf("name not served, no fallback: %v, want a TLS unrecognized_name alert", err)
+	}
+	e.load("")
+	tb := *e.table.Load()
+	tb.Main.TLSFallback = deadAddr
+	e.table.Store(&tb)
+	if _, err := e.get("router.lan", "/"); err == nil || !strings.Contains(err.Error(), "internal error") {
+		t.Errorf("fallback unreachable: %v, want a TLS internal_error alert", err)
+	}
+}

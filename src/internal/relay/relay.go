@@ -8,7 +8,8 @@
 // through its egress, write the peeked bytes, then hand both sockets to the poller (poller_linux.go): one goroutine
 // for all open connections, moving their bytes with splice(2), never through user space, so an
 // open connection costs no goroutine. (Elsewhere than Linux, two goroutines copy each.) Unknown or missing names go to
-// tls_fallback (the router's own HTTPS) or are closed. This package does not listen, resolve or
+// tls_fallback (the router's own HTTPS) or are closed with a TLS alert, as are connections whose
+// provider cannot be reached. This package does not listen, resolve or
 // choose egress itself: the service hands it listeners and a Dial function.
 package relay
 
@@ -57,8 +58,22 @@ type Relay struct {
 // forwarded, so a handful serve any number of established connections.
 var helloBufs = sync.Pool{New: func() any { b := make([]byte, sni.MaxHello+5*sni.MaxRecords); return &b }}
 
-// deniedAlert is a TLS fatal alert access_denied(49), so a refused device sees why.
-var deniedAlert = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}
+// TLS fatal alerts, so that a device's error says why its connection ended: access_denied(49)
+// for a device the rules refuse, unrecognized_name(112) for a name the relay does not serve,
+// internal_error(80) when the provider (or the router's own server) cannot be reached.
+var (
+	deniedAlert        = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}
+	unrecognizedAlert  = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 112}
+	internalErrorAlert = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 80}
+	alertWriteTimeout  = time.Second
+)
+
+// alert sends a TLS alert before the connection is closed; a device that does not take it
+// within a second does not get it.
+func alert(c net.Conn, a []byte) {
+	_ = c.SetWriteDeadline(time.Now().Add(alertWriteTimeout))
+	_, _ = c.Write(a)
+}
 
 func (r *Relay) init() {
 	r.mu.Lock()
@@ -260,8 +275,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	dec := r.Guard.Check(t, client, p, from.Addr(), access.Relay)
 	if !dec.Allowed {
 		sc.Each(func(k *stats.Counters) { k.Denied.Add(1) })
-		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.Write(deniedAlert)
+		alert(c, deniedAlert)
 		r.Log.Info("relay: denied", "client", from.Addr().String(), "mac", macString(mac), "provider", p.ID, "sni", name, "why", dec.Code())
 		return
 	}
@@ -275,6 +289,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	cancel()
 	if err != nil {
 		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+		alert(c, internalErrorAlert)
 		r.Log.Warn("relay: dial failed", "client", from.Addr().String(), "provider", p.ID, "addr", addr, "err", err)
 		return
 	}
@@ -282,6 +297,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	if _, err := up.Write(hello); err != nil {
 		up.Close()
 		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+		alert(c, internalErrorAlert)
 		r.Log.Warn("relay: upstream write failed", "provider", p.ID, "err", err)
 		return
 	}
@@ -372,12 +388,14 @@ func (rc *relayed) done() {
 // fallback hands a connection that is not for a provider to tls_fallback, or closes it.
 func (r *Relay) fallback(c *net.TCPConn, t *config.Table, hello []byte, name string, from netip.AddrPort) {
 	if t.Main.TLSFallback == "" {
+		alert(c, unrecognizedAlert)
 		r.Log.Debug("relay: no provider for name; closed", "client", from.String(), "sni", name)
 		return
 	}
 	d := net.Dialer{Timeout: t.Main.ConnectTimeout}
 	up, err := d.Dial("tcp", t.Main.TLSFallback)
 	if err != nil {
+		alert(c, internalErrorAlert)
 		r.Log.Warn("relay: fallback dial failed", "addr", t.Main.TLSFallback, "err", err)
 		return
 	}
