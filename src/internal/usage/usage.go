@@ -14,6 +14,7 @@
 package usage
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"sync"
@@ -32,17 +33,27 @@ type Counts struct {
 	Denied    uint64 `json:"denied"`
 }
 
-// Tokens is in + out; Bytes is up + down.
-func (c Counts) Tokens() uint64 { return c.TokensIn + c.TokensOut }
-func (c Counts) Bytes() uint64  { return c.BytesUp + c.BytesDown }
+// Tokens is in + out; Bytes is up + down. Both saturate rather than wrap.
+func (c Counts) Tokens() uint64 { return sat(c.TokensIn, c.TokensOut) }
+func (c Counts) Bytes() uint64  { return sat(c.BytesUp, c.BytesDown) }
 
+// add adds d; each counter saturates at the largest uint64 rather than wrap to a small number,
+// which would lift a quota.
 func (c *Counts) add(d Counts) {
-	c.TokensIn += d.TokensIn
-	c.TokensOut += d.TokensOut
-	c.Requests += d.Requests
-	c.BytesUp += d.BytesUp
-	c.BytesDown += d.BytesDown
-	c.Denied += d.Denied
+	c.TokensIn = sat(c.TokensIn, d.TokensIn)
+	c.TokensOut = sat(c.TokensOut, d.TokensOut)
+	c.Requests = sat(c.Requests, d.Requests)
+	c.BytesUp = sat(c.BytesUp, d.BytesUp)
+	c.BytesDown = sat(c.BytesDown, d.BytesDown)
+	c.Denied = sat(c.Denied, d.Denied)
+}
+
+// sat is a + b, or the largest uint64 when that overflows.
+func sat(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxUint64
 }
 
 // since is v − last, each counter; a counter that went backwards (a restart) counts from 0.

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -189,4 +190,60 @@ func FuzzParseFile(f *testing.F) {
 			netip.MustParseAddr(r.Addr) // Load relies on it
 		}
 	})
+}
+
+// TestStaleTempFilesRemoved (issue 23.8): a save killed between writing its temporary file and
+// renaming it leaves a full-size .history-<digits> file; the next start removes it, and nothing
+// else in the directory.
+func TestStaleTempFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "history.json")
+	b, reg, _ := newBook(t, time.UTC, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	use(reg, kid, "openai", 1, 1, 1)
+	if err := b.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, ".history-2847561093")
+	if err := os.WriteFile(stale, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keep := []string{path, filepath.Join(dir, ".history-notes"), filepath.Join(dir, "other.json")}
+	for _, k := range keep[1:] {
+		os.WriteFile(k, []byte("x"), 0o600)
+	}
+	b2, _, _ := newBook(t, time.UTC, time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC))
+	if aside, err := b2.Load(path); err != nil || aside != "" {
+		t.Fatalf("Load: %q %v", aside, err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file is still there (%v)", err)
+	}
+	for _, k := range keep {
+		if _, err := os.Stat(k); err != nil {
+			t.Errorf("%s was removed: %v", k, err)
+		}
+	}
+	if got := b2.Today(kid); got.Requests != 1 {
+		t.Errorf("today after the load: %+v", got)
+	}
+}
+
+// TestAbsurdCounters (issue 23.8): a history row with a counter near 2^64 is corrupt (set
+// aside), and counters saturate rather than wrap, so neither can lift a quota.
+func TestAbsurdCounters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.json")
+	os.WriteFile(path, []byte(`{"version":1,"rows":[{"day":"2026-12-01","addr":"192.168.1.50","provider":"openai","requests":18446744073709551615}]}`), 0o600)
+	b, _, _ := newBook(t, time.UTC, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	if aside, err := b.Load(path); err == nil || aside == "" || !strings.Contains(err.Error(), "row 0") {
+		t.Fatalf("a row with requests 2^64-1 was read: %q %v", aside, err)
+	}
+
+	c := Counts{Requests: math.MaxUint64 - 1, TokensIn: math.MaxUint64, TokensOut: 5, BytesUp: 1 << 63, BytesDown: 1 << 63}
+	c.add(Counts{Requests: 3, TokensIn: 1})
+	if c.Requests != math.MaxUint64 || c.TokensIn != math.MaxUint64 {
+		t.Errorf("add wrapped: %+v", c)
+	}
+	if c.Tokens() != math.MaxUint64 || c.Bytes() != math.MaxUint64 {
+		t.Errorf("tokens %d, bytes %d: wrapped", c.Tokens(), c.Bytes())
+	}
 }
