@@ -3,11 +3,14 @@ package usage
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/airelay/airelay/src/internal/stats"
 )
 
 // fileVersion is the history file's format; another one is set aside like a corrupt file.
@@ -39,8 +42,8 @@ func (b *Book) Save(path string) error {
 	}
 	doc := fileDoc{Version: fileVersion, Saved: b.now().UTC()}
 	for day, ks := range b.days {
-		for k, c := range ks {
-			doc.Rows = append(doc.Rows, Row{Day: day, Addr: k.Addr.String(), MAC: b.macs[k.Addr], Provider: k.Provider, Counts: *c})
+		for k, r := range ks {
+			doc.Rows = append(doc.Rows, k.row(day, r))
 		}
 	}
 	b.dirty = false
@@ -104,13 +107,24 @@ func (b *Book) Load(path string) (setAside string, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, r := range rows {
-		a := netip.MustParseAddr(r.Addr)
-		b.row(r.Day, Key{a, r.Provider}).add(r.Counts)
-		if r.MAC != "" {
-			b.macs[a] = r.MAC
+		// rows of one device (written per address by older versions) add up under its ID
+		a := netip.MustParseAddr(r.Addr).Unmap()
+		mac, _ := net.ParseMAC(r.MAC) // checked by parseFile; "" is none
+		id := IDOf(a, mac)
+		row := b.row(r.Day, Key{id, r.Provider})
+		row.add(r.Counts)
+		row.addr = shown(row.addr, a)
+		if r.Day != b.today {
+			continue
 		}
-		if r.Day == b.today {
-			b.totalFor(a).add(r.Counts)
+		t := b.ids[id]
+		if t == nil && len(b.ids) < maxIDs {
+			t = &tally{members: map[*stats.Device]*devState{}}
+			b.ids[id] = t
+		}
+		if t != nil {
+			t.used.add(r.Counts)
+			t.addr = shown(t.addr, a)
 		}
 	}
 	b.prune()
@@ -131,6 +145,9 @@ func parseFile(data []byte, doc *fileDoc) ([]Row, error) {
 		}
 		if _, err := netip.ParseAddr(r.Addr); err != nil {
 			return nil, fmt.Errorf("row %d: address %q", i, r.Addr)
+		}
+		if _, err := net.ParseMAC(r.MAC); r.MAC != "" && err != nil {
+			return nil, fmt.Errorf("row %d: MAC %q", i, r.MAC)
 		}
 		if r.Provider == "" || len(r.Provider) > 64 {
 			return nil, fmt.Errorf("row %d: provider %q", i, r.Provider)

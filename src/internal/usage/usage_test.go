@@ -49,22 +49,22 @@ func TestDays(t *testing.T) {
 	}
 	b, reg, c := newBook(t, loc, time.Date(2026, 12, 1, 23, 30, 0, 0, loc))
 	use(reg, kid, "openai", 100, 50, 1000)
-	if got := b.Today(kid); got.Tokens() != 150 || got.Requests != 1 || got.Bytes() != 2000 {
+	if got := today(t, b, kid); got.Tokens() != 150 || got.Requests != 1 || got.Bytes() != 2000 {
 		t.Fatalf("today before any sample: %+v", got)
 	}
 	b.Sample()
 	use(reg, kid, "anthropic", 10, 5, 100)
-	if got := b.Today(kid); got.Tokens() != 165 || got.Requests != 2 {
+	if got := today(t, b, kid); got.Tokens() != 165 || got.Requests != 2 {
 		t.Fatalf("today after a sample and more use: %+v", got)
 	}
 	// 23:59:59 → 00:00:00 local (22:59 UTC: still 1 December in UTC)
 	c.t = time.Date(2026, 12, 2, 0, 0, 0, 0, loc)
 	b.Sample()
-	if got := b.Today(kid); got != (Counts{}) {
+	if got := today(t, b, kid); got != (Counts{}) {
 		t.Fatalf("after local midnight, today = %+v, want nothing", got)
 	}
 	use(reg, kid, "openai", 1, 1, 10)
-	if got := b.Today(kid); got.Tokens() != 2 || got.Requests != 1 {
+	if got := today(t, b, kid); got.Tokens() != 2 || got.Requests != 1 {
 		t.Fatalf("first use of the new day: %+v", got)
 	}
 	rows := b.Rows(2, netip.Addr{})
@@ -128,11 +128,13 @@ func TestSaveLoad(t *testing.T) {
 		t.Error("a save with nothing new rewrote the file (flash wear)")
 	}
 
-	b2, _, _ := newBook(t, time.UTC, start.Add(time.Hour))
+	b2, reg2, _ := newBook(t, time.UTC, start.Add(time.Hour))
 	if aside, err := b2.Load(path); err != nil || aside != "" {
 		t.Fatalf("Load: %v %q", err, aside)
 	}
-	if got := b2.Today(kid); got.Tokens() != 150 || got.Requests != 1 {
+	// the device comes back (the relay and gateway look its MAC up before a quota check)
+	reg2.Device(kid).SetMAC([]byte{2, 0, 0, 0, 0, 0x50})
+	if got := today(t, b2, kid); got.Tokens() != 150 || got.Requests != 1 {
 		t.Errorf("today after a restart: %+v", got)
 	}
 	rows := b2.Rows(31, netip.Addr{})
@@ -142,7 +144,7 @@ func TestSaveLoad(t *testing.T) {
 	// the next day, yesterday's history is kept but today's quota starts fresh
 	b3, _, _ := newBook(t, time.UTC, start.Add(24*time.Hour))
 	b3.Load(path)
-	if got := b3.Today(kid); got != (Counts{}) {
+	if got := today(t, b3, kid); got != (Counts{}) {
 		t.Errorf("today the day after: %+v", got)
 	}
 }
@@ -223,7 +225,7 @@ func TestStaleTempFilesRemoved(t *testing.T) {
 			t.Errorf("%s was removed: %v", k, err)
 		}
 	}
-	if got := b2.Today(kid); got.Requests != 1 {
+	if got := today(t, b2, kid); got.Requests != 1 {
 		t.Errorf("today after the load: %+v", got)
 	}
 }
@@ -246,4 +248,14 @@ func TestAbsurdCounters(t *testing.T) {
 	if c.Tokens() != math.MaxUint64 || c.Bytes() != math.MaxUint64 {
 		t.Errorf("tokens %d, bytes %d: wrapped", c.Tokens(), c.Bytes())
 	}
+}
+
+// today is b.Today for a device that must be countable.
+func today(t *testing.T, b *Book, a netip.Addr) Counts {
+	t.Helper()
+	c, ok := b.Today(a)
+	if !ok {
+		t.Fatalf("Today(%v): not countable", a)
+	}
+	return c
 }
