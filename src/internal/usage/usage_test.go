@@ -190,6 +190,17 @@ func FuzzParseFile(f *testing.F) {
 		}
 		for _, r := range rows {
 			netip.MustParseAddr(r.Addr) // Load relies on it
+			c := r.Counts
+			if max(c.TokensIn, c.TokensOut, c.Requests, c.BytesUp, c.BytesDown, c.Denied) > maxCount {
+				t.Fatalf("a row with a counter past %d read: %+v", uint64(maxCount), r)
+			}
+		}
+		// and Load takes whatever parseFile took
+		path := filepath.Join(t.TempDir(), "h.json")
+		os.WriteFile(path, data, 0o600)
+		b := New(stats.New(), time.UTC, 31)
+		if aside, err := b.Load(path); err != nil || aside != "" {
+			t.Fatalf("parseFile took it, Load did not: %q %v", aside, err)
 		}
 	})
 }
