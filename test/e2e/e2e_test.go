@@ -40,6 +40,7 @@ var scenarios = []scenario{
 	{7, "egress", egressScenario},
 	{6, "faults", faultScenario},
 	{8, "home", homeScenario},
+	{10, "ipv6-quota", ipv6QuotaScenario},
 }
 
 // sc is a running scenario: what it has proved so far, and why it failed.
