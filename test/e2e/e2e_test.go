@@ -42,6 +42,7 @@ var scenarios = []scenario{
 	{6, "faults", faultScenario},
 	{8, "home", homeScenario},
 	{10, "mistakes", mistakesScenario},
+	{11, "ipv6-quota", ipv6QuotaScenario},
 }
 
 // sc is a running scenario: what it has proved so far, and why it failed.

@@ -43,6 +43,7 @@ const (
 	QuotaRequests         // daily_requests used up
 	QuotaBytes            // daily_bytes used up
 	ConfigInvalid         // no valid config serves and the failing one concerns this device or provider (config.LoadFailClosed)
+	QuotaUntracked        // a quota applies but the device's use cannot be counted (too many devices)
 )
 
 // Decision is the outcome of one check.
@@ -117,7 +118,11 @@ func (g *Guard) Check(t *config.Table, c *config.Client, p *config.Provider, add
 		}
 	}
 	if g.Usage != nil && q != (config.Quota{}) {
-		used := g.Usage.Today(addr)
+		used, ok := g.Usage.Today(addr)
+		if !ok { // refused rather than let past its quota uncounted
+			d.Reason = QuotaUntracked
+			return d
+		}
 		midnight := usage.NextMidnight(now, g.Zone())
 		over := func(r Reason, u uint64, limit int64) bool {
 			if limit > 0 && u >= uint64(limit) {
@@ -166,13 +171,15 @@ func (d Decision) Message(now time.Time) string {
 		return fmt.Sprintf("the daily data quota of %s bytes for %s is used up (%s today); it resets at midnight%s", group(uint64(d.Limit)), who, group(d.Used), in)
 	case ConfigInvalid:
 		return "AI access for " + who + " is refused until the router's airelay config is fixed (no valid config to serve): " + d.Why
+	case QuotaUntracked:
+		return "the router sees too many devices at once to count the use of " + who + ", so its daily quota cannot be checked: it is refused until it can"
 	}
 	return ""
 }
 
 // Code is the machine-readable reason for error bodies.
 func (d Decision) Code() string {
-	return [...]string{"", "access_denied", "schedule_closed", "daily_token_quota", "daily_request_quota", "daily_byte_quota", "config_invalid"}[d.Reason]
+	return [...]string{"", "access_denied", "schedule_closed", "daily_token_quota", "daily_request_quota", "daily_byte_quota", "config_invalid", "quota_untracked"}[d.Reason]
 }
 
 func group(n uint64) string {

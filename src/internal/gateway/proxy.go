@@ -102,8 +102,8 @@ func (g *Gateway) handle(d *devConn) bool {
 	r := &d.req
 	mac := d.device()
 	dev := d.dev
-	if dev == nil {
-		dev = g.o.Stats.Device(d.addr) // the registry keeps a device once made
+	if dev == nil || dev.Retired() { // retired: the registry made room; ask for it again
+		dev = g.o.Stats.Device(d.addr)
 		d.dev = dev
 	} else {
 		dev.Touch()

@@ -1,11 +1,15 @@
 package relay
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/airelay/airelay/src/internal/stats"
 )
 
 // The poller moves the bytes of every established relayed connection from one goroutine, as
@@ -16,7 +20,14 @@ import (
 //
 // The poller owns duplicates of the two sockets (the net.Conns are closed once the provider's
 // first answer went through, see firstFlight), so no other code can close or reuse a
-// descriptor it still watches.
+// descriptor it still watches. Both sockets are in the epoll set from the start; while
+// firstFlight reads the provider's socket, the poller watches it only for becoming writable
+// (when the device sends more than it can take before the provider's first answer) and for
+// errors, so that answer wakes only the goroutine that reads it.
+//
+// Once a second the sweep closes connections idle both ways for idle_timeout, and those whose
+// device took no byte of what waits for it for write_timeout (a device that stopped reading
+// would otherwise hold its connection, the provider's and the bytes buffered for it).
 
 // pollConn is a relayed connection in the poller: its two sockets and a half per direction.
 type pollConn struct {
@@ -24,9 +35,12 @@ type pollConn struct {
 	fd     [2]int      // 0: device, 1: provider
 	h      [2]pollHalf // 0: device → provider, 1: provider → device
 	idle   time.Duration
-	out    [2]bool   // socket i is watched for writable too
-	moved  bool      // bytes moved since the last sweep
-	quiet  time.Time // since when nothing has moved
+	wt     time.Duration // write_timeout; 0: none
+	out    [2]bool       // socket i is watched for writable too
+	moved  bool          // bytes moved since the last sweep
+	quiet  time.Time     // since when nothing has moved
+	stuck  time.Time     // since when bytes wait for the device without it taking any; zero: not
+	stuckN int64         // h[1].bytes when stuck was set
 	closed bool
 }
 
@@ -87,7 +101,7 @@ func dupFD(c syscall.Conn) (int, error) {
 
 // pollStart hands rc to the poller; false: it could not (not two TCP sockets, no epoll), and
 // rc is untouched.
-func pollStart(rc *relayed, idle time.Duration) bool {
+func pollStart(rc *relayed, idle, wt time.Duration) bool {
 	p := getPoller()
 	up, ok := rc.up.(*net.TCPConn)
 	if p == nil || !ok {
@@ -102,7 +116,7 @@ func pollStart(rc *relayed, idle time.Duration) bool {
 		syscall.Close(dfd)
 		return false
 	}
-	pc := &pollConn{rc: rc, fd: [2]int{dfd, ufd}, idle: idle, quiet: time.Now()}
+	pc := &pollConn{rc: rc, fd: [2]int{dfd, ufd}, idle: idle, wt: wt, quiet: time.Now()}
 	pc.h[0].pipe, pc.h[1].pipe = [2]int{-1, -1}, [2]int{-1, -1}
 	cut := func() { // schedule_cut: the poller owns the sockets now
 		p.mu.Lock()
@@ -113,9 +127,11 @@ func pollStart(rc *relayed, idle time.Duration) bool {
 	pc.h[1].held = true
 	p.mu.Lock()
 	p.conns[dfd], p.conns[ufd] = pc, pc
-	// The device's socket now; the provider's once firstFlight is done with it, so that its
-	// first answer wakes only the goroutine that reads it.
-	if err := p.add(dfd); err != nil {
+	// Both sockets now: the device's for reading, the provider's (held) for writable and
+	// errors only.
+	if err := p.add(pc, 0); err != nil {
+		p.close(pc)
+	} else if err := p.add(pc, 1); err != nil {
 		p.close(pc)
 	}
 	p.mu.Unlock()
@@ -133,9 +149,13 @@ func (p *poller) firstFlight(pc *pollConn) {
 	// counts), and closing shuts the sockets down, which ends this read.
 	bufp := helloBufs.Get().(*[]byte)
 	n, err := rc.up.Read(*bufp)
+	stalled := false
 	if n > 0 {
+		if pc.wt > 0 { // a device that does not take the answer is cut after write_timeout
+			_ = rc.c.SetWriteDeadline(time.Now().Add(pc.wt))
+		}
 		if _, werr := rc.c.Write((*bufp)[:n]); werr != nil {
-			err = werr
+			err, stalled = werr, errors.Is(werr, os.ErrDeadlineExceeded)
 		}
 	}
 	helloBufs.Put(bufp)
@@ -151,7 +171,12 @@ func (p *poller) firstFlight(pc *pollConn) {
 	if pc.closed {
 		return
 	}
-	if aerr := p.add(pc.fd[1]); aerr != nil {
+	if stalled {
+		p.closeStalled(pc)
+		return
+	}
+	// The provider's socket is the poller's now: readable too.
+	if merr := p.modify(pc, 1); merr != nil {
 		p.close(pc)
 		return
 	}
@@ -263,20 +288,39 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 
 const spliceFlags = 0x1 | 0x2 // SPLICE_F_MOVE | SPLICE_F_NONBLOCK
 
-// pollIn is what the poller watches a socket for; pollOut is added while bytes wait for it.
+// pollIn is what the poller watches a socket for; EPOLLOUT is added while bytes wait for it.
 // (EPOLLET is spelt out: its sign in package syscall differs between architectures.)
 const (
 	epollET        = 1 << 31
 	pollIn  uint32 = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
-	pollOut        = pollIn | syscall.EPOLLOUT
 )
 
-// add watches fd for readable. Readable only; writable is asked for while bytes wait (see
-// watch). A socket already readable is reported at once, so bytes that came before are not
-// missed.
-func (p *poller) add(fd int) error {
-	ev := syscall.EpollEvent{Events: pollIn, Fd: int32(fd)}
-	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
+// events is what the poller watches pc's socket i for: readable, and writable while bytes wait
+// for it (see watch). The provider's socket while firstFlight reads it (held): writable when
+// asked and errors only, which epoll reports whatever the mask.
+func (pc *pollConn) events(i int) uint32 {
+	ev := pollIn
+	if i == 1 && pc.h[1].held {
+		ev = epollET
+	}
+	if pc.out[i] {
+		ev |= syscall.EPOLLOUT
+	}
+	return ev
+}
+
+// add puts pc's socket i in the epoll set. A socket already readable is reported at once, so
+// bytes that came before are not missed.
+func (p *poller) add(pc *pollConn, i int) error {
+	ev := syscall.EpollEvent{Events: pc.events(i), Fd: int32(pc.fd[i])}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, pc.fd[i], &ev)
+}
+
+// modify sets what pc's socket i is watched for to pc.events(i); a socket ready for it is
+// reported at once.
+func (p *poller) modify(pc *pollConn, i int) error {
+	ev := syscall.EpollEvent{Events: pc.events(i), Fd: int32(pc.fd[i])}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, pc.fd[i], &ev)
 }
 
 // watch asks for (or stops asking for) pc's socket i becoming writable.
@@ -285,11 +329,7 @@ func (p *poller) watch(pc *pollConn, i int, out bool) error {
 		return nil
 	}
 	pc.out[i] = out
-	ev := syscall.EpollEvent{Events: pollIn, Fd: int32(pc.fd[i])}
-	if out {
-		ev.Events = pollOut
-	}
-	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, pc.fd[i], &ev)
+	return p.modify(pc, i)
 }
 
 func (p *poller) getPipe() ([2]int, error) {
@@ -340,13 +380,18 @@ func (p *poller) close(pc *pollConn) {
 	pc.rc.done()
 }
 
-// sweep closes connections that moved no byte either way for their idle_timeout.
+// sweep closes connections that moved no byte either way for their idle_timeout, and those
+// whose device took no byte of what waits for it for write_timeout.
 func (p *poller) sweep() {
 	t := time.NewTicker(time.Second)
 	for now := range t.C {
 		p.mu.Lock()
 		for fd, pc := range p.conns {
 			if fd != pc.fd[0] {
+				continue
+			}
+			if p.stalled(pc, now) {
+				p.closeStalled(pc)
 				continue
 			}
 			switch {
@@ -358,6 +403,30 @@ func (p *poller) sweep() {
 		}
 		p.mu.Unlock()
 	}
+}
+
+// stalled reports whether bytes have waited for pc's device for write_timeout without it
+// taking one. Called with p.mu held, once a second.
+func (p *poller) stalled(pc *pollConn, now time.Time) bool {
+	if pc.wt <= 0 || !pc.out[0] || pc.h[1].pending == 0 {
+		pc.stuck = time.Time{}
+		return false
+	}
+	if pc.stuck.IsZero() || pc.h[1].bytes != pc.stuckN {
+		pc.stuck, pc.stuckN = now, pc.h[1].bytes
+		return false
+	}
+	return now.Sub(pc.stuck) >= pc.wt
+}
+
+// closeStalled closes pc for its device's write_timeout and counts it. Called with p.mu held.
+func (p *poller) closeStalled(pc *pollConn) {
+	if pc.closed {
+		return
+	}
+	pc.rc.sc.Each(func(k *stats.Counters) { k.WriteTimeouts.Add(1) })
+	pc.rc.r.Log.Info("relay: device took nothing for write_timeout; closed", "client", pc.rc.from.Addr().String(), "provider", pc.rc.provider)
+	p.close(pc)
 }
 
 // closeAll ends the connections of r (Shutdown past its deadline).

@@ -6,7 +6,7 @@ import "time"
 
 type poller struct{}
 
-func pollStart(*relayed, time.Duration) bool { return false }
+func pollStart(*relayed, time.Duration, time.Duration) bool { return false }
 
 func getPoller() *poller { return nil }
 

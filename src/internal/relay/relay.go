@@ -2,12 +2,14 @@
 // real provider, end to end encrypted: airelay never terminates TLS here and holds no
 // certificate.
 //
-// Per connection: read the ClientHello within a size bound and a deadline, match its name
-// against the frozen table, check the device's access, dial the provider through its egress,
-// write the peeked bytes, then hand both sockets to the poller (poller_linux.go): one goroutine
+// Per connection: count it for its device (its MAC, else its IPv4 address or IPv6 /64; past
+// max_conns_per_device it is closed), read the ClientHello within a size bound and a deadline,
+// match its name against the frozen table, check the device's access, dial the provider
+// through its egress, write the peeked bytes, then hand both sockets to the poller (poller_linux.go): one goroutine
 // for all open connections, moving their bytes with splice(2), never through user space, so an
 // open connection costs no goroutine. (Elsewhere than Linux, two goroutines copy each.) Unknown or missing names go to
-// tls_fallback (the router's own HTTPS) or are closed. This package does not listen, resolve or
+// tls_fallback (the router's own HTTPS) or are closed with a TLS alert, as are connections whose
+// provider cannot be reached. This package does not listen, resolve or
 // choose egress itself: the service hands it listeners and a Dial function.
 package relay
 
@@ -27,6 +29,7 @@ import (
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/sni"
 	"github.com/airelay/airelay/src/internal/stats"
+	"github.com/airelay/airelay/src/internal/usage"
 )
 
 // Relay serves the SNI relay. Fields are set before the first Serve and not changed after.
@@ -43,24 +46,41 @@ type Relay struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*net.TCPConn]struct{}
+	conns     map[*net.TCPConn]usage.ID // open connections, by the device they count for
+	perDevice map[usage.ID]int          // open connections per device, for max_conns_per_device
 	active    atomic.Int64
 	slot      chan struct{} // signalled when a connection ends, for max_conns
 	closing   atomic.Bool
+	capLogged atomic.Int64 // when a refusal past max_conns_per_device was last logged (unix ns)
 }
 
 // helloBufs holds read buffers for ClientHellos; a buffer is held only until the hello is
 // forwarded, so a handful serve any number of established connections.
 var helloBufs = sync.Pool{New: func() any { b := make([]byte, sni.MaxHello+5*sni.MaxRecords); return &b }}
 
-// deniedAlert is a TLS fatal alert access_denied(49), so a refused device sees why.
-var deniedAlert = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}
+// TLS fatal alerts, so that a device's error says why its connection ended: access_denied(49)
+// for a device the rules refuse, unrecognized_name(112) for a name the relay does not serve,
+// internal_error(80) when the provider (or the router's own server) cannot be reached.
+var (
+	deniedAlert        = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}
+	unrecognizedAlert  = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 112}
+	internalErrorAlert = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 80}
+	alertWriteTimeout  = time.Second
+)
+
+// alert sends a TLS alert before the connection is closed; a device that does not take it
+// within a second does not get it.
+func alert(c net.Conn, a []byte) {
+	_ = c.SetWriteDeadline(time.Now().Add(alertWriteTimeout))
+	_, _ = c.Write(a)
+}
 
 func (r *Relay) init() {
 	r.mu.Lock()
 	if r.listeners == nil {
 		r.listeners = map[net.Listener]struct{}{}
-		r.conns = map[*net.TCPConn]struct{}{}
+		r.conns = map[*net.TCPConn]usage.ID{}
+		r.perDevice = map[usage.ID]int{}
 		r.slot = make(chan struct{}, 1)
 	}
 	r.mu.Unlock()
@@ -120,11 +140,18 @@ func isTemporary(err error) bool {
 func (r *Relay) track(c *net.TCPConn, add bool) {
 	r.mu.Lock()
 	if add {
-		r.conns[c] = struct{}{}
+		r.conns[c] = usage.ID{}
 		r.active.Add(1)
-	} else if _, ok := r.conns[c]; ok {
+	} else if id, ok := r.conns[c]; ok {
 		delete(r.conns, c)
 		r.active.Add(-1)
+		if id.Valid() {
+			if n := r.perDevice[id] - 1; n > 0 {
+				r.perDevice[id] = n
+			} else {
+				delete(r.perDevice, id)
+			}
+		}
 	}
 	r.mu.Unlock()
 	if !add {
@@ -133,6 +160,19 @@ func (r *Relay) track(c *net.TCPConn, add bool) {
 		default:
 		}
 	}
+}
+
+// claim counts open connection c for device id; false when the device already has max open
+// connections (max_conns_per_device), and c is not counted for it.
+func (r *Relay) claim(c *net.TCPConn, id usage.ID, max int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.conns[c]; !ok || max > 0 && r.perDevice[id] >= max {
+		return false
+	}
+	r.conns[c] = id
+	r.perDevice[id]++
+	return true
 }
 
 // Active returns the number of open connections.
@@ -184,6 +224,19 @@ func (r *Relay) handle(c *net.TCPConn) {
 	if ap, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		from = ap.AddrPort()
 	}
+	// One device (its MAC, else its IPv4 address or IPv6 /64) holds at most
+	// max_conns_per_device of the relay's connections, so it cannot take every slot.
+	var mac net.HardwareAddr
+	if r.MAC != nil {
+		mac = r.MAC(from.Addr())
+	}
+	if !r.claim(c, usage.IDOf(from.Addr(), mac), t.Main.MaxConnsPerDevice) {
+		if now := time.Now().UnixNano(); now-r.capLogged.Load() > int64(time.Second) {
+			r.capLogged.Store(now)
+			r.Log.Info("relay: device at max_conns_per_device; connection closed", "client", from.Addr().String(), "mac", macString(mac), "max", t.Main.MaxConnsPerDevice)
+		}
+		return
+	}
 
 	bufp := helloBufs.Get().(*[]byte)
 	hello, name, err := readHello(c, *bufp, t.Main.HelloTimeout)
@@ -210,11 +263,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	}
 
 	dev := r.Stats.Device(from.Addr())
-	var mac net.HardwareAddr
-	if r.MAC != nil {
-		mac = r.MAC(from.Addr())
-		dev.SetMAC(mac)
-	}
+	dev.SetMAC(mac)
 	client := t.ClientFor(from.Addr(), mac)
 	sc := r.Stats.Begin(dev, p.ID)
 	defer func() {
@@ -226,8 +275,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	dec := r.Guard.Check(t, client, p, from.Addr(), access.Relay)
 	if !dec.Allowed {
 		sc.Each(func(k *stats.Counters) { k.Denied.Add(1) })
-		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.Write(deniedAlert)
+		alert(c, deniedAlert)
 		r.Log.Info("relay: denied", "client", from.Addr().String(), "mac", macString(mac), "provider", p.ID, "sni", name, "why", dec.Code())
 		return
 	}
@@ -241,6 +289,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	cancel()
 	if err != nil {
 		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+		alert(c, internalErrorAlert)
 		r.Log.Warn("relay: dial failed", "client", from.Addr().String(), "provider", p.ID, "addr", addr, "err", err)
 		return
 	}
@@ -248,6 +297,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	if _, err := up.Write(hello); err != nil {
 		up.Close()
 		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+		alert(c, internalErrorAlert)
 		r.Log.Warn("relay: upstream write failed", "provider", p.ID, "err", err)
 		return
 	}
@@ -260,7 +310,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	if dec.CutIn > 0 { // schedule_cut: the window closes while the connection may still be open
 		rc.cut = time.AfterFunc(dec.CutIn, rc.cutNow)
 	}
-	rc.start(t.Main.IdleTimeout)
+	rc.start(t.Main.IdleTimeout, t.Main.WriteTimeout)
 }
 
 // relayed is a connection past its setup: two goroutines copy it, one each way, and the one
@@ -294,24 +344,29 @@ func (rc *relayed) cutNow() {
 	rc.up.Close()
 }
 
-func (rc *relayed) start(idle time.Duration) {
-	if pollStart(rc, idle) {
+func (rc *relayed) start(idle, wt time.Duration) {
+	if pollStart(rc, idle, wt) {
 		return
 	}
 	rc.left.Store(2)
-	go rc.copyDown(idle)
+	go rc.copyDown(idle, wt)
 	go rc.copyUp(idle)
 }
 
-// copyDown copies provider → device.
-func (rc *relayed) copyDown(idle time.Duration) {
-	rc.downBytes = copyHalf(rc.c, rc.up, idle, &rc.idleDown, &rc.idleUp)
+// copyDown copies provider → device; a device that takes nothing for wt is cut.
+func (rc *relayed) copyDown(idle, wt time.Duration) {
+	var stalled bool
+	rc.downBytes, stalled = copyHalf(rc.c, rc.up, idle, wt, &rc.idleDown, &rc.idleUp)
+	if stalled {
+		rc.sc.Each(func(k *stats.Counters) { k.WriteTimeouts.Add(1) })
+		rc.r.Log.Info("relay: device took nothing for write_timeout; closed", "client", rc.from.Addr().String(), "provider", rc.provider)
+	}
 	rc.done()
 }
 
 // copyUp copies device → provider.
 func (rc *relayed) copyUp(idle time.Duration) {
-	rc.upBytes = copyHalf(rc.up, rc.c, idle, &rc.idleUp, &rc.idleDown)
+	rc.upBytes, _ = copyHalf(rc.up, rc.c, idle, 0, &rc.idleUp, &rc.idleDown)
 	rc.done()
 }
 
@@ -333,12 +388,14 @@ func (rc *relayed) done() {
 // fallback hands a connection that is not for a provider to tls_fallback, or closes it.
 func (r *Relay) fallback(c *net.TCPConn, t *config.Table, hello []byte, name string, from netip.AddrPort) {
 	if t.Main.TLSFallback == "" {
+		alert(c, unrecognizedAlert)
 		r.Log.Debug("relay: no provider for name; closed", "client", from.String(), "sni", name)
 		return
 	}
 	d := net.Dialer{Timeout: t.Main.ConnectTimeout}
 	up, err := d.Dial("tcp", t.Main.TLSFallback)
 	if err != nil {
+		alert(c, internalErrorAlert)
 		r.Log.Warn("relay: fallback dial failed", "addr", t.Main.TLSFallback, "err", err)
 		return
 	}
@@ -346,7 +403,7 @@ func (r *Relay) fallback(c *net.TCPConn, t *config.Table, hello []byte, name str
 	if _, err := up.Write(hello); err != nil {
 		return
 	}
-	splice(c, up, t.Main.IdleTimeout)
+	splice(c, up, t.Main.IdleTimeout, t.Main.WriteTimeout)
 }
 
 var errNoData = errors.New("connection closed before any byte")

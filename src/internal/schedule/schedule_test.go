@@ -177,8 +177,25 @@ func FuzzParseWindow(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if w.Days == 0 || w.Days > 0x7f || w.Start < 0 || w.Start >= 1440 || w.End <= 0 || w.End > 1440 || w.Start == w.End {
+		// End 0 is a valid end: 22:00-00:00 runs to midnight past the start (issue 23.8)
+		if w.Days == 0 || w.Days > 0x7f || w.Start < 0 || w.Start >= 1440 || w.End < 0 || w.End > 1440 || w.Start == w.End {
 			t.Fatalf("%q parsed to %+v", s, w)
+		}
+		// open from its start on each of its days, until a minute before its end
+		sun := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC) // a Sunday
+		for d := 0; d < 7; d++ {
+			if w.Days&(1<<d) == 0 {
+				continue
+			}
+			start := sun.AddDate(0, 0, d).Add(time.Duration(w.Start) * time.Minute)
+			length := w.End - w.Start
+			if length <= 0 {
+				length += 1440
+			}
+			last := start.Add(time.Duration(length-1) * time.Minute)
+			if s := (Schedule{w}); !s.Open(start) || !s.Open(last) {
+				t.Fatalf("%q: closed at %v or %v", w, start, last)
+			}
 		}
 		// the canonical form reads back the same
 		w2, err := ParseWindow(w.String())

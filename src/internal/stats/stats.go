@@ -7,16 +7,27 @@
 package stats
 
 import (
+	"cmp"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // MaxDevices bounds the per-device table so a flood of source addresses cannot grow memory
-// without limit; devices past it are counted under the "other" device.
+// without limit. When it is full, the devices idle longest (nothing open, not seen for
+// RetireIdle) are retired to make room for a new one; only when none can be are new devices
+// counted under the "other" device.
 const MaxDevices = 4096
+
+// RetireIdle: a device seen more recently than this is not retired (it may be between its
+// lookup and its first count).
+const RetireIdle = time.Second
+
+// retireBatch devices are retired at once, so a full table is not scanned for each new device.
+const retireBatch = MaxDevices / 16
 
 // Counters is one set of counters.
 type Counters struct {
@@ -53,6 +64,7 @@ type Device struct {
 	Addr     netip.Addr
 	Total    Counters
 	lastSeen atomic.Int64 // unix nanoseconds
+	retired  atomic.Bool
 	mac      atomic.Pointer[string]
 	mu       sync.Mutex
 	perProv  map[string]*Counters
@@ -60,6 +72,13 @@ type Device struct {
 
 // Touch records activity now.
 func (d *Device) Touch() { d.lastSeen.Store(time.Now().UnixNano()) }
+
+// LastSeen is when the device was last touched.
+func (d *Device) LastSeen() time.Time { return time.Unix(0, d.lastSeen.Load()) }
+
+// Retired reports whether the registry retired d to make room: whoever keeps d across requests
+// (a keep-alive connection) asks Registry.Device for the device again.
+func (d *Device) Retired() bool { return d.retired.Load() }
 
 // SetMAC records the device's MAC once known.
 func (d *Device) SetMAC(mac net.HardwareAddr) {
@@ -103,7 +122,12 @@ type Registry struct {
 	mu        sync.RWMutex
 	providers map[string]*Counters
 	devices   map[netip.Addr]*Device
-	other     *Device // devices past MaxDevices
+	other     *Device   // devices past MaxDevices
+	collect   bool      // retired devices are kept in retired until released
+	retired   []*Device // for the collector (see CollectRetired)
+	news      []*Device // for the collector: devices made or retired since it last took them
+	newsLost  bool      // more of them than MaxDevices: the collector looks at all
+	hasNews   atomic.Bool
 }
 
 // New returns an empty registry.
@@ -143,16 +167,107 @@ func (r *Registry) Device(addr netip.Addr) *Device {
 		r.mu.Lock()
 		if d = r.devices[addr]; d == nil {
 			if len(r.devices) >= MaxDevices {
+				r.retire(time.Now())
+			}
+			if len(r.devices) >= MaxDevices {
 				d = r.other
 			} else {
 				d = &Device{Addr: addr}
 				r.devices[addr] = d
+				r.note(d)
 			}
 		}
 		r.mu.Unlock()
 	}
 	d.Touch()
 	return d
+}
+
+// retire takes up to retireBatch of the devices idle longest out of the table: none with a
+// connection or request open, none seen within RetireIdle. With a collector, a retired device
+// waits in r.retired until released (and none is retired while that list is full), so what it
+// counted, and what a holder still adds to it, is not lost. Called with r.mu held.
+func (r *Registry) retire(now time.Time) {
+	n := retireBatch
+	if r.collect {
+		n = min(n, MaxDevices-len(r.retired))
+	}
+	if n <= 0 {
+		return
+	}
+	before := now.Add(-RetireIdle).UnixNano()
+	var idle []*Device
+	for _, d := range r.devices {
+		if d.Total.Active.Load() == 0 && d.lastSeen.Load() < before {
+			idle = append(idle, d)
+		}
+	}
+	slices.SortFunc(idle, func(a, b *Device) int { return cmp.Compare(a.lastSeen.Load(), b.lastSeen.Load()) })
+	for _, d := range idle[:min(n, len(idle))] {
+		delete(r.devices, d.Addr)
+		d.retired.Store(true)
+		if r.collect {
+			r.retired = append(r.retired, d)
+			r.note(d)
+		}
+	}
+}
+
+// note tells the collector about d. Called with r.mu held.
+func (r *Registry) note(d *Device) {
+	if !r.collect {
+		return
+	}
+	if len(r.news) < MaxDevices {
+		r.news = append(r.news, d)
+	} else {
+		r.newsLost = true
+	}
+	r.hasNews.Store(true)
+}
+
+// TakeNews returns the devices made or retired since the last call (all: too many to list;
+// look at Devices and Retired), for the collector.
+func (r *Registry) TakeNews() (ds []*Device, all bool) {
+	if !r.hasNews.Load() {
+		return nil, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ds, all = r.news, r.newsLost
+	r.news, r.newsLost = nil, false
+	r.hasNews.Store(false)
+	return ds, all
+}
+
+// Full reports whether the device table is full: a device not in it now went to "other".
+func (r *Registry) Full() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.devices) >= MaxDevices
+}
+
+// CollectRetired makes the registry keep the devices it retires until Release, and list the
+// devices it makes and retires for TakeNews (the usage book does, so that quotas and history
+// lose nothing of them and see a device's new address at once).
+func (r *Registry) CollectRetired() {
+	r.mu.Lock()
+	r.collect = true
+	r.mu.Unlock()
+}
+
+// Retired returns the retired devices not yet released.
+func (r *Registry) Retired() []*Device {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Clone(r.retired)
+}
+
+// Release forgets the retired devices in ds.
+func (r *Registry) Release(ds map[*Device]struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.retired = slices.DeleteFunc(r.retired, func(d *Device) bool { _, ok := ds[d]; return ok })
 }
 
 // Conn is what a relay connection or gateway request holds: the three counter sets it updates.

@@ -137,3 +137,48 @@ func TestParseRedirect(t *testing.T) {
 		t.Errorf("metrics with an inactive redirect: %v\n%s", err, b.String())
 	}
 }
+
+// TestRetire (issue 23.1): a full table makes room for a new device by retiring those idle
+// longest (never one with a connection open or seen within RetireIdle); only when none can go
+// is a new device counted under "other". A collector gets the retired devices until it
+// releases them, and hears of every device made or retired.
+func TestRetire(t *testing.T) {
+	r := New()
+	r.CollectRetired()
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}) }
+	busy := r.Begin(r.Device(addr(0)), "openai") // the oldest, but open
+	defer busy.End()
+	for i := 1; i < MaxDevices; i++ {
+		r.Device(addr(i))
+	}
+	if news, all := r.TakeNews(); len(news) != MaxDevices || all {
+		t.Fatalf("news of %d devices (all %v), want %d", len(news), all, MaxDevices)
+	}
+	if d := r.Device(netip.MustParseAddr("10.9.0.1")); d.Addr.IsValid() {
+		t.Fatal("a device was retired although every one was seen within RetireIdle")
+	}
+	time.Sleep(RetireIdle + 10*time.Millisecond)
+	r.Device(addr(7)) // seen again: not among the oldest now
+	d := r.Device(netip.MustParseAddr("10.9.0.2"))
+	if !d.Addr.IsValid() || r.Full() {
+		t.Fatalf("no room made for a new device: %v, full %v", d.Addr, r.Full())
+	}
+	retired := r.Retired()
+	if len(retired) != retireBatch {
+		t.Fatalf("%d retired, want %d", len(retired), retireBatch)
+	}
+	gone := map[*Device]struct{}{}
+	for _, d := range retired {
+		if d.Addr == addr(0) || d.Addr == addr(7) || !d.Retired() || r.Lookup(d.Addr) != nil {
+			t.Errorf("retired %v (retired flag %v)", d.Addr, d.Retired())
+		}
+		gone[d] = struct{}{}
+	}
+	if news, _ := r.TakeNews(); len(news) != retireBatch+1 {
+		t.Errorf("news of %d devices, want the %d retired and the new one", len(news), retireBatch)
+	}
+	r.Release(gone)
+	if n := len(r.Retired()); n != 0 {
+		t.Errorf("%d retired after release", n)
+	}
+}

@@ -3,14 +3,26 @@ package usage
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/airelay/airelay/src/internal/stats"
 )
 
 // fileVersion is the history file's format; another one is set aside like a corrupt file.
 const fileVersion = 1
+
+// maxCount bounds each counter of a row: 2^50 (about 10^15) of anything in one day for one
+// device is more than a router can move (bytes at 10 Gbit/s all day are 2^47). A row above it
+// is corrupt, not a figure to add to.
+const maxCount = 1 << 50
+
+// tempPrefix starts the names of the temporary files Save writes and renames.
+const tempPrefix = ".history-"
 
 type fileDoc struct {
 	Version int       `json:"version"`
@@ -30,8 +42,8 @@ func (b *Book) Save(path string) error {
 	}
 	doc := fileDoc{Version: fileVersion, Saved: b.now().UTC()}
 	for day, ks := range b.days {
-		for k, c := range ks {
-			doc.Rows = append(doc.Rows, Row{Day: day, Addr: k.Addr.String(), MAC: b.macs[k.Addr], Provider: k.Provider, Counts: *c})
+		for k, r := range ks {
+			doc.Rows = append(doc.Rows, k.row(day, r))
 		}
 	}
 	b.dirty = false
@@ -40,7 +52,7 @@ func (b *Book) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".history-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), tempPrefix+"*")
 	if err != nil {
 		b.markDirty()
 		return fmt.Errorf("usage history %s: %w", path, err)
@@ -69,10 +81,13 @@ func (b *Book) markDirty() {
 }
 
 // Load reads the history file back. A missing file is an empty history. A file that does not
-// read (truncated, corrupt, another version) is renamed to path.corrupt-<time> and reported;
-// the book starts empty and nothing is lost that could have been read. Days beyond keep are
-// dropped; today's rows count toward today's totals, so quotas survive a restart.
+// read (truncated, corrupt, another version, a counter beyond belief) is renamed to
+// path.corrupt-<time> and reported; the book starts empty and nothing is lost that could have
+// been read. Days beyond keep are dropped; today's rows count toward today's totals, so quotas
+// survive a restart. Temporary files a save killed midway left beside path are removed first
+// (flash fills up otherwise).
 func (b *Book) Load(path string) (setAside string, err error) {
+	removeStaleTemps(path)
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return "", nil
@@ -92,13 +107,24 @@ func (b *Book) Load(path string) (setAside string, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, r := range rows {
-		a := netip.MustParseAddr(r.Addr)
-		b.row(r.Day, Key{a, r.Provider}).add(r.Counts)
-		if r.MAC != "" {
-			b.macs[a] = r.MAC
+		// rows of one device (written per address by older versions) add up under its ID
+		a := netip.MustParseAddr(r.Addr).Unmap()
+		mac, _ := net.ParseMAC(r.MAC) // checked by parseFile; "" is none
+		id := IDOf(a, mac)
+		row := b.row(r.Day, Key{id, r.Provider})
+		row.add(r.Counts)
+		row.addr = shown(row.addr, a)
+		if r.Day != b.today {
+			continue
 		}
-		if r.Day == b.today {
-			b.totalFor(a).add(r.Counts)
+		t := b.ids[id]
+		if t == nil && len(b.ids) < maxIDs {
+			t = &tally{members: map[*stats.Device]*devState{}}
+			b.ids[id] = t
+		}
+		if t != nil {
+			t.used.add(r.Counts)
+			t.addr = shown(t.addr, a)
 		}
 	}
 	b.prune()
@@ -120,9 +146,39 @@ func parseFile(data []byte, doc *fileDoc) ([]Row, error) {
 		if _, err := netip.ParseAddr(r.Addr); err != nil {
 			return nil, fmt.Errorf("row %d: address %q", i, r.Addr)
 		}
+		if _, err := net.ParseMAC(r.MAC); r.MAC != "" && err != nil {
+			return nil, fmt.Errorf("row %d: MAC %q", i, r.MAC)
+		}
 		if r.Provider == "" || len(r.Provider) > 64 {
 			return nil, fmt.Errorf("row %d: provider %q", i, r.Provider)
 		}
+		c := r.Counts
+		for _, v := range [...]uint64{c.TokensIn, c.TokensOut, c.Requests, c.BytesUp, c.BytesDown, c.Denied} {
+			if v > maxCount {
+				return nil, fmt.Errorf("row %d: a counter of %d, beyond what a day can hold", i, v)
+			}
+		}
 	}
 	return doc.Rows, nil
+}
+
+// removeStaleTemps removes the temporary files of saves that never finished (the process was
+// killed between writing and renaming): the files in path's directory named like Save's
+// temporary files (tempPrefix and digits), never path itself. Called at start, before any save.
+func removeStaleTemps(path string) {
+	dir := filepath.Dir(path)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		digits, ok := strings.CutPrefix(name, tempPrefix)
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		if p := filepath.Join(dir, name); p != filepath.Clean(path) {
+			os.Remove(p)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -48,22 +49,22 @@ func TestDays(t *testing.T) {
 	}
 	b, reg, c := newBook(t, loc, time.Date(2026, 12, 1, 23, 30, 0, 0, loc))
 	use(reg, kid, "openai", 100, 50, 1000)
-	if got := b.Today(kid); got.Tokens() != 150 || got.Requests != 1 || got.Bytes() != 2000 {
+	if got := today(t, b, kid); got.Tokens() != 150 || got.Requests != 1 || got.Bytes() != 2000 {
 		t.Fatalf("today before any sample: %+v", got)
 	}
 	b.Sample()
 	use(reg, kid, "anthropic", 10, 5, 100)
-	if got := b.Today(kid); got.Tokens() != 165 || got.Requests != 2 {
+	if got := today(t, b, kid); got.Tokens() != 165 || got.Requests != 2 {
 		t.Fatalf("today after a sample and more use: %+v", got)
 	}
 	// 23:59:59 → 00:00:00 local (22:59 UTC: still 1 December in UTC)
 	c.t = time.Date(2026, 12, 2, 0, 0, 0, 0, loc)
 	b.Sample()
-	if got := b.Today(kid); got != (Counts{}) {
+	if got := today(t, b, kid); got != (Counts{}) {
 		t.Fatalf("after local midnight, today = %+v, want nothing", got)
 	}
 	use(reg, kid, "openai", 1, 1, 10)
-	if got := b.Today(kid); got.Tokens() != 2 || got.Requests != 1 {
+	if got := today(t, b, kid); got.Tokens() != 2 || got.Requests != 1 {
 		t.Fatalf("first use of the new day: %+v", got)
 	}
 	rows := b.Rows(2, netip.Addr{})
@@ -127,11 +128,13 @@ func TestSaveLoad(t *testing.T) {
 		t.Error("a save with nothing new rewrote the file (flash wear)")
 	}
 
-	b2, _, _ := newBook(t, time.UTC, start.Add(time.Hour))
+	b2, reg2, _ := newBook(t, time.UTC, start.Add(time.Hour))
 	if aside, err := b2.Load(path); err != nil || aside != "" {
 		t.Fatalf("Load: %v %q", err, aside)
 	}
-	if got := b2.Today(kid); got.Tokens() != 150 || got.Requests != 1 {
+	// the device comes back (the relay and gateway look its MAC up before a quota check)
+	reg2.Device(kid).SetMAC([]byte{2, 0, 0, 0, 0, 0x50})
+	if got := today(t, b2, kid); got.Tokens() != 150 || got.Requests != 1 {
 		t.Errorf("today after a restart: %+v", got)
 	}
 	rows := b2.Rows(31, netip.Addr{})
@@ -141,7 +144,7 @@ func TestSaveLoad(t *testing.T) {
 	// the next day, yesterday's history is kept but today's quota starts fresh
 	b3, _, _ := newBook(t, time.UTC, start.Add(24*time.Hour))
 	b3.Load(path)
-	if got := b3.Today(kid); got != (Counts{}) {
+	if got := today(t, b3, kid); got != (Counts{}) {
 		t.Errorf("today the day after: %+v", got)
 	}
 }
@@ -187,6 +190,83 @@ func FuzzParseFile(f *testing.F) {
 		}
 		for _, r := range rows {
 			netip.MustParseAddr(r.Addr) // Load relies on it
+			c := r.Counts
+			if max(c.TokensIn, c.TokensOut, c.Requests, c.BytesUp, c.BytesDown, c.Denied) > maxCount {
+				t.Fatalf("a row with a counter past %d read: %+v", uint64(maxCount), r)
+			}
+		}
+		// and Load takes whatever parseFile took
+		path := filepath.Join(t.TempDir(), "h.json")
+		os.WriteFile(path, data, 0o600)
+		b := New(stats.New(), time.UTC, 31)
+		if aside, err := b.Load(path); err != nil || aside != "" {
+			t.Fatalf("parseFile took it, Load did not: %q %v", aside, err)
 		}
 	})
+}
+
+// TestStaleTempFilesRemoved (issue 23.8): a save killed between writing its temporary file and
+// renaming it leaves a full-size .history-<digits> file; the next start removes it, and nothing
+// else in the directory.
+func TestStaleTempFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "history.json")
+	b, reg, _ := newBook(t, time.UTC, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	use(reg, kid, "openai", 1, 1, 1)
+	if err := b.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, ".history-2847561093")
+	if err := os.WriteFile(stale, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keep := []string{path, filepath.Join(dir, ".history-notes"), filepath.Join(dir, "other.json")}
+	for _, k := range keep[1:] {
+		os.WriteFile(k, []byte("x"), 0o600)
+	}
+	b2, _, _ := newBook(t, time.UTC, time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC))
+	if aside, err := b2.Load(path); err != nil || aside != "" {
+		t.Fatalf("Load: %q %v", aside, err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file is still there (%v)", err)
+	}
+	for _, k := range keep {
+		if _, err := os.Stat(k); err != nil {
+			t.Errorf("%s was removed: %v", k, err)
+		}
+	}
+	if got := today(t, b2, kid); got.Requests != 1 {
+		t.Errorf("today after the load: %+v", got)
+	}
+}
+
+// TestAbsurdCounters (issue 23.8): a history row with a counter near 2^64 is corrupt (set
+// aside), and counters saturate rather than wrap, so neither can lift a quota.
+func TestAbsurdCounters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.json")
+	os.WriteFile(path, []byte(`{"version":1,"rows":[{"day":"2026-12-01","addr":"192.168.1.50","provider":"openai","requests":18446744073709551615}]}`), 0o600)
+	b, _, _ := newBook(t, time.UTC, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	if aside, err := b.Load(path); err == nil || aside == "" || !strings.Contains(err.Error(), "row 0") {
+		t.Fatalf("a row with requests 2^64-1 was read: %q %v", aside, err)
+	}
+
+	c := Counts{Requests: math.MaxUint64 - 1, TokensIn: math.MaxUint64, TokensOut: 5, BytesUp: 1 << 63, BytesDown: 1 << 63}
+	c.add(Counts{Requests: 3, TokensIn: 1})
+	if c.Requests != math.MaxUint64 || c.TokensIn != math.MaxUint64 {
+		t.Errorf("add wrapped: %+v", c)
+	}
+	if c.Tokens() != math.MaxUint64 || c.Bytes() != math.MaxUint64 {
+		t.Errorf("tokens %d, bytes %d: wrapped", c.Tokens(), c.Bytes())
+	}
+}
+
+// today is b.Today for a device that must be countable.
+func today(t *testing.T, b *Book, a netip.Addr) Counts {
+	t.Helper()
+	c, ok := b.Today(a)
+	if !ok {
+		t.Fatalf("Today(%v): not countable", a)
+	}
+	return c
 }
