@@ -98,7 +98,9 @@ func parseMessages(b []byte, dst []entry) ([]entry, error) {
 			}
 		case rtmNewNeigh, rtmDelNeigh:
 			if e, ok := parseNeigh(msg); ok {
-				e.gone = e.gone || typ == rtmDelNeigh
+				if typ == rtmDelNeigh {
+					e.gone, e.mac = true, [6]byte{}
+				}
 				dst = append(dst, e)
 			}
 		}
