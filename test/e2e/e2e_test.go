@@ -38,6 +38,7 @@ var scenarios = []scenario{
 	{4, "deny", denyScenario},
 	{5, "gateway", gatewayScenario},
 	{7, "egress", egressScenario},
+	{9, "handover", handoverScenario},
 	{6, "faults", faultScenario},
 	{8, "home", homeScenario},
 }
