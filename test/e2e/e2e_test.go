@@ -39,6 +39,7 @@ var scenarios = []scenario{
 	{5, "gateway", gatewayScenario},
 	{9, "stream-usage", streamUsageScenario},
 	{7, "egress", egressScenario},
+	{12, "handover", handoverScenario},
 	{6, "faults", faultScenario},
 	{8, "home", homeScenario},
 	{10, "mistakes", mistakesScenario},

@@ -111,7 +111,7 @@ func main() {
 	flag.StringVar(&o.md, "md", "BENCHMARKS.md", "the report")
 	flag.StringVar(&o.svg, "svg", "bench/chart.svg", "the chart")
 	flag.StringVar(&o.merge, "merge", "", "an earlier results.json: the sections run now replace its own, the rest are kept, and the report is written from both (with a note saying which sections come from which run)")
-	flag.StringVar(&o.only, "only", "", "comma-separated sections to run (l7,l7tls,l7two,home,relay,memory,startup,dns,footprint); default all")
+	flag.StringVar(&o.only, "only", "", "comma-separated sections to run (l7,l7tls,l7two,home,lan,relay,memory,startup,dns,footprint); default all")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	log.SetPrefix("airbench: ")
@@ -243,6 +243,7 @@ func (e *env) run() error {
 		{"memory", e.runMemory},
 		{"l7two", e.runL7Two},
 		{"home", e.runHome},
+		{"lan", e.runLAN},
 		{"startup", e.runStartup},
 		{"dns", e.runDNS},
 		{"footprint", e.runFootprint},

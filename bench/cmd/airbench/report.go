@@ -571,6 +571,15 @@ func writeDetails(b *strings.Builder, r *Results) {
 		b.WriteString(t.String())
 		w("\nThe same binary twice, run one after the other on the same CPU: as shipped, and with every bench device in a client section with a schedule (always open) and daily token, request and byte quotas that never run out, plus main's default quotas, so each request and connection makes the whole decision. Gateway at c=%d.\n\n", r.Params.Concurrency[0])
 	}
+	if l := r.LAN; l != nil {
+		w("### A LAN device: each new connection decided on the MAC the kernel holds now\n\n")
+		t := &table{head: []string{"airelay, new connections", "relay handshake p50 µs", "p99 µs", "gateway new connection p50 µs", "p99 µs", "errors"}}
+		for _, row := range l.Rows {
+			t.add(row.From, us(row.HandshakeP50), us(row.HandshakeP99), us(row.GatewayP50), us(row.GatewayP99), fmt.Sprint(row.Errors))
+		}
+		b.WriteString(t.String())
+		w("\nOne airelay listening on the router's end of a veth pair, with a client section naming the LAN device's MAC. The LAN device is a network namespace whose MAC the router's kernel learnt by ARP; its connections cross the veth pair, the router's own do not, so the rows differ by that too. Each connection looks the device's MAC up once: one non-blocking read of the kernel's neighbour announcements before the answer. Relay handshake: TCP connect plus a full TLS 1.3 handshake through the relay to the fake. Gateway new connection: TCP connect, GET /openai/v1/models (the router's key added), the whole answer, close. %d per round and row, %d rounds.\n\n", r.Params.Handshakes, r.Params.Rounds)
+	}
 	if s := r.Relay; s != nil {
 		w("### TLS relay\n\n")
 		t := &table{head: []string{"target", "handshake p50 µs", "p99 µs", "mean µs", "handshakes", "1 GiB download MiB/s (reps)", "relay CPU s per GiB", "errors"}}

@@ -17,6 +17,7 @@ type Results struct {
 	L7TLS     *L7Section         `json:"l7_https_upstream,omitempty"`
 	L7Two     *L7Section         `json:"l7_two_cpus,omitempty"`
 	Home      *HomeSection       `json:"home_controls,omitempty"`
+	LAN       *LANSection        `json:"lan_device,omitempty"`
 	Relay     *RelaySection      `json:"relay,omitempty"`
 	Memory    *MemorySection     `json:"memory,omitempty"`
 	Startup   *StartupSection    `json:"startup,omitempty"`
@@ -103,6 +104,23 @@ type RelayRow struct {
 	MiBpsReps    []float64 `json:"download_mib_per_s_reps"`
 	CPUPerGiB    float64   `json:"relay_cpu_s_per_gib"`
 	Errors       int       `json:"errors"`
+}
+
+// LANSection is new connections to one airelay from the router's own address and from a
+// device in the kernel's neighbour table, each decided on the MAC the kernel holds now.
+type LANSection struct {
+	Rows []*LANRow `json:"rows"`
+}
+
+type LANRow struct {
+	From         string  `json:"from"`
+	HandshakeP50 float64 `json:"relay_handshake_p50_us"`
+	HandshakeP99 float64 `json:"relay_handshake_p99_us"`
+	Handshakes   int     `json:"handshakes"`
+	GatewayP50   float64 `json:"gateway_new_conn_p50_us"`
+	GatewayP99   float64 `json:"gateway_new_conn_p99_us"`
+	Requests     int     `json:"gateway_requests"`
+	Errors       int     `json:"errors"`
 }
 
 // HomeSection is airelay as shipped beside airelay with every bench device under a schedule

@@ -17,6 +17,7 @@ const (
 	nlmsgError  = 2
 	nlmsgDone   = 3
 	rtmNewNeigh = 28
+	rtmDelNeigh = 29
 
 	ndaDst      = 1
 	ndaLLAddr   = 2
@@ -30,19 +31,22 @@ const (
 	nudFailed     = 0x20
 	nudNoARP      = 0x40
 	nudPermanent  = 0x80
+
+	ntfProxy = 0x08 // ndm_flags: a proxy ARP/ND entry, not a neighbour
 )
 
 // Netlink is in the host's byte order.
 var ne = binary.NativeEndian
 
-// entry is one usable neighbour: an address with a 6-byte link-layer address.
+// entry is one neighbour message: an address on an interface and, unless gone, its 6-byte
+// link-layer address.
 type entry struct {
-	ip    netip.Addr
-	mac   [6]byte
-	state uint16
+	ip      netip.Addr
+	ifindex int32
+	mac     [6]byte
+	state   uint16
+	gone    bool // deleted, or no usable link-layer address (failed, incomplete, none, zero)
 }
-
-func (e entry) confirmed() bool { return e.state&(nudReachable|nudPermanent|nudNoARP) != 0 }
 
 var errTruncated = errors.New("netlink: truncated message")
 
@@ -54,10 +58,26 @@ func (e nlError) Error() string {
 }
 
 // parseDump appends to dst every usable neighbour in b, the concatenated replies to an
-// RTM_GETNEIGH dump. Entries without a 6-byte, non-zero link-layer address and entries in
-// state FAILED or INCOMPLETE are skipped; so are malformed neighbour messages. A malformed
-// netlink header ends the parse with an error, as does a netlink error message.
+// RTM_GETNEIGH dump or get: the entries parseMessages reads, without the gone ones.
 func parseDump(b []byte, dst []entry) ([]entry, error) {
+	n := len(dst)
+	dst, err := parseMessages(b, dst)
+	keep := dst[:n]
+	for _, e := range dst[n:] {
+		if !e.gone {
+			keep = append(keep, e)
+		}
+	}
+	return keep, err
+}
+
+// parseMessages appends to dst one entry per IPv4 or IPv6 neighbour message in b (replies to
+// a dump or a get, or the kernel's announcements of changes): RTM_NEWNEIGH of a usable
+// entry; RTM_NEWNEIGH without a 6-byte, non-zero link-layer address or in state FAILED or
+// INCOMPLETE, and RTM_DELNEIGH, as gone. Messages of other families (a bridge's forwarding
+// database), proxy entries and malformed neighbour messages are skipped. A malformed netlink
+// header ends the parse with an error, as does a netlink error message.
+func parseMessages(b []byte, dst []entry) ([]entry, error) {
 	for len(b) > 0 {
 		if len(b) < nlmsgHdrLen {
 			return dst, errTruncated
@@ -67,7 +87,7 @@ func parseDump(b []byte, dst []entry) ([]entry, error) {
 			return dst, fmt.Errorf("netlink: message length %d with %d bytes left", l, len(b))
 		}
 		msg := b[nlmsgHdrLen:l]
-		switch ne.Uint16(b[4:6]) {
+		switch typ := ne.Uint16(b[4:6]); typ {
 		case nlmsgDone:
 			return dst, nil
 		case nlmsgError:
@@ -76,8 +96,11 @@ func parseDump(b []byte, dst []entry) ([]entry, error) {
 					return dst, nlError(-errno)
 				}
 			}
-		case rtmNewNeigh:
+		case rtmNewNeigh, rtmDelNeigh:
 			if e, ok := parseNeigh(msg); ok {
+				if typ == rtmDelNeigh {
+					e.gone, e.mac = true, [6]byte{}
+				}
 				dst = append(dst, e)
 			}
 		}
@@ -86,17 +109,16 @@ func parseDump(b []byte, dst []entry) ([]entry, error) {
 	return dst, nil
 }
 
-// parseNeigh reads an ndmsg and its NDA_DST and NDA_LLADDR attributes.
+// parseNeigh reads an ndmsg and its NDA_DST and NDA_LLADDR attributes. It reports false for
+// a message that names no IPv4 or IPv6 address, a proxy entry and a malformed message.
 func parseNeigh(msg []byte) (entry, bool) {
 	var e entry
-	if len(msg) < ndmsgLen {
+	if len(msg) < ndmsgLen || msg[10]&ntfProxy != 0 {
 		return e, false
 	}
 	family := msg[0]
+	e.ifindex = int32(ne.Uint32(msg[4:8]))
 	e.state = ne.Uint16(msg[8:10])
-	if e.state&(nudIncomplete|nudFailed) != 0 {
-		return e, false
-	}
 	var haveMAC bool
 	for a := msg[ndmsgLen:]; len(a) >= rtaHdrLen; {
 		l := int(ne.Uint16(a[0:2]))
@@ -120,7 +142,11 @@ func parseNeigh(msg []byte) (entry, bool) {
 		}
 		a = a[min(align4(l), len(a)):]
 	}
-	return e, haveMAC && e.ip.IsValid()
+	e.gone = !haveMAC || e.state&(nudIncomplete|nudFailed) != 0
+	if e.gone {
+		e.mac = [6]byte{}
+	}
+	return e, e.ip.IsValid()
 }
 
 func align4(n int) int { return (n + 3) &^ 3 }

@@ -32,13 +32,23 @@ func rta(typ uint16, v []byte) []byte {
 }
 
 func ndmsg(family byte, state uint16, attrs ...[]byte) []byte {
+	return ndmsgIf(family, state, 3, attrs...)
+}
+
+func ndmsgIf(family byte, state uint16, ifindex uint32, attrs ...[]byte) []byte {
 	b := make([]byte, ndmsgLen)
 	b[0] = family
-	ne.PutUint32(b[4:8], 3) // ifindex
+	ne.PutUint32(b[4:8], ifindex)
 	ne.PutUint16(b[8:10], state)
 	for _, a := range attrs {
 		b = append(b, a...)
 	}
+	return b
+}
+
+func ndmsgFlags(family byte, state uint16, flags byte, attrs ...[]byte) []byte {
+	b := ndmsg(family, state, attrs...)
+	b[10] = flags
 	return b
 }
 
@@ -126,25 +136,64 @@ func TestParseDump(t *testing.T) {
 	}
 }
 
+// FuzzParseDump checks parseMessages and parseDump together: every entry names an address,
+// a usable one has a MAC and a usable state, parseDump is parseMessages without the gone
+// entries, and a mirror fed every entry as an announcement holds only usable MACs.
 func FuzzParseDump(f *testing.F) {
 	f.Add(concat(neighMsg(afInet, nudReachable, "192.0.2.7", mac7), neighMsg(afInet6, nudPermanent, "2001:db8::8", mac8), done))
 	f.Add(concat(nlmsg(rtmNewNeigh, append(ndmsg(afInet, nudReachable, rta(ndaLLAddr, mac7)), 0xff, 0, 1, 0)), done))
 	f.Add(nlmsg(nlmsgError, []byte{0xea, 0xff, 0xff, 0xff}))
+	f.Add(concat(neighMsg(afInet, nudStale, "192.0.2.7", mac8), nlmsg(rtmDelNeigh, ndmsg(afInet, nudStale, rta(ndaDst, []byte{192, 0, 2, 7}))),
+		nlmsg(rtmDelNeigh, ndmsgFlags(afInet6, 0, ntfProxy, rta(ndaDst, netip.MustParseAddr("2001:db8::8").AsSlice()))),
+		neighMsg(afInet6, nudFailed, "2001:db8::9", nil)))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		es, _ := parseDump(in, nil)
-		for _, e := range es {
-			if !e.ip.IsValid() || e.ip.Is4In6() || e.mac == [6]byte{} || e.state&(nudFailed|nudIncomplete) != 0 {
-				t.Fatalf("unusable entry %+v", e)
+		all, errAll := parseMessages(in, nil)
+		es, err := parseDump(in, nil)
+		if (err == nil) != (errAll == nil) {
+			t.Fatalf("parseDump error %v, parseMessages error %v", err, errAll)
+		}
+		var usable []entry
+		for _, e := range all {
+			if !e.ip.IsValid() || e.ip.Is4In6() || e.ip.Zone() != "" {
+				t.Fatalf("entry without a plain address %+v", e)
+			}
+			if e.gone != (e.mac == [6]byte{}) {
+				t.Fatalf("gone %v with mac %x", e.gone, e.mac)
+			}
+			if !e.gone {
+				if e.state&(nudFailed|nudIncomplete) != 0 {
+					t.Fatalf("usable entry in an unusable state %+v", e)
+				}
+				usable = append(usable, e)
 			}
 		}
-		if len(es) > len(in)/(nlmsgHdrLen+ndmsgLen+2*rtaHdrLen+10) {
-			t.Fatalf("%d entries from %d bytes", len(es), len(in))
+		if !reflect.DeepEqual(usable, es) && len(usable)+len(es) > 0 {
+			t.Fatalf("parseDump %v, usable parseMessages %v", es, usable)
 		}
-		index(es)
+		if len(all) > len(in)/(nlmsgHdrLen+ndmsgLen+rtaHdrLen+4) {
+			t.Fatalf("%d entries from %d bytes", len(all), len(in))
+		}
+		tb := &Table{macs: build(es)}
+		for _, e := range all {
+			tb.set(e)
+		}
+		for ip, hs := range tb.macs {
+			if len(hs) == 0 || pick(hs) == nil {
+				t.Fatalf("%s kept with no entry", ip)
+			}
+			for _, h := range hs {
+				if len(h.mac) != 6 || [6]byte(h.mac) == [6]byte{} {
+					t.Fatalf("%s kept with MAC %v", ip, h.mac)
+				}
+			}
+		}
 	})
 }
 
-const nudStale = 0x04
+const (
+	nudStale = 0x04
+	nudDelay = 0x08
+)
 
 // errMsg is a netlink error reply carrying -errno, as the kernel sends it.
 func errMsg(errno int32) []byte {

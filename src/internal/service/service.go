@@ -188,7 +188,7 @@ func newService(opts Options, t *config.Table) *Service {
 		s.log.Warn("logging to stderr instead", "err", err)
 	}
 	s.resolver = &resolve.Resolver{Servers: func() []string { return s.table.Load().Main.Resolvers }}
-	s.neigh = neigh.New(30 * time.Second)
+	s.neigh = neigh.New()
 	mac := func(a netip.Addr) net.HardwareAddr {
 		m := s.neigh.Lookup(a)
 		if m == nil && s.table.Load().HasMACRules() && s.log.Enabled(context.Background(), slog.LevelDebug) {
