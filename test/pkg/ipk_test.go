@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"debug/buildinfo"
 	"debug/elf"
+	"go/version"
 	"io"
 	"os"
 	"os/exec"
@@ -286,5 +288,38 @@ esac
 	}
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
+	}
+}
+
+// go.mod's go line is OpenWrt 24.10's Go (1.23), which would give a binary built by a newer Go
+// that Go's old defaults (GODEBUG): no post-quantum key exchange towards the providers, SHA-1
+// signatures accepted in TLS 1.2. src/cmd/airelay asks for Go 1.26's defaults when built with
+// Go 1.26 or later; the packaged binary must carry them.
+func TestBinaryGODEBUGDefaults(t *testing.T) {
+	path := ipks(t)["airelay/x86_64"]
+	bin, err := fileOf(openIPK(t, path), "./usr/sbin/airelay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "airelay")
+	if err := os.WriteFile(f, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bi, err := buildinfo.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version.Compare(bi.GoVersion, "go1.26") < 0 {
+		t.Skipf("built with %s: its own defaults apply", bi.GoVersion)
+	}
+	for _, s := range bi.Settings {
+		if s.Key != "DefaultGODEBUG" {
+			continue
+		}
+		for _, old := range []string{"tlsmlkem=0", "tlssecpmlkem=0", "tlssha1=1", "x509usepolicies=0"} {
+			if strings.Contains(","+s.Value+",", ","+old+",") {
+				t.Errorf("the binary (%s) has the old default %s: DefaultGODEBUG=%s", bi.GoVersion, old, s.Value)
+			}
+		}
 	}
 }

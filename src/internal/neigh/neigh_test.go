@@ -181,7 +181,8 @@ func BenchmarkLookupHit(b *testing.B) {
 	f := newFake(time.Hour, concat(neighMsg(afInet, nudReachable, "192.168.1.7", mac7), done))
 	ip := netip.MustParseAddr("192.168.1.7")
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		f.t.Lookup(ip)
 	}
 }
