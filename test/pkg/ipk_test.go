@@ -175,10 +175,14 @@ func TestIPKTarCLI(t *testing.T) {
 }
 
 // install unpacks an ipk into root as opkg does (data to /, control files to
-// /usr/lib/opkg/info/<pkg>.*) and returns the control directory.
+// /usr/lib/opkg/info/<pkg>.*, the installed files and links to <pkg>.list) and returns the
+// control directory.
 func install(t *testing.T, path, root string) string {
 	t.Helper()
 	p := openIPK(t, path)
+	_, ctl := controlFields(t, find(p.control, "./control").data)
+	name := ctl["Package"]
+	var list []string
 	for _, e := range p.data {
 		dst := filepath.Join(root, filepath.FromSlash(e.hdr.Name))
 		switch e.hdr.Typeflag {
@@ -186,20 +190,24 @@ func install(t *testing.T, path, root string) string {
 			os.MkdirAll(dst, 0o755)
 		case tar.TypeSymlink:
 			os.Symlink(e.hdr.Linkname, dst)
+			list = append(list, strings.TrimPrefix(e.hdr.Name, "."))
 		case tar.TypeReg:
+			os.MkdirAll(filepath.Dir(dst), 0o755)
 			if err := os.WriteFile(dst, e.data, os.FileMode(e.hdr.Mode)); err != nil {
 				t.Fatal(err)
 			}
 			os.Chmod(dst, os.FileMode(e.hdr.Mode))
+			list = append(list, strings.TrimPrefix(e.hdr.Name, "."))
 		}
 	}
 	info := filepath.Join(root, "usr/lib/opkg/info")
 	os.MkdirAll(info, 0o755)
 	for _, e := range p.control {
 		if e.hdr.Typeflag == tar.TypeReg {
-			os.WriteFile(filepath.Join(info, "airelay."+strings.TrimPrefix(e.hdr.Name, "./")), e.data, os.FileMode(e.hdr.Mode))
+			os.WriteFile(filepath.Join(info, name+"."+strings.TrimPrefix(e.hdr.Name, "./")), e.data, os.FileMode(e.hdr.Mode))
 		}
 	}
+	os.WriteFile(filepath.Join(info, name+".list"), []byte(strings.Join(list, "\n")+"\n"), 0o644)
 	return info
 }
 
