@@ -424,3 +424,68 @@ func TestLuciIPK(t *testing.T) {
 		}
 	}
 }
+
+// What `make release` writes for openwrt/packages and openwrt/luci (make openwrt-src, the same
+// recipe, for the working tree): net/airelay/Makefile downloads the release tarball, checked by
+// its PKG_HASH (the checker finds nothing moving), and builds from it in the SDK, in
+// feeds/packages/net/airelay/, the package make ipk and make apk build, embedded config
+// included; applications/luci-app-airelay/ builds there as luci-app-airelay.
+func TestReleaseMakefiles(t *testing.T) {
+	need(t, "make")
+	need(t, "git")
+	root := repoRoot(t)
+	rel := t.TempDir()
+	if out, err := exec.Command("make", "-C", root, "--no-print-directory", "openwrt-src", "RELEASE_DIR="+rel).CombinedOutput(); err != nil {
+		t.Fatalf("make openwrt-src: %v\n%s", err, out)
+	}
+	mk, err := os.ReadFile(filepath.Join(rel, "openwrt/net/airelay/Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range feedMakefileProblems(string(mk)) {
+		t.Errorf("the release Makefile: %s", p)
+	}
+	v := map[string]string{}
+	for _, m := range assignRE.FindAllStringSubmatch(string(mk), -1) {
+		v[m[1]] = m[2]
+	}
+	if v["PKG_SOURCE"] != "$(PKG_NAME)-$(PKG_VERSION).tar.gz" || !hex64RE.MatchString(v["PKG_HASH"]) ||
+		v["PKG_SOURCE_URL"] != "https://github.com/airelay/airelay/releases/download/v$(PKG_VERSION)/" {
+		t.Errorf("the release Makefile's source: %q %q %q", v["PKG_SOURCE"], v["PKG_SOURCE_URL"], v["PKG_HASH"])
+	}
+	for _, gone := range []string{"AIRELAY_TREE", "define Build/Prepare", "airelay-source", "airelay-prepare"} {
+		if strings.Contains(string(mk), gone) {
+			t.Errorf("the release Makefile still has %q", gone)
+		}
+	}
+
+	top := openwrtTop(t)
+	run(t, root, nil, "cp", filepath.Join(rel, "openwrt/net/airelay/Makefile"), filepath.Join(top, "feeds/packages/net/airelay/Makefile"))
+	os.MkdirAll(filepath.Join(top, "dl"), 0o755)
+	run(t, root, nil, "cp", filepath.Join(rel, "airelay-"+v["PKG_VERSION"]+".tar.gz"), filepath.Join(top, "dl/"))
+	out, b, err := sdk(top, "feeds/packages/net/airelay", "stub-build")
+	if err != nil {
+		t.Fatalf("make stub-build of the release Makefile: %v\n%s", err, b)
+	}
+	p := readSDK(t, out, "airelay")
+	compareWithIPK(t, p, ipks(t)["airelay/x86_64"], apks(t)["airelay/x86_64"], "airelay", true)
+	bin := filepath.Join(p.dir, "root/usr/sbin/airelay")
+	if v := strings.TrimSpace(run(t, top, nil, bin, "version")); v != "airelay "+p.control["Version"] {
+		t.Errorf("the release build's binary says %q, want airelay %s", v, p.control["Version"])
+	}
+	if cfg := run(t, top, nil, bin, "print-config"); !strings.Contains(cfg, "config provider 'openai'") {
+		t.Errorf("the release build's binary has no embedded default config:\n%s", cfg)
+	}
+
+	if _, err := os.Stat(filepath.Join(root, "luci-app")); err != nil {
+		return
+	}
+	luci := filepath.Join(top, "feeds/luci/applications/luci-app-airelay")
+	os.RemoveAll(luci)
+	run(t, root, nil, "cp", "-R", filepath.Join(rel, "openwrt/applications/luci-app-airelay"), luci)
+	out, b, err = sdk(top, "feeds/luci/applications/luci-app-airelay", "stub-build")
+	if err != nil {
+		t.Fatalf("make stub-build of the release luci-app-airelay: %v\n%s", err, b)
+	}
+	compareWithIPK(t, readSDK(t, out, "luci-app-airelay"), ipks(t)["luci-app-airelay/all"], apks(t)["luci-app-airelay/noarch"], "luci-app-airelay", true)
+}
