@@ -24,10 +24,10 @@ RELEASE_URL   = $(IPK_SRC)/releases/download/v$$(PKG_VERSION)/
 openwrt-src:
 	@rm -rf $(RELEASE_DIR)/openwrt $(RELEASE_DIR)/$(RELEASE_SRC).tar.gz
 	@mkdir -p $(RELEASE_DIR)/openwrt/net/airelay $(RELEASE_DIR)/openwrt/applications
-	@# the tracked files as they are in the tree, in a fixed order, owner and time: the same
-	@# tarball (and PKG_HASH) from every clean checkout of a commit
+	@# the tracked files as they are in the tree, in a fixed order, owner, mode and time: the same
+	@# tarball (and PKG_HASH) from every clean checkout of a commit, given the same tar and gzip
 	git ls-files -z $(RELEASE_FILES) | LC_ALL=C tar --null -T - --sort=name \
-		--mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner --mode=go-w \
+		--mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner --mode=a+rX,u+w,go-w \
 		--transform 's,^,$(RELEASE_SRC)/,' -cf - | gzip -9n >$(RELEASE_DIR)/$(RELEASE_SRC).tar.gz
 	@hash=$$(sha256sum $(RELEASE_DIR)/$(RELEASE_SRC).tar.gz | cut -d' ' -f1); \
 	awk -v hash="$$hash" -v url='$(RELEASE_URL)' ' \
