@@ -12,9 +12,11 @@ PKG          := ./src/cmd/airelay
 LDFLAGS      := -s -w -buildid= -X main.version=$(VERSION)
 GOFLAGS_REL  := -trimpath -ldflags '$(LDFLAGS)' $(if $(TAGS),-tags '$(TAGS)')
 
-# A site config replaces the embedded default through go build -overlay, so the tree is untouched.
-OVERLAY_JSON := build/embed-overlay.json
-OVERLAY      := $(if $(EMBED_CONFIG),-overlay=$(CURDIR)/$(OVERLAY_JSON))
+# A site config replaces the embedded default in a copy of the module (build/embed-src), so the
+# tree is untouched. (go build -overlay reaches //go:embed files only from Go 1.24 on; go.mod
+# allows 1.23, where it would silently embed the default.) -trimpath: same binary either way.
+EMBED_SRC    := build/embed-src
+SRC_DIR      := $(if $(EMBED_CONFIG),$(EMBED_SRC),.)
 
 # GOOS/GOARCH[/extra env] for `make cross`; names match the OpenWrt architectures in mk/ipk.mk.
 CROSS := mipsle:GOARCH=mipsle,GOMIPS=softfloat \
@@ -26,30 +28,32 @@ CROSS := mipsle:GOARCH=mipsle,GOMIPS=softfloat \
 # Other makefiles add their test targets here (mk/*.mk).
 TEST_TARGETS :=
 
-.PHONY: all build run test test-go lint cross clean embed-overlay deps
+.PHONY: all build run test test-go lint cross clean embed-src deps
 all: build
 
-embed-overlay:
+embed-src:
 ifneq ($(EMBED_CONFIG),)
 	@mkdir -p build
 	@$(GO) run $(PKG) check --config '$(EMBED_CONFIG)' >/dev/null
-	@printf '{"Replace":{"%s":"%s"}}\n' "$(CURDIR)/src/internal/config/default.uci" "$(abspath $(EMBED_CONFIG))" > $(OVERLAY_JSON)
+	@rm -rf $(EMBED_SRC) && mkdir -p $(EMBED_SRC)
+	@tar -cf - go.mod go.sum src | tar -xf - -C $(EMBED_SRC)
+	@cp '$(EMBED_CONFIG)' $(EMBED_SRC)/src/internal/config/default.uci
 	@echo "embedding $(EMBED_CONFIG)"
 endif
 
-build: embed-overlay
-	CGO_ENABLED=0 $(GO) build $(OVERLAY) $(GOFLAGS_REL) -o $(BIN) $(PKG)
+build: embed-src
+	cd $(SRC_DIR) && CGO_ENABLED=0 $(GO) build $(GOFLAGS_REL) -o $(abspath $(BIN)) $(PKG)
 
 # Runs on unprivileged ports with the embedded config: DNS 127.0.0.1:5353, TLS :8443,
 # HTTP gateway :8080, status 127.0.0.1:9099. CONFIG=path runs a UCI file instead.
 run: build
 	$(BIN) run $(if $(CONFIG),--config '$(CONFIG)')
 
-cross: embed-overlay
+cross: embed-src
 	@mkdir -p dist
 	@set -e; for t in $(CROSS); do \
 		name=$${t%%:*}; envs=$$(echo $${t#*:} | tr ',' ' '); \
-		env CGO_ENABLED=0 GOOS=linux $$envs $(GO) build $(OVERLAY) $(GOFLAGS_REL) -o dist/airelay-linux-$$name $(PKG); \
+		(cd $(SRC_DIR) && env CGO_ENABLED=0 GOOS=linux $$envs $(GO) build $(GOFLAGS_REL) -o $(CURDIR)/dist/airelay-linux-$$name $(PKG)); \
 	done
 	@ls -l dist/airelay-linux-* | awk '{printf "%-32s %9d bytes  %6.2f MiB\n", $$9, $$5, $$5/1048576}'
 

@@ -31,15 +31,13 @@ apk-airelay: build/mkipk
 	@rm -f $(APK_DIR)/*/airelay-[0-9]*.apk
 	@set -e; for t in $(IPK_ARCHES); do \
 		arch=$${t%%:*}; bin=dist/airelay-linux-$${t#*:}; \
-		$(MKIPK) --format apk $(IPK_COMMON) --out $(APK_DIR)/$$arch $(APK_SIGN) \
-			--apk-postinst files/apk/postinst-pkg --apk-prerm files/apk/prerm-pkg $(AIRELAY_PKG); \
+		$(MKIPK) --format apk $(IPK_COMMON) --out $(APK_DIR)/$$arch $(APK_SIGN) $(AIRELAY_PKG); \
 	done
 
 apk-luci: build/mkipk
 	@rm -f $(APK_DIR)/noarch/luci-app-airelay-[0-9]*.apk
 	@if [ -d luci-app ]; then \
-		$(MKIPK) --format apk $(IPK_COMMON) --out $(APK_DIR)/noarch $(APK_SIGN) \
-			--apk-postinst files/apk/luci-postinst-pkg $(LUCI_PKG); \
+		$(MKIPK) --format apk $(IPK_COMMON) --out $(APK_DIR)/noarch $(APK_SIGN) $(LUCI_PKG); \
 	else echo "luci-app/ does not exist: no luci-app-airelay package"; fi
 
 $(MKFEED): $(wildcard src/cmd/mkfeed/*.go src/internal/apk/*.go src/internal/ipk/*.go src/internal/usign/*.go)

@@ -12,19 +12,25 @@ IPK_ARCHES := mipsel_24kc:mipsle \
               aarch64_cortex-a53:arm64 \
               x86_64:amd64
 
-# opkg compares [epoch:]upstream[-release]: a tag vX.Y.Z gives X.Y.Z-r<commits since the tag>,
-# no tag gives 0.1.0-r<commits>. VERSION=… on the command line wins when opkg can order it.
-IPK_TAG     := $(shell git describe --tags --abbrev=0 --match 'v[0-9]*' 2>/dev/null)
-IPK_AUTO    := $(if $(IPK_TAG),$(patsubst v%,%,$(IPK_TAG))-r$(shell git rev-list --count $(IPK_TAG)..HEAD 2>/dev/null),0.1.0-r$(shell git rev-list --count HEAD 2>/dev/null || echo 0))
-IPK_VERSION := $(if $(filter command line,$(origin VERSION)),$(VERSION),$(IPK_AUTO))
+# The version is package/airelay/Makefile's PKG_VERSION-rPKG_RELEASE, what an OpenWrt SDK build
+# of that Makefile calls the same source (include/package-defaults.mk), so both routes give one
+# build one version; luci-app/Makefile carries the same two values (test/pkg checks both).
+# A release sets PKG_VERSION (PKG_RELEASE back to 1); a packaging-only change raises PKG_RELEASE
+# (README: Releasing). VERSION=… on the command line wins (a snapshot opkg/apk can order).
+FEED_MAKEFILE := package/airelay/Makefile
+FEED_VERSION  := $(shell sed -n 's/^PKG_VERSION:=//p' $(FEED_MAKEFILE))
+FEED_RELEASE  := $(shell sed -n 's/^PKG_RELEASE:=//p' $(FEED_MAKEFILE))
+IPK_VERSION   := $(if $(filter command line,$(origin VERSION)),$(VERSION),$(FEED_VERSION)-r$(FEED_RELEASE))
 # Every entry's mtime: the last commit's time, so a rebuild of a commit is byte-identical.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 export SOURCE_DATE_EPOCH
 
 MKIPK   := build/mkipk
 IPK_SRC := https://github.com/airelay/airelay
+# PKG_MAINTAINER of package/airelay/Makefile, LUCI_MAINTAINER of luci-app/Makefile
+IPK_MAINTAINER := airelay maintainers <maintainers@airelay.invalid>
 IPK_COMMON = --out dist --version '$(IPK_VERSION)' --license Apache-2.0 --url $(IPK_SRC) \
-	--maintainer 'airelay developers' --prerm files/ipk/prerm
+	--maintainer '$(IPK_MAINTAINER)'
 
 .PHONY: ipk ipk-airelay ipk-luci test-pkg
 ipk: ipk-airelay ipk-luci
@@ -34,8 +40,10 @@ $(MKIPK): $(wildcard src/cmd/mkipk/*.go src/internal/ipk/*.go src/internal/apk/*
 	CGO_ENABLED=0 $(GO) build -o $@ ./src/cmd/mkipk
 
 # The airelay package as both formats pack it (make ipk here, make apk in mk/apk.mk): files,
-# modes, symlinks, conffiles and control fields, in one place. $$arch and $$bin are the recipe
-# loop's architecture and binary. package/airelay/Makefile installs the same (test/pkg checks).
+# modes, symlinks, conffiles, control fields and its own scripts (files/pkg/: what the feed
+# Makefile defines as Package/airelay/postinst, /prerm, /postrm; mkipk wraps them as OpenWrt
+# does), in one place. $$arch and $$bin are the recipe loop's architecture and binary.
+# package/airelay/Makefile installs the same (test/pkg checks).
 AIRELAY_PKG = --name airelay --arch $$arch --depends libc \
 	--section net --source package/airelay --source-name airelay \
 	--require-user airelay:airelay \
@@ -47,33 +55,38 @@ AIRELAY_PKG = --name airelay --arch $$arch --depends libc \
 	--file files/airelay.keep=/lib/upgrade/keep.d/airelay:0644 \
 	--link /usr/share/nftables.d/chain-pre/dstnat/30-airelay.nft=/var/run/airelay/fw4-dstnat.nft \
 	--link /usr/share/nftables.d/chain-pre/input/30-airelay.nft=/var/run/airelay/fw4-input.nft \
-	--conffile /etc/config/airelay
+	--conffile /etc/config/airelay \
+	--postinst-pkg files/pkg/airelay.postinst-pkg --prerm-pkg files/pkg/airelay.prerm-pkg \
+	--postrm files/pkg/airelay.postrm
 
-# luci-app-airelay as both formats pack it (only when luci-app/ exists).
+# luci-app-airelay as both formats pack it (only when luci-app/ exists); luci-app/Makefile (with
+# OpenWrt's luci.mk) builds the same. Only a postinst part: no prerm, so removing the pages
+# touches nothing of airelay's.
 LUCI_PKG = --name luci-app-airelay --arch all --depends 'airelay, luci-base' \
 	--section luci --source luci-app --source-name luci-app-airelay \
 	--description 'LuCI support for airelay: settings, providers, clients and live status.' \
 	$$([ -d luci-app/htdocs ] && echo --tree luci-app/htdocs=/www) \
-	$$([ -d luci-app/root ] && echo --tree luci-app/root=/)
+	$$([ -d luci-app/root ] && echo --tree luci-app/root=/) \
+	--postinst-pkg files/pkg/luci-app-airelay.postinst-pkg
 
 ipk-airelay: $(MKIPK)
 	@$(MAKE) --no-print-directory cross VERSION='$(IPK_VERSION)'
 	@rm -f dist/airelay_*.ipk
 	@set -e; for t in $(IPK_ARCHES); do \
 		arch=$${t%%:*}; bin=dist/airelay-linux-$${t#*:}; \
-		$(MKIPK) $(IPK_COMMON) --postinst files/ipk/postinst $(AIRELAY_PKG); \
+		$(MKIPK) $(IPK_COMMON) $(AIRELAY_PKG); \
 	done
 
 ipk-luci: $(MKIPK)
 	@rm -f dist/luci-app-airelay_*.ipk
 	@if [ -d luci-app ]; then \
-		$(MKIPK) $(IPK_COMMON) --postinst files/ipk/luci-postinst $(LUCI_PKG); \
+		$(MKIPK) $(IPK_COMMON) $(LUCI_PKG); \
 	else echo "luci-app/ does not exist: no luci-app-airelay package"; fi
 
 # Non-Go checks of the packaging; the Go tests in test/pkg do the rest (go test ./...).
 test-pkg:
 	@if command -v shellcheck >/dev/null; then \
-		shellcheck files/airelay.init files/airelay.defaults files/ipk/postinst files/ipk/luci-postinst files/ipk/prerm files/apk/postinst-pkg files/apk/luci-postinst-pkg files/apk/prerm-pkg && echo "shellcheck: files/ ok"; \
+		shellcheck files/airelay.init files/airelay.defaults files/pkg/* .ci/deps .ci/run && echo "shellcheck: files/ ok"; \
 	else echo "shellcheck is not installed: skipping the init script lint"; fi
 
 TEST_TARGETS += test-pkg

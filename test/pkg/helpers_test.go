@@ -50,7 +50,7 @@ var (
 // newestSource is the latest modification time of what goes into the packages.
 func newestSource(root string) time.Time {
 	var newest time.Time
-	for _, dir := range []string{"files", "src", "mk"} {
+	for _, dir := range []string{"files", "src", "mk", "luci-app/htdocs", "luci-app/root", "go.mod", "go.sum", "Makefile"} {
 		filepath.Walk(filepath.Join(root, dir), func(p string, fi os.FileInfo, err error) error {
 			if err == nil && !fi.IsDir() && fi.ModTime().After(newest) {
 				newest = fi.ModTime()

@@ -65,11 +65,10 @@ network_get_device() { eval "$1=lo"; }
 	"var/etc/dnsmasq.conf.cfg01411c": "conf-file=/etc/dnsmasq.conf\nconf-dir=/tmp/dnsmasq.cfg01411c.d\nuser=dnsmasq\n",
 }
 
-// The procd init script, run by busybox sh in a chroot shaped like OpenWrt (the packaged
-// x86_64 binary, the shipped config, stand-ins for procd, dnsmasq's init and fw4): the exact
-// dnsmasq lines and firewall rules it installs, idempotent start, reload by SIGHUP after a
-// config change, and a stop that removes everything it added.
-func TestInitScript(t *testing.T) {
+// chrootRoot makes root a chroot shaped like OpenWrt: static busybox as /bin/sh and its applets,
+// /dev/null, and the stand-ins above. Needs root and busybox-static (else the test is skipped).
+func chrootRoot(t *testing.T, root string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("chroot needs root")
 	}
@@ -82,8 +81,6 @@ func TestInitScript(t *testing.T) {
 		}
 		f.Close()
 	}
-	root := t.TempDir()
-	install(t, ipks(t)["airelay/x86_64"], root)
 	for _, d := range []string{"bin", "sbin", "usr/bin", "tmp", "var/run", "dev"} {
 		os.MkdirAll(filepath.Join(root, d), 0o755)
 	}
@@ -101,6 +98,19 @@ func TestInitScript(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// The procd init script, run by busybox sh in a chroot shaped like OpenWrt (the packaged
+// x86_64 binary, the shipped config, stand-ins for procd, dnsmasq's init and fw4): the exact
+// dnsmasq lines and firewall rules it installs, idempotent start, reload by SIGHUP after a
+// config change, and a stop that removes everything it added.
+func TestInitScript(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chroot needs root")
+	}
+	root := t.TempDir()
+	install(t, ipks(t)["airelay/x86_64"], root)
+	chrootRoot(t, root)
 	initd := func(action string) []string {
 		t.Helper()
 		os.Remove(filepath.Join(root, "calls"))

@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"debug/buildinfo"
 	"debug/elf"
+	"go/version"
 	"io"
 	"os"
 	"os/exec"
@@ -173,10 +175,14 @@ func TestIPKTarCLI(t *testing.T) {
 }
 
 // install unpacks an ipk into root as opkg does (data to /, control files to
-// /usr/lib/opkg/info/<pkg>.*) and returns the control directory.
+// /usr/lib/opkg/info/<pkg>.*, the installed files and links to <pkg>.list) and returns the
+// control directory.
 func install(t *testing.T, path, root string) string {
 	t.Helper()
 	p := openIPK(t, path)
+	_, ctl := controlFields(t, find(p.control, "./control").data)
+	name := ctl["Package"]
+	var list []string
 	for _, e := range p.data {
 		dst := filepath.Join(root, filepath.FromSlash(e.hdr.Name))
 		switch e.hdr.Typeflag {
@@ -184,20 +190,24 @@ func install(t *testing.T, path, root string) string {
 			os.MkdirAll(dst, 0o755)
 		case tar.TypeSymlink:
 			os.Symlink(e.hdr.Linkname, dst)
+			list = append(list, strings.TrimPrefix(e.hdr.Name, "."))
 		case tar.TypeReg:
+			os.MkdirAll(filepath.Dir(dst), 0o755)
 			if err := os.WriteFile(dst, e.data, os.FileMode(e.hdr.Mode)); err != nil {
 				t.Fatal(err)
 			}
 			os.Chmod(dst, os.FileMode(e.hdr.Mode))
+			list = append(list, strings.TrimPrefix(e.hdr.Name, "."))
 		}
 	}
 	info := filepath.Join(root, "usr/lib/opkg/info")
 	os.MkdirAll(info, 0o755)
 	for _, e := range p.control {
 		if e.hdr.Typeflag == tar.TypeReg {
-			os.WriteFile(filepath.Join(info, "airelay."+strings.TrimPrefix(e.hdr.Name, "./")), e.data, os.FileMode(e.hdr.Mode))
+			os.WriteFile(filepath.Join(info, name+"."+strings.TrimPrefix(e.hdr.Name, "./")), e.data, os.FileMode(e.hdr.Mode))
 		}
 	}
+	os.WriteFile(filepath.Join(info, name+".list"), []byte(strings.Join(list, "\n")+"\n"), 0o644)
 	return info
 }
 
@@ -286,5 +296,38 @@ esac
 	}
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
+	}
+}
+
+// go.mod's go line is OpenWrt 24.10's Go (1.23), which would give a binary built by a newer Go
+// that Go's old defaults (GODEBUG): no post-quantum key exchange towards the providers, SHA-1
+// signatures accepted in TLS 1.2. src/cmd/airelay asks for Go 1.26's defaults when built with
+// Go 1.26 or later; the packaged binary must carry them.
+func TestBinaryGODEBUGDefaults(t *testing.T) {
+	path := ipks(t)["airelay/x86_64"]
+	bin, err := fileOf(openIPK(t, path), "./usr/sbin/airelay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "airelay")
+	if err := os.WriteFile(f, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bi, err := buildinfo.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version.Compare(bi.GoVersion, "go1.26") < 0 {
+		t.Skipf("built with %s: its own defaults apply", bi.GoVersion)
+	}
+	for _, s := range bi.Settings {
+		if s.Key != "DefaultGODEBUG" {
+			continue
+		}
+		for _, old := range []string{"tlsmlkem=0", "tlssecpmlkem=0", "tlssha1=1", "x509usepolicies=0"} {
+			if strings.Contains(","+s.Value+",", ","+old+",") {
+				t.Errorf("the binary (%s) has the old default %s: DefaultGODEBUG=%s", bi.GoVersion, old, s.Value)
+			}
+		}
 	}
 }

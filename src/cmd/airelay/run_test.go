@@ -133,23 +133,29 @@ func TestRunProcess(t *testing.T) {
 	}
 }
 
-// make EMBED_CONFIG=site.uci builds a site config in place of the default (go build -overlay,
-// as the Makefile does); the binary then uses it when /etc/config/airelay is absent.
+// make EMBED_CONFIG=site.uci builds a site config in place of the default (in a copy of the
+// module: go build -overlay misses //go:embed files before Go 1.24); the binary then uses it
+// when /etc/config/airelay is absent.
 func TestEmbeddedSiteConfig(t *testing.T) {
 	if _, err := os.Stat(config.DefaultPath); err == nil {
 		t.Skip(config.DefaultPath + " exists on this machine; the embedded config would not be used")
 	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
 	dir := t.TempDir()
 	site := filepath.Join(dir, "site.uci")
-	if err := os.WriteFile(site, []byte("config airelay 'main'\n\toption lan_ipv4 '10.42.0.1'\nconfig provider 'sitellm'\n\tlist host 'llm.corp.example'\n"), 0o644); err != nil {
+	// The comment makes the file unique: a build cache entry for the same content made by a
+	// go build -overlay of Go < 1.24 (which hashes the overlay but embeds the original) would
+	// otherwise hide what this build embeds.
+	if err := os.WriteFile(site, []byte("# "+dir+"\nconfig airelay 'main'\n\toption lan_ipv4 '10.42.0.1'\nconfig provider 'sitellm'\n\tlist host 'llm.corp.example'\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	abs, _ := filepath.Abs("../../internal/config/default.uci")
-	overlay := filepath.Join(dir, "overlay.json")
-	if err := os.WriteFile(overlay, []byte(`{"Replace":{"`+abs+`":"`+site+`"}}`), 0o644); err != nil {
-		t.Fatal(err)
+	bin := filepath.Join(dir, "airelay")
+	root, _ := filepath.Abs("../../..")
+	if out, err := exec.Command("make", "-C", root, "--no-print-directory", "build", "EMBED_CONFIG="+site, "BIN="+bin).CombinedOutput(); err != nil {
+		t.Fatalf("make build EMBED_CONFIG=…: %v\n%s", err, out)
 	}
-	bin := buildBinary(t, "-overlay="+overlay)
 	out, err := exec.Command(bin, "print-config").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "config provider 'sitellm'") || !strings.Contains(string(out), "10.42.0.1") || strings.Contains(string(out), "'openai'") {
 		t.Fatalf("site config not embedded: %v\n%s", err, out)

@@ -6,8 +6,13 @@
 //	mkipk --out dist --name airelay --version 0.1.0-r5 --arch x86_64 \
 //	    --description "…" --file dist/airelay-linux-amd64=/usr/sbin/airelay:0755 \
 //	    --tree luci-app/htdocs=/www --link /usr/share/x.nft=/var/run/x.nft \
-//	    --conffile /etc/config/airelay --postinst package/airelay/postinst
+//	    --conffile /etc/config/airelay --postinst-pkg files/pkg/airelay.postinst-pkg
 //	mkipk --format apk --sign-key key.pem … (the same flags)
+//
+// --postinst-pkg, --prerm-pkg and --postrm are a package's own scripts, what an OpenWrt feed
+// Makefile defines as Package/<name>/postinst, /prerm and /postrm; both formats wrap them the way
+// OpenWrt's include/package-pack.mk does (default_postinst and default_prerm around them), so
+// the packages carry the scripts an OpenWrt SDK build of that Makefile gives.
 //
 // It prints the path and size of the package it wrote.
 package main
@@ -63,13 +68,12 @@ func run(args []string) error {
 	fl.Var(&trees, "tree", "SRCDIR=DESTDIR every file under SRCDIR, installed under DESTDIR")
 	fl.Var(&links, "link", "DEST=TARGET a symlink")
 	fl.Var(&conffiles, "conffile", "a path opkg keeps when the user changed it (repeatable)")
-	postinst := fl.String("postinst", "", "ipk: postinst script file (apk: OpenWrt's default scripts plus --apk-postinst)")
-	prerm := fl.String("prerm", "", "ipk: prerm script file (apk: OpenWrt's default plus --apk-prerm)")
+	postinstPkg := fl.String("postinst-pkg", "", "the package's own postinst part (Package/<name>/postinst), run by default_postinst")
+	prermPkg := fl.String("prerm-pkg", "", "the package's own prerm part (Package/<name>/prerm), run by default_prerm")
+	postrm := fl.String("postrm", "", "the package's postrm (Package/<name>/postrm; apk: post-deinstall)")
 	epoch := fl.Int64("epoch", -1, "mtime of every entry (default $SOURCE_DATE_EPOCH, else 0)")
 	format := fl.String("format", "ipk", "ipk (opkg) or apk (apk-tools v3, OpenWrt 25.12)")
 	signKey := fl.String("sign-key", "", "apk: PEM private key (ECDSA P-256 or RSA) to sign the package with")
-	apkPostinst := fl.String("apk-postinst", "", "apk: the package's own part of post-install/post-upgrade (OpenWrt's postinst-pkg)")
-	apkPrerm := fl.String("apk-prerm", "", "apk: the package's own part of pre-deinstall (OpenWrt's prerm-pkg)")
 	gzipCmd := fl.String("gzip", "auto", "gzip program for the archives (auto: gzip on PATH, else Go's compress/gzip; none: Go's)")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -138,7 +142,8 @@ func run(args []string) error {
 		}
 		p.AddLink(dest, target)
 	}
-	for name, file := range map[string]string{"postinst": *postinst, "prerm": *prerm} {
+	var parts [3][]byte // postinst-pkg, prerm-pkg, postrm
+	for i, file := range []string{*postinstPkg, *prermPkg, *postrm} {
 		if file == "" {
 			continue
 		}
@@ -146,21 +151,22 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		p.Scripts[name] = b
+		parts[i] = b
 	}
 	var buf bytes.Buffer
 	var file string
 	switch *format {
 	case "ipk":
-		if *signKey != "" || *apkPostinst != "" || *apkPrerm != "" {
-			return errors.New("--sign-key, --apk-postinst and --apk-prerm are for --format apk")
+		if *signKey != "" {
+			return errors.New("--sign-key is for --format apk")
 		}
+		p.Scripts = ipk.OpenWrtScripts(parts[0], parts[1], parts[2])
 		if err := p.Write(&buf); err != nil {
 			return err
 		}
 		file = c.FileName()
 	case "apk":
-		a, err := toAPK(p, *apkPostinst, *apkPrerm)
+		a, err := toAPK(p, parts)
 		if err != nil {
 			return err
 		}
@@ -196,8 +202,9 @@ func run(args []string) error {
 // it (include/package-pack.mk): the same files, modes and owners; architecture "all" becomes
 // "noarch"; the control fields become info fields; every package provides its virtual
 // name-any; /lib/apk/packages/ gets the list, conffiles and users files; and the maintainer
-// scripts are OpenWrt's defaults plus the package's own parts read from postinstPkg/prermPkg.
-func toAPK(p *ipk.Package, postinstPkg, prermPkg string) (*apk.Package, error) {
+// scripts are OpenWrt's defaults around the package's own parts (postinst-pkg, prerm-pkg), and
+// its postrm as post-deinstall.
+func toAPK(p *ipk.Package, parts [3][]byte) (*apk.Package, error) {
 	c := p.Control
 	arch := c.Architecture
 	if arch == "all" {
@@ -217,18 +224,15 @@ func toAPK(p *ipk.Package, postinstPkg, prermPkg string) (*apk.Package, error) {
 	if err := a.OpenWrt(p.Conffiles, c.RequireUser); err != nil {
 		return nil, err
 	}
-	var parts [2][]byte
-	for i, file := range []string{postinstPkg, prermPkg} {
-		if file == "" {
-			continue
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		parts[i] = b
-	}
 	a.Scripts = apk.OpenWrtScripts(c.Package, parts[0], parts[1])
+	if len(parts[2]) > 0 {
+		// package-pack.mk: the postrm as it is, only blanks before its "#!" dropped
+		s := parts[2]
+		if t := bytes.TrimLeft(s, " \t\r\n"); bytes.HasPrefix(t, []byte("#!")) {
+			s = t
+		}
+		a.Scripts["post-deinstall"] = s
+	}
 	return a, nil
 }
 

@@ -135,7 +135,8 @@ func BenchmarkCheck(b *testing.B) {
 	reg.Device(kid)
 	c, p := tb.ClientFor(kid, nil), tb.Provider("openai")
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		g.Check(tb, c, p, kid, Gateway)
 	}
 }

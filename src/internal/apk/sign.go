@@ -147,10 +147,7 @@ func verifySignature(pub crypto.PublicKey, schema uint32, adb, block []byte) err
 // crypto/ecdh; the rest is the textbook formula s = k⁻¹(e + r·d) mod n, DER-encoded.
 func signECDSA(p *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
 	n := p.Curve.Params().N
-	d, err := p.Bytes()
-	if err != nil {
-		return nil, err
-	}
+	d := p.D.FillBytes(make([]byte, (n.BitLen()+7)/8)) // what Go 1.25's p.Bytes() returns
 	e := hashToInt(digest, n)
 	for ctr := byte(0); ctr < 16; ctr++ {
 		mac := hmac.New(sha512.New, d)

@@ -26,7 +26,7 @@ const DefaultPath = "/etc/config/airelay"
 const EmbeddedName = "embedded"
 
 // embedded is the config built into the binary: default.uci, or the site file that
-// `make EMBED_CONFIG=path` substitutes for it through `go build -overlay`.
+// `make EMBED_CONFIG=path` puts in its place (in a copy of the module, build/embed-src).
 //
 //go:embed default.uci
 var embedded []byte
@@ -388,7 +388,9 @@ func validHostname(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
-	for label := range strings.SplitSeq(h, ".") {
+	for rest, more := h, true; more; {
+		var label string
+		label, rest, more = strings.Cut(rest, ".")
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}

@@ -88,7 +88,7 @@ func (d *Dialer) dialDirect(ctx context.Context, network, host string, port uint
 		nd.Control = BindToDevice(d.Spec.Iface)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return nd.DialTCP(ctx, network, netip.AddrPort{}, netip.AddrPortFrom(ip, port)) // trusted literal
+		return dialTCP(ctx, &nd, network, netip.AddrPortFrom(ip, port)) // trusted literal
 	}
 	if d.Resolve == nil {
 		return nil, fmt.Errorf("egress: cannot resolve %s: no resolver given", host)
@@ -140,7 +140,7 @@ func (d *Dialer) dialDirect(ctx context.Context, network, host string, port uint
 				}
 			}
 		}
-		c, err := nd.DialTCP(actx, network, netip.AddrPort{}, netip.AddrPortFrom(ip, port))
+		c, err := dialTCP(actx, &nd, network, netip.AddrPortFrom(ip, port))
 		if cancel != nil {
 			cancel()
 		}

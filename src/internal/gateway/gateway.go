@@ -92,13 +92,22 @@ func keyOf(addr netip.Addr, mac net.HardwareAddr) devKey {
 // New returns a gateway; it opens nothing until Serve.
 func New(o Options) *Gateway {
 	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+		o.Log = slog.New(discardHandler{})
 	}
 	if o.Stats == nil {
 		o.Stats = stats.New()
 	}
 	return &Gateway{o: o, listeners: map[net.Listener]struct{}{}, conns: map[*devConn]struct{}{}, perDev: map[devKey]int{}}
 }
+
+// discardHandler drops every record and says so before any is built (Go 1.24's
+// slog.DiscardHandler; go.mod's go line is older).
+type discardHandler struct{}
+
+func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
+func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
+func (h discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
+func (h discardHandler) WithGroup(string) slog.Handler           { return h }
 
 // Serve accepts devices on ln until Shutdown, at most max_conns connections at once (read at
 // every accept, so a reload changes it), each served by one goroutine. It returns nil after

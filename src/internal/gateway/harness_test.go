@@ -80,7 +80,7 @@ func startUpstream(t testing.TB, key string, set ...func(*fakeprovider.Server)) 
 			u.closed.Add(1)
 		}
 	}
-	u.srv.Config.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
+	u.srv.Config.ErrorLog = slog.NewLogLogger(discardHandler{}, slog.LevelError)
 	u.srv.StartTLS()
 	t.Cleanup(func() {
 		if u.Step != nil {

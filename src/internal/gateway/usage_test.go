@@ -84,7 +84,8 @@ func BenchmarkUsageScanner(b *testing.B) {
 	body := []byte(sb.String())
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		var s usageScanner
 		for p := body; len(p) > 0; {
 			n := min(len(p), 512)

@@ -66,7 +66,7 @@ type Package struct {
 	Control   Control
 	Files     []File
 	Conffiles []string          // absolute paths of files opkg keeps when the user changed them
-	Scripts   map[string][]byte // postinst, prerm, preinst, postrm: written with mode 0755
+	Scripts   map[string][]byte // postinst, prerm, preinst, postrm, postinst-pkg, prerm-pkg: mode 0755
 	MTime     time.Time         // every entry's mtime (SOURCE_DATE_EPOCH); zero: the Unix epoch
 }
 
@@ -187,7 +187,7 @@ func (p *Package) Write(w io.Writer) error {
 	}
 	for name, s := range p.Scripts {
 		switch name {
-		case "preinst", "postinst", "prerm", "postrm":
+		case "preinst", "postinst", "prerm", "postrm", "postinst-pkg", "prerm-pkg":
 		default:
 			return fmt.Errorf("ipk: %s: unknown maintainer script %q", p.Control.Package, name)
 		}
@@ -414,4 +414,23 @@ func member(tgz []byte, name string) ([]byte, error) {
 			return io.ReadAll(io.LimitReader(tr, 64<<20))
 		}
 	}
+}
+
+// OpenWrtScripts are the maintainer scripts OpenWrt's include/package-pack.mk puts in every .ipk:
+// a postinst and a prerm that source the target's /lib/functions.sh and run default_postinst
+// (the Require-User user, uci-defaults, then enable and start the init scripts; only enable
+// against an offline root) and default_prerm (stop, and on removal disable, them), byte for byte
+// as OpenWrt writes them; the package's own parts go beside them as postinst-pkg and prerm-pkg,
+// which default_postinst and default_prerm run, and postrm as it is. Empty parts are left out.
+func OpenWrtScripts(postinstPkg, prermPkg, postrm []byte) map[string][]byte {
+	m := map[string][]byte{
+		"postinst": []byte("#!/bin/sh\n[ \"${IPKG_NO_SCRIPT}\" = \"1\" ] && exit 0\n[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0\n. ${IPKG_INSTROOT}/lib/functions.sh\ndefault_postinst $0 $@\n"),
+		"prerm":    []byte("#!/bin/sh\n[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0\n. ${IPKG_INSTROOT}/lib/functions.sh\ndefault_prerm $0 $@\n"),
+	}
+	for name, b := range map[string][]byte{"postinst-pkg": postinstPkg, "prerm-pkg": prermPkg, "postrm": postrm} {
+		if len(b) > 0 {
+			m[name] = b
+		}
+	}
+	return m
 }

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -85,8 +86,23 @@ type Quota struct {
 // ScheduleStatus is a device's schedule now.
 type ScheduleStatus struct {
 	Open    bool      `json:"open"`
-	Windows string    `json:"windows"`       // "Mon,Tue,Wed,Thu,Fri 15:00-20:00; Sat,Sun 09:00-21:00"
-	Next    time.Time `json:"next,omitzero"` // when it next opens or closes
+	Windows string    `json:"windows"` // "Mon,Tue,Wed,Thu,Fri 15:00-20:00; Sat,Sun 09:00-21:00"
+	Next    time.Time `json:"next"`    // when it next opens or closes; zero: never (left out)
+}
+
+// MarshalJSON leaves "next" out when the schedule never changes (what the omitzero tag does
+// from Go 1.24 on; go.mod's go line is older, so it is done here).
+func (s ScheduleStatus) MarshalJSON() ([]byte, error) {
+	type plain struct {
+		Open    bool       `json:"open"`
+		Windows string     `json:"windows"`
+		Next    *time.Time `json:"next,omitempty"`
+	}
+	p := plain{Open: s.Open, Windows: s.Windows}
+	if !s.Next.IsZero() {
+		p.Next = &s.Next
+	}
+	return json.Marshal(p)
 }
 
 // Status is the /status document. `airelay status --json` prints it and LuCI reads it.

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"net"
 	"net/netip"
@@ -109,7 +110,8 @@ func BenchmarkBeginEnd(b *testing.B) {
 	r := New()
 	a := netip.MustParseAddr("192.168.1.5")
 	b.ReportAllocs()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		c := r.Begin(r.Device(a), "openai")
 		c.AddBytes(10, 20)
 		c.End()
@@ -180,5 +182,23 @@ func TestRetire(t *testing.T) {
 	r.Release(gone)
 	if n := len(r.Retired()); n != 0 {
 		t.Errorf("%d retired after release", n)
+	}
+}
+
+// A schedule with no next change (always or never open) has no "next" in /status; one with a
+// next change has it in RFC 3339, which `airelay status` and LuCI read back.
+func TestScheduleStatusJSON(t *testing.T) {
+	b, err := json.Marshal(ScheduleStatus{Open: true, Windows: "Mon 00:00-24:00"})
+	if err != nil || string(b) != `{"open":true,"windows":"Mon 00:00-24:00"}` {
+		t.Errorf("no next change: %s %v", b, err)
+	}
+	next := time.Date(2026, 12, 8, 15, 0, 0, 0, time.FixedZone("CET", 3600))
+	b, err = json.Marshal(ScheduleStatus{Windows: "Mon-Fri 15:00-20:00", Next: next})
+	if err != nil || string(b) != `{"open":false,"windows":"Mon-Fri 15:00-20:00","next":"2026-12-08T15:00:00+01:00"}` {
+		t.Errorf("with a next change: %s %v", b, err)
+	}
+	var back ScheduleStatus
+	if err := json.Unmarshal(b, &back); err != nil || !back.Next.Equal(next) || back.Windows != "Mon-Fri 15:00-20:00" {
+		t.Errorf("read back: %+v %v", back, err)
 	}
 }
