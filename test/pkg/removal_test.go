@@ -132,6 +132,7 @@ func TestRemovalScripts(t *testing.T) {
 
 			// what stays after airelay goes: keys, history, an edited config, the user
 			os.WriteFile(filepath.Join(root, "etc/config/airelay_keys"), []byte("config key 'openai'\n\toption api_key 'sk-x'\n"), 0o600)
+			os.WriteFile(filepath.Join(root, "etc/config/airelay_keys.saved"), []byte("config key 'openai_2'\n\toption api_key 'sk-y'\n"), 0o600)
 			os.MkdirAll(filepath.Join(root, "etc/airelay"), 0o700)
 			os.WriteFile(filepath.Join(root, "etc/airelay/history.json"), []byte("{}\n"), 0o600)
 			f, _ := os.OpenFile(filepath.Join(root, "etc/passwd"), os.O_APPEND|os.O_WRONLY, 0o644)
@@ -151,7 +152,8 @@ func TestRemovalScripts(t *testing.T) {
 			out, _ := remove("airelay", postrm, nil, "remove")
 			for _, want := range []string{
 				"/etc/config/airelay_keys (the API keys):  rm /etc/config/airelay_keys",
-				"/etc/airelay/ (the usage history, history.json):  rm -r /etc/airelay",
+				"/etc/config/airelay_keys.saved (keys migrate-keys set aside):  rm /etc/config/airelay_keys.saved",
+				"/etc/airelay/ (the usage history, history.json, and the last valid config):  rm -r /etc/airelay",
 				"/etc/config/airelay (edited, so kept):  rm /etc/config/airelay (apk: apk del --purge airelay removes it)",
 				"the user and group airelay:  sed -i '/^airelay:/d' /etc/passwd /etc/shadow /etc/group",
 			} {
@@ -160,7 +162,7 @@ func TestRemovalScripts(t *testing.T) {
 				}
 			}
 			// nothing left: nothing said
-			for _, p := range []string{"etc/config/airelay_keys", "etc/airelay", "etc/config/airelay"} {
+			for _, p := range []string{"etc/config/airelay_keys", "etc/config/airelay_keys.saved", "etc/airelay", "etc/config/airelay"} {
 				os.RemoveAll(filepath.Join(root, p))
 			}
 			os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/ash\n"), 0o644)
