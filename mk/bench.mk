@@ -34,10 +34,10 @@ bench-build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_REL) -o $(BENCH_DIR)/airelay $(PKG)
 	$(GO) build -o $(BENCH_DIR)/airbench ./bench/cmd/airbench
 
-size-build: embed-overlay
+size-build: embed-src
 	@mkdir -p $(BENCH_DIR)
-	CGO_ENABLED=0 GOOS=linux GOARCH=mipsle GOMIPS=softfloat $(GO) build $(OVERLAY) -trimpath -ldflags '$(SIZE_LDFLAGS)' \
-		$(if $(TAGS),-tags '$(TAGS)') -o $(SIZE_BIN) $(PKG)
+	cd $(SRC_DIR) && CGO_ENABLED=0 GOOS=linux GOARCH=mipsle GOMIPS=softfloat $(GO) build -trimpath -ldflags '$(SIZE_LDFLAGS)' \
+		$(if $(TAGS),-tags '$(TAGS)') -o $(abspath $(SIZE_BIN)) $(PKG)
 
 size: size-build
 	$(GO) run ./bench/cmd/airbench size $(SIZE_BIN)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -25,21 +24,21 @@ type apiError struct {
 }
 
 var (
-	errBadPath = &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "invalid_path",
+	errBadPath = &apiError{status: h1.StatusBadRequest, typ: "invalid_request_error", code: "invalid_path",
 		message: "the path holds a '.' or '..' segment"}
-	errBadBody = &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "invalid_body",
+	errBadBody = &apiError{status: h1.StatusBadRequest, typ: "invalid_request_error", code: "invalid_body",
 		message: "the request body could not be read"}
-	errDenied = &apiError{status: http.StatusForbidden, typ: "permission_error", code: "access_denied",
+	errDenied = &apiError{status: h1.StatusForbidden, typ: "permission_error", code: "access_denied",
 		message: "this device may not use this provider through the router"}
-	errNoRoute = &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "unknown_provider",
+	errNoRoute = &apiError{status: h1.StatusNotFound, typ: "invalid_request_error", code: "unknown_provider",
 		message: "no provider is configured at this path; use /<prefix>/… with a provider's prefix"}
-	errHeaderTooLarge = &apiError{status: http.StatusRequestHeaderFieldsTooLarge, typ: "invalid_request_error", code: "request_header_too_large",
+	errHeaderTooLarge = &apiError{status: h1.StatusRequestHeaderFieldsTooLarge, typ: "invalid_request_error", code: "request_header_too_large",
 		message: "the request header is larger than the router allows (max_header_bytes)"}
 	// errTooManyConns has no Retry-After: the SDKs retry it by themselves, as they should (the
 	// device's other connections free up).
-	errTooManyConns = &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "too_many_connections",
+	errTooManyConns = &apiError{status: h1.StatusTooManyRequests, typ: "rate_limit_error", code: "too_many_connections",
 		message: "this device has max_conns_per_device connections open to the gateway and none of them is idle; close one or try again"}
-	errTooLarge = &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
+	errTooLarge = &apiError{status: h1.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
 		message: "the request body is larger than the router allows (max_body)"}
 )
 
@@ -47,12 +46,12 @@ var (
 // 403 for a closed schedule, 429 insufficient_quota for a quota, as OpenAI answers a spent
 // quota, 403 config_invalid naming the config's problem when no valid config serves.
 func policyError(d access.Decision, now time.Time) *apiError {
-	e := &apiError{status: http.StatusForbidden, typ: "permission_error", code: d.Code(), message: d.Message(now)}
+	e := &apiError{status: h1.StatusForbidden, typ: "permission_error", code: d.Code(), message: d.Message(now)}
 	if d.Reason == access.ConfigInvalid {
 		return e
 	}
 	if d.Reason != access.ScheduleClosed {
-		e.status, e.typ = http.StatusTooManyRequests, "insufficient_quota"
+		e.status, e.typ = h1.StatusTooManyRequests, "insufficient_quota"
 	}
 	if !d.Until.IsZero() {
 		e.retryAfter = max(1, int(d.Until.Sub(now).Seconds()))
@@ -63,7 +62,7 @@ func policyError(d access.Decision, now time.Time) *apiError {
 func upstreamError(p string, status int, what string) *apiError {
 	e := &apiError{status: status, typ: "upstream_error", code: "bad_gateway", countsAsError: true,
 		message: "provider '" + p + "': " + what}
-	if status == http.StatusGatewayTimeout {
+	if status == h1.StatusGatewayTimeout {
 		e.code = "upstream_timeout"
 	}
 	return e
@@ -73,11 +72,11 @@ func upstreamError(p string, status int, what string) *apiError {
 func malformed(e *h1.Error) *apiError {
 	code := "invalid_request"
 	switch e.Status {
-	case http.StatusRequestHeaderFieldsTooLarge:
+	case h1.StatusRequestHeaderFieldsTooLarge:
 		code = "request_header_too_large"
-	case http.StatusHTTPVersionNotSupported:
+	case h1.StatusHTTPVersionNotSupported:
 		code = "http_version_not_supported"
-	case http.StatusExpectationFailed:
+	case h1.StatusExpectationFailed:
 		code = "expectation_failed"
 	}
 	return &apiError{status: e.Status, typ: "invalid_request_error", code: code, message: "malformed request: " + e.Reason}
@@ -95,13 +94,13 @@ var (
 func classify(p string, err, cause error, status int) *apiError {
 	switch {
 	case errors.Is(cause, errFirstByte) || errors.Is(err, errFirstByte):
-		return upstreamError(p, http.StatusGatewayTimeout, "no response within first_byte_timeout")
+		return upstreamError(p, h1.StatusGatewayTimeout, "no response within first_byte_timeout")
 	case errors.Is(err, errRetryStatus):
-		return upstreamError(p, http.StatusBadGateway, "answered "+strconv.Itoa(status))
+		return upstreamError(p, h1.StatusBadGateway, "answered "+strconv.Itoa(status))
 	case isTimeout(err):
-		return upstreamError(p, http.StatusGatewayTimeout, "connect timed out")
+		return upstreamError(p, h1.StatusGatewayTimeout, "connect timed out")
 	}
-	return upstreamError(p, http.StatusBadGateway, "unreachable")
+	return upstreamError(p, h1.StatusBadGateway, "unreachable")
 }
 
 func isTimeout(err error) bool {
@@ -119,7 +118,7 @@ func (e *apiError) appendResponse(b []byte, close bool) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(e.status), 10)
 	b = append(b, ' ')
-	b = append(b, http.StatusText(e.status)...)
+	b = append(b, h1.StatusText(e.status)...)
 	b = append(b, "\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(body), 10)
 	if close {

@@ -30,7 +30,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -109,16 +108,19 @@ func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
 func (h discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
 func (h discardHandler) WithGroup(string) slog.Handler           { return h }
 
+// ErrServerClosed is what Serve returns when called after Shutdown.
+var ErrServerClosed = errors.New("gateway: closed")
+
 // Serve accepts devices on ln until Shutdown, at most max_conns connections at once (read at
 // every accept, so a reload changes it), each served by one goroutine. It returns nil after
-// Shutdown, http.ErrServerClosed when called after it.
+// Shutdown, ErrServerClosed when called after it.
 func (g *Gateway) Serve(ln net.Listener) error {
 	ll := newLimitListener(ln, func() int { return g.o.Table().Main.MaxConns })
 	ll.reclaim = g.reclaimIdle
 	g.mu.Lock()
 	if g.closing.Load() {
 		g.mu.Unlock()
-		return http.ErrServerClosed
+		return ErrServerClosed
 	}
 	g.listeners[ll] = struct{}{}
 	g.mu.Unlock()

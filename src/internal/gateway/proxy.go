@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -410,12 +409,12 @@ func (x *exchange) try(canRetry bool) {
 		return
 	}
 	code := x.res.Status
-	if canRetry && (code == http.StatusTooManyRequests || code >= 500) {
+	if canRetry && (code == h1.StatusTooManyRequests || code >= 500) {
 		x.upStatus = code
 		x.err = errRetryStatus
 		return
 	}
-	if code == http.StatusSwitchingProtocols {
+	if code == h1.StatusSwitchingProtocols {
 		x.err = errUpgrade
 		return
 	}
@@ -773,7 +772,7 @@ func (x *exchange) readHead() error {
 			}
 			if n > 0 {
 				x.headLen = n
-				if x.res.Status >= 100 && x.res.Status < 200 && x.res.Status != http.StatusSwitchingProtocols {
+				if x.res.Status >= 100 && x.res.Status < 200 && x.res.Status != h1.StatusSwitchingProtocols {
 					x.ur += n
 					continue
 				}

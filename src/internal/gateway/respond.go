@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"io"
-	"net/http"
 	"time"
 
 	"github.com/airelay/airelay/src/internal/h1"
@@ -51,7 +50,7 @@ func (x *exchange) respond() {
 	switch {
 	case string(r.Method) == "HEAD" || h1.NoBody(res.Status):
 		mode = passNone
-	case x.askUsage && res.Status == http.StatusOK && x.sse:
+	case x.askUsage && res.Status == h1.StatusOK && x.sse:
 		x.uncounted = true // the device's bytes are counted as they leave the strip
 		x.strip = usageStrip{r: dataReader{x}, counted: x.conn, pooled: getOut()}
 		x.strip.buf = *x.strip.pooled

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -377,7 +376,7 @@ func (s *Service) bind(t *config.Table, role, addr string) (*binding, error) {
 		b.stop = func(context.Context) { ln.Close() }
 	case "http":
 		go func() {
-			if err := s.gateway.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			if err := s.gateway.Serve(ln); err != nil && !errors.Is(err, gateway.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				s.log.Error("gateway stopped", "err", err)
 			}
 		}()

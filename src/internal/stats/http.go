@@ -261,7 +261,7 @@ func (s *Server) answer(c net.Conn, out []byte, req *h1.Request, d Doc, closing 
 	out = append(out, "HTTP/1.1 "...)
 	out = strconv.AppendInt(out, int64(status), 10)
 	out = append(out, ' ')
-	out = append(out, reason(status)...)
+	out = append(out, h1.StatusText(status)...)
 	out = append(out, "\r\nContent-Type: "...)
 	out = append(out, d.Type...)
 	out = append(out, "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
@@ -284,25 +284,3 @@ func (s *Server) answer(c net.Conn, out []byte, req *h1.Request, d Doc, closing 
 	return out
 }
 
-// reason is the reason phrase of the statuses the status listener answers with.
-func reason(status int) string {
-	switch status {
-	case 200:
-		return "OK"
-	case 400:
-		return "Bad Request"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 417:
-		return "Expectation Failed"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 500:
-		return "Internal Server Error"
-	case 505:
-		return "HTTP Version Not Supported"
-	}
-	return "Status"
-}
