@@ -283,4 +283,3 @@ func (s *Server) answer(c net.Conn, out []byte, req *h1.Request, d Doc, closing 
 	}
 	return out
 }
-
