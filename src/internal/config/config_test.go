@@ -231,7 +231,7 @@ func TestErrorsAreCollectedAndRedacted(t *testing.T) {
 func TestWarnings(t *testing.T) {
 	tb := mustLoad(t, "config airelay 'main'\n\toption lan_ip '1.2.3.4'\n\toption dns_ttl '5'\n\toption dns_ttl '6'\nconfig widget 'w'\n\toption x '1'\nconfig client 'c'\n\toption name 'n'\n")
 	all := strings.Join(tb.Warnings, "\n")
-	for _, w := range []string{`test.uci:2: section 'main': option "lan_ip" is unknown`, `test.uci:4: section 'main': option "dns_ttl" is set again`, `test.uci:5: section type "widget" is unknown`, "section 'c': no 'mac' or 'ip'"} {
+	for _, w := range []string{`test.uci:2: section 'main': option "lan_ip" is unknown`, `test.uci:4: section 'main': option "dns_ttl" is set again`, `test.uci:5: section type "widget" is unknown`, "section 'c': no 'mac', 'ip' or 'network'"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("warnings lack %q:\n%s", w, all)
 		}
