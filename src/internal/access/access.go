@@ -42,6 +42,7 @@ const (
 	QuotaTokens           // daily_tokens used up
 	QuotaRequests         // daily_requests used up
 	QuotaBytes            // daily_bytes used up
+	GatewayOff            // the client section says gateway '0': relay only
 )
 
 // Decision is the outcome of one check.
@@ -82,11 +83,25 @@ func (g *Guard) Now() time.Time {
 }
 
 // Check decides for the device at addr, matched to client c (nil: none), using p. On the
-// gateway the request being decided is already counted among today's requests.
+// gateway the request being decided is already counted among today's requests. A device on a
+// passthrough network (not served, but resolved by a dnsmasq that serves another network) is
+// let through the relay with no rule at all, as if airelay were not there.
 func (g *Guard) Check(t *config.Table, c *config.Client, p *config.Provider, addr netip.Addr, path Path) Decision {
 	d := Decision{Client: c}
+	if t.Passthrough(addr) {
+		d.Client = nil
+		d.Allowed = path == Relay
+		if !d.Allowed {
+			d.Reason = GatewayOff
+		}
+		return d
+	}
 	if !t.Access(c, p) {
 		d.Reason = Denied
+		return d
+	}
+	if path == Gateway && c != nil && c.NoGateway {
+		d.Reason = GatewayOff
 		return d
 	}
 	q := t.Main.DefaultQuota
@@ -158,13 +173,15 @@ func (d Decision) Message(now time.Time) string {
 		return fmt.Sprintf("the daily request quota of %s for %s is used up (%s today); it resets at midnight%s", group(uint64(d.Limit)), who, group(d.Used), in)
 	case QuotaBytes:
 		return fmt.Sprintf("the daily data quota of %s bytes for %s is used up (%s today); it resets at midnight%s", group(uint64(d.Limit)), who, group(d.Used), in)
+	case GatewayOff:
+		return "the router's gateway (and its API keys) is not offered to " + who + "; use the provider's own address with your own key"
 	}
 	return ""
 }
 
 // Code is the machine-readable reason for error bodies.
 func (d Decision) Code() string {
-	return [...]string{"", "access_denied", "schedule_closed", "daily_token_quota", "daily_request_quota", "daily_byte_quota"}[d.Reason]
+	return [...]string{"", "access_denied", "schedule_closed", "daily_token_quota", "daily_request_quota", "daily_byte_quota", "gateway_not_allowed"}[d.Reason]
 }
 
 func group(n uint64) string {

@@ -12,8 +12,9 @@ import (
 // 'list network'; what each network is right now (its device, the router's addresses on it,
 // its fw4 zone, which dnsmasq instances answer there) is learned by the init script from
 // netifd, fw4 and dnsmasq at every start and reload, and handed to the daemon as
-// 'runtime_network' sections in the runtime copy (/var/run/airelay/airelay), which
-// `airelay runtime-config` writes. Those sections are runtime data: never written by hand,
+// anonymous 'runtime_network' sections in the runtime copy (/var/run/airelay/airelay), which
+// `airelay runtime-config` writes (anonymous, so they never share a name with a client
+// section the user called 'guest'). Those sections are runtime data: never written by hand,
 // never in /etc/config/airelay (runtime-config drops any it finds there).
 
 // NetMode is what airelay does for one network.
@@ -118,10 +119,15 @@ func ParseNetMode(s string) (NetMode, bool) {
 // loadNetworks reads the runtime_network sections the init script's runtime-config wrote.
 func (l *loader) loadNetworks() {
 	names, _ := l.tree.GetSections(l.cfg, "runtime_network")
-	for _, name := range names {
-		s := l.section("runtime_network", name)
+	for _, sname := range names {
+		s := l.section("runtime_network", sname)
+		name, o := s.one("network")
 		if err := CheckNetwork(name); err != nil {
-			l.errorf(name, "", "", "%v", err)
+			s.fail(o, name, "%v", err)
+			continue
+		}
+		if l.t.Network(name) != nil {
+			s.fail(o, name, "a second runtime_network section for this network")
 			continue
 		}
 		n := &Network{Name: name, Device: s.device("device"), Zone: s.str("zone"), Reason: s.str("reason")}
@@ -159,7 +165,7 @@ func (l *loader) loadNetworks() {
 			n.Dnsmasq = append(n.Dnsmasq, v)
 		}
 		if n.Mode != NetUntouched && n.Device == "" {
-			l.errorf(name, "device", "", "a %s network needs its device", n.Mode)
+			l.errorf(sname, "device", "", "network '%s': a %s network needs its device", name, n.Mode)
 		}
 		l.t.Networks = append(l.t.Networks, n)
 	}

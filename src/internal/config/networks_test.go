@@ -15,7 +15,8 @@ config airelay 'main'
 	list network 'lan'
 	list network 'guest'
 
-config runtime_network 'lan'
+config runtime_network
+	option network 'lan'
 	option device 'br-lan'
 	option zone 'lan'
 	list ipv4 '192.168.1.1/24'
@@ -23,14 +24,16 @@ config runtime_network 'lan'
 	option mode 'served'
 	list dnsmasq 'cfg01411c'
 
-config runtime_network 'guest'
+config runtime_network
+	option network 'guest'
 	option device 'br-guest'
 	option zone 'guest'
 	list ipv4 '192.168.2.1/24'
 	option mode 'served'
 	list dnsmasq 'cfg01411c'
 
-config runtime_network 'iot'
+config runtime_network
+	option network 'iot'
 	option device 'br-iot'
 	option zone 'iot'
 	list ipv4 '192.168.3.1/24'
@@ -149,20 +152,29 @@ config client 'b'
 	list network 'iot'
 	list network 'guest'
 `, "section 'b' option 'network': client 'a' already matches every device on 'guest'"},
+		{"one network twice", `
+config runtime_network
+	option network 'guest'
+config runtime_network
+	option network 'guest'
+`, "option 'network' value 'guest': a second runtime_network section for this network"},
 		{"bad runtime mode", `
-config runtime_network 'guest'
+config runtime_network
+	option network 'guest'
 	option device 'br-guest'
 	option mode 'maybe'
-`, "section 'guest' option 'mode' value 'maybe': must be one of: untouched, served, passthrough"},
+`, "option 'mode' value 'maybe': must be one of: untouched, served, passthrough"},
 		{"served without a device", `
-config runtime_network 'guest'
+config runtime_network
+	option network 'guest'
 	option mode 'served'
-`, "section 'guest' option 'device': a served network needs its device"},
+`, "option 'device': network 'guest': a served network needs its device"},
 		{"address of the wrong family", `
-config runtime_network 'guest'
+config runtime_network
+	option network 'guest'
 	option device 'br-guest'
 	list ipv6 '192.168.2.1/24'
-`, "section 'guest' option 'ipv6' value '192.168.2.1/24': not the router's IPv6 address with its prefix length"},
+`, "option 'ipv6' value '192.168.2.1/24': not the router's IPv6 address with its prefix length"},
 	} {
 		_, err := LoadBytes("test.uci", []byte(c.text))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -120,7 +120,8 @@ var Schema = []Section{
 		{Name: "daily_bytes", Type: TSize, Default: "0", Doc: "Bytes (up + down, relay and gateway) each matching device may move per day; 0: main's default_daily_bytes."},
 		{Name: "gateway", Type: TBool, Default: "1", Doc: "0: the device may not use the HTTP gateway, which puts the router's API keys on requests (403 gateway_not_allowed); the relay, where the device brings its own key, still works. For guests who must not spend the household's keys."},
 	}},
-	{Type: "runtime_network", Runtime: true, Doc: "One LAN-side network as the init script found it at the last start or reload (netifd, fw4, dnsmasq). Written by `airelay runtime-config` into the runtime copy (/var/run/airelay/airelay) only; never write it by hand: runtime-config drops such sections from /etc/config/airelay. The section name is the OpenWrt network.", Options: []Option{
+	{Type: "runtime_network", Runtime: true, Doc: "One LAN-side network as the init script found it at the last start or reload (netifd, fw4, dnsmasq). Written by `airelay runtime-config` into the runtime copy (/var/run/airelay/airelay) only; never write it by hand: runtime-config drops such sections from /etc/config/airelay. An anonymous section.", Options: []Option{
+		{Name: "network", Type: TNetwork, Doc: "The OpenWrt network (lan, guest)."},
 		{Name: "device", Type: TDevice, Doc: "Its network device (br-guest)."},
 		{Name: "zone", Type: TString, Doc: "Its fw4 zone."},
 		{Name: "ipv4", Type: TCIDR, List: true, Doc: "The router's IPv4 addresses on it, with the subnet's prefix length (192.168.2.1/24)."},

@@ -43,7 +43,7 @@ var (
 // schedule, 429 insufficient_quota for a quota, as OpenAI answers a spent quota.
 func policyError(d access.Decision, now time.Time) *apiError {
 	e := &apiError{status: http.StatusForbidden, typ: "permission_error", code: d.Code(), message: d.Message(now)}
-	if d.Reason != access.ScheduleClosed {
+	if d.Reason != access.ScheduleClosed && d.Reason != access.GatewayOff {
 		e.status, e.typ = http.StatusTooManyRequests, "insufficient_quota"
 	}
 	if !d.Until.IsZero() {
