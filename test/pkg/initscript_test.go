@@ -372,6 +372,7 @@ func TestInitScript(t *testing.T) {
 	// a guest network (its own fw4 zone, not masquerading) is served beside lan: its own
 	// rules, the dnsmasq file answers it with its own address, and its interface reloads
 	os.WriteFile(filepath.Join(root, "etc/config/firewall.zones"), []byte(standIns["etc/config/firewall.zones"]+"guest name=guest network=guest\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "var/etc/dnsmasq.conf.cfg01411c"), []byte(standIns["var/etc/dnsmasq.conf.cfg01411c"]), 0o644)
 	calls = initd("start")
 	nat, _ = read("var/run/airelay/fw4-dstnat.nft")
 	in, _ = read("var/run/airelay/fw4-input.nft")
