@@ -40,6 +40,7 @@ var scenarios = []scenario{
 	{7, "egress", egressScenario},
 	{6, "faults", faultScenario},
 	{8, "home", homeScenario},
+	{11, "guest", guestScenario},
 }
 
 // sc is a running scenario: what it has proved so far, and why it failed.
