@@ -22,14 +22,14 @@ const (
 	euOpenAI = "198.18.0.21"
 )
 
-// guestRules is the client section of README's "guest: relay only, no gateway, 100k tokens a
-// day", as `uci add`/`uci set` would append it.
+// guestRules is README's guest section (relay only, no gateway, a day's cap), as `uci
+// add`/`uci set` would append it.
 const guestRules = `
 config client 'guests'
 	option name 'Guest Wi-Fi'
 	list network 'guest'
 	option gateway '0'
-	option daily_tokens '100000'
+	option daily_bytes '50M'
 `
 
 // netStatusDoc is the part of /status about networks: the router's LAN-side networks, and the

@@ -648,6 +648,17 @@ func (l *loader) loadClient(s sec) {
 	}
 	c.Quota = Quota{Tokens: s.int("daily_tokens"), Requests: s.int("daily_requests"), Bytes: s.size("daily_bytes")}
 	c.NoGateway = !s.bool("gateway")
+	if c.NoGateway {
+		// the relay carries end-to-end TLS: airelay sees no tokens or requests there
+		for _, q := range []struct {
+			opt string
+			n   int64
+		}{{"daily_tokens", c.Quota.Tokens}, {"daily_requests", c.Quota.Requests}} {
+			if q.n > 0 {
+				l.t.Warnings = append(l.t.Warnings, fmt.Sprintf("%s: section '%s': option '%s' counts gateway use only, which gateway '0' forbids, so it never applies (daily_bytes limits the relay)", l.name, s.name, q.opt))
+			}
+		}
+	}
 	if len(c.MACs) == 0 && len(c.Nets) == 0 && len(c.Networks) == 0 {
 		l.t.Warnings = append(l.t.Warnings, fmt.Sprintf("%s: section '%s': no 'mac', 'ip' or 'network', so it matches no device", l.name, s.name))
 	}

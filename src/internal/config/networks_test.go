@@ -44,7 +44,7 @@ config client 'guests'
 	option name 'Guest Wi-Fi'
 	list network 'guest'
 	option gateway '0'
-	option daily_tokens '100000'
+	option daily_bytes '50M'
 
 config client 'laptop_away'
 	list mac '02:00:00:00:00:0a'
@@ -91,7 +91,7 @@ func TestClientForNetwork(t *testing.T) {
 		}
 	}
 	g := tb.Client("guests")
-	if !g.NoGateway || g.Quota.Tokens != 100000 {
+	if !g.NoGateway || g.Quota.Bytes != 50<<20 {
 		t.Errorf("guests: NoGateway %v, quota %+v", g.NoGateway, g.Quota)
 	}
 	if tb.Client("laptop").NoGateway {

@@ -118,7 +118,7 @@ var Schema = []Section{
 		{Name: "daily_tokens", Type: TInt, Default: "0", Min: 0, Max: 1 << 50, Doc: "Tokens (in + out) each matching device may use through the gateway per day; 0: main's default_daily_tokens."},
 		{Name: "daily_requests", Type: TInt, Default: "0", Min: 0, Max: 1 << 50, Doc: "Gateway requests each matching device may make per day; 0: main's default_daily_requests."},
 		{Name: "daily_bytes", Type: TSize, Default: "0", Doc: "Bytes (up + down, relay and gateway) each matching device may move per day; 0: main's default_daily_bytes."},
-		{Name: "gateway", Type: TBool, Default: "1", Doc: "0: the device may not use the HTTP gateway, which puts the router's API keys on requests (403 gateway_not_allowed); the relay, where the device brings its own key, still works. For guests who must not spend the household's keys."},
+		{Name: "gateway", Type: TBool, Default: "1", Doc: "0: the device may not use the HTTP gateway, which puts the router's API keys on requests (403 gateway_not_allowed); the relay, where the device brings its own key, still works, and daily_tokens and daily_requests (gateway counts) never apply: daily_bytes limits the relay. For guests who must not spend the household's keys."},
 	}},
 	{Type: "runtime_network", Runtime: true, Doc: "One LAN-side network as the init script found it at the last start or reload (netifd, fw4, dnsmasq). Written by `airelay runtime-config` into the runtime copy (/var/run/airelay/airelay) only; never write it by hand: runtime-config drops such sections from /etc/config/airelay. An anonymous section.", Options: []Option{
 		{Name: "network", Type: TNetwork, Doc: "The OpenWrt network (lan, guest)."},
