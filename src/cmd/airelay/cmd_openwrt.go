@@ -254,7 +254,6 @@ func unprivilegedPortStart() int {
 type netFlags struct {
 	nets     []openwrt.NetFacts
 	dnsFiles []string
-	err      error
 }
 
 func (f *netFlags) register(fs *flag.FlagSet) {

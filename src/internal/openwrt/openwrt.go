@@ -67,7 +67,7 @@ func DnsmasqConf(t *config.Table, inst string) []byte {
 	if len(hosts) == 0 {
 		return nil
 	}
-	var devs, names []string // devices whose addresses answer, and their networks
+	var devs, names []string          // devices whose addresses answer, and their networks
 	insts := strings.Split(inst, ",") // instances sharing one conf-dir (23.05: /tmp/dnsmasq.d)
 	answers := func(n *config.Network) bool {
 		if inst == "" || inst == "-" {
