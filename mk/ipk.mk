@@ -53,6 +53,7 @@ AIRELAY_PKG = --name airelay --arch $$arch --depends libc \
 	--file files/airelay.config=/etc/config/airelay:0600 \
 	--file files/airelay.defaults=/etc/uci-defaults/90-airelay:0755 \
 	--file files/airelay.keep=/lib/upgrade/keep.d/airelay:0644 \
+	--file files/airelay.fw4include=/usr/share/airelay/fw4.include:0644 \
 	--link /usr/share/nftables.d/chain-pre/dstnat/30-airelay.nft=/var/run/airelay/fw4-dstnat.nft \
 	--link /usr/share/nftables.d/chain-pre/input/30-airelay.nft=/var/run/airelay/fw4-input.nft \
 	--conffile /etc/config/airelay \
@@ -86,7 +87,7 @@ ipk-luci: $(MKIPK)
 # Non-Go checks of the packaging; the Go tests in test/pkg do the rest (go test ./...).
 test-pkg:
 	@if command -v shellcheck >/dev/null; then \
-		shellcheck files/airelay.init files/airelay.defaults files/pkg/* .ci/deps .ci/run && echo "shellcheck: files/ ok"; \
+		shellcheck files/airelay.init files/airelay.defaults files/airelay.fw4include files/pkg/* .ci/deps .ci/run && echo "shellcheck: files/ ok"; \
 	else echo "shellcheck is not installed: skipping the init script lint"; fi
 
 TEST_TARGETS += test-pkg

@@ -44,6 +44,7 @@ var scenarios = []scenario{
 	{8, "home", homeScenario},
 	{10, "mistakes", mistakesScenario},
 	{11, "ipv6-quota", ipv6QuotaScenario},
+	{13, "guest", guestScenario},
 }
 
 // sc is a running scenario: what it has proved so far, and why it failed.

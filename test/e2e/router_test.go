@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -101,14 +102,16 @@ func (h *home) startDnsmasq() {
 }
 
 // fw4Ruleset is shaped like the ruleset fw4 generates for OpenWrt's default zones (lan: br-lan,
-// wan: wan), reduced to what the test needs. It is stricter than OpenWrt on one point: the LAN
-// may reach the router only for DNS and ICMP, so everything airelay needs from the LAN is
-// opened by the fragments it generates. Those are included where fw4 includes
+// wan: wan) and a guest zone as OpenWrt's guest Wi-Fi guides add it (br-guest: input REJECT
+// but DNS and DHCP, forwarding to wan only), reduced to what the test needs. It is stricter
+// than OpenWrt on one point: the LAN may reach the router only for DNS and ICMP, so everything
+// airelay needs from the LAN is opened by the fragments it generates. Those are included where fw4 includes
 // /usr/share/nftables.d/chain-pre/<chain>/*.nft; fw4 skips a dangling symlink.
 const fw4Ruleset = `table inet fw4
 delete table inet fw4
 table inet fw4 {
 	define lan_devices = { "br-lan" }
+	define guest_devices = { "br-guest" }
 	define wan_devices = { "wan" }
 
 	chain input {
@@ -116,6 +119,9 @@ table inet fw4 {
 		iif "lo" accept comment "!fw4: Accept traffic from loopback"
 %s		ct state vmap { established : accept, related : accept } comment "!fw4: Handle inbound flows"
 		iifname $lan_devices meta l4proto { tcp, udp } th dport 53 accept comment "DNS from the LAN"
+		iifname $guest_devices meta l4proto { tcp, udp } th dport 53 accept comment "Allow-DNS-Guest"
+		iifname $guest_devices udp dport 67 accept comment "Allow-DHCP-Guest"
+		iifname $guest_devices counter reject comment "!fw4: reject guest input"
 		meta l4proto { icmp, ipv6-icmp } accept
 	}
 
@@ -123,6 +129,7 @@ table inet fw4 {
 		type filter hook forward priority filter; policy drop;
 		ct state vmap { established : accept, related : accept } comment "!fw4: Handle forwarded flows"
 		iifname $lan_devices oifname $wan_devices accept comment "lan to wan"
+		iifname $guest_devices oifname $wan_devices accept comment "guest to wan"
 	}
 
 	chain dstnat {
@@ -184,8 +191,36 @@ func (h *home) lanIPv4() string {
 	return m[1]
 }
 
+// lanSide are the networks of the router's fw4 zones that do not masquerade (the init script's
+// lan_networks): network, zone, and the device netifd gives it while it is up.
+var lanSide = []struct{ net, zone, dev string }{{"lan", "lan", "br-lan"}, {"guest", "guest", "br-guest"}}
+
+// networkArgs is the init script's network_args: each LAN-side network with its device and
+// the router's addresses on it (none while its device is missing or down), and each dnsmasq
+// instance's generated config.
+func (h *home) networkArgs() []string {
+	var args []string
+	for _, n := range lanSide {
+		args = append(args, "--network", n.net, "--zone", n.zone)
+		r := runIn(h.router, 10*time.Second, nil, "ip", "-o", "addr", "show", "dev", n.dev, "up")
+		if !r.ok() || strings.TrimSpace(r.out) == "" {
+			continue // network_get_device: none while the interface is down
+		}
+		args = append(args, "--device", n.dev)
+		for _, m := range regexp.MustCompile(`inet6? (\S+) .*scope global`).FindAllStringSubmatch(r.out, -1) {
+			args = append(args, "--subnet", m[1])
+		}
+	}
+	files, _ := filepath.Glob(h.path("var/etc/dnsmasq.conf.*"))
+	for _, f := range files {
+		args = append(args, "--dnsmasq-conf", f)
+	}
+	return args
+}
+
 // runtimeConfig is the init script's runtime_config: the copy the daemon reads, with the LAN
-// address filled in, and the last valid config kept. A config that does not pass is said on
+// address and the LAN-side networks filled in, and the last valid config kept. A config that
+// does not pass is said on
 // stdout (the console and logread on the router): at start the last valid config, else the
 // failing one read strictly, is copied instead (exit 3); on reload the copy stays (exit 2).
 // It returns runtime-config's exit code and that line (or its stderr).
@@ -195,6 +230,7 @@ func (h *home) runtimeConfig(reload bool) (int, string) {
 	os.MkdirAll(h.path("etc/airelay"), 0o700)
 	args := []string{"runtime-config", "--config", h.path(confPath), "--out", h.path(runConf),
 		"--last-valid", h.path(lastValid), "--state", h.path(configState), "--lan-ipv4", h.lanIPv4(), "--lan-ipv6", ""}
+	args = append(args, h.networkArgs()...)
 	if reload {
 		args = append(args, "--reload")
 	}
@@ -228,8 +264,8 @@ func (h *home) initStart() (said string, err error) {
 func (h *home) initStop() error {
 	h.proc("airelay").stop(10 * time.Second)
 	changed := false
-	for _, dir := range h.dnsmasqDirs() {
-		if c, err := put(filepath.Join(dir, "airelay.conf"), ""); err != nil {
+	for _, in := range h.dnsmasqInstances() {
+		if c, err := put(filepath.Join(in.dir, "airelay.conf"), ""); err != nil {
 			return err
 		} else if c {
 			changed = true
@@ -276,24 +312,23 @@ func (h *home) initReload() error {
 	return h.wire()
 }
 
-// wire is service_started: the dnsmasq file in every instance's conf-dir (dnsmasq restarted
-// when it changed) and the fw4 fragments (fw4 check, then reload, when they changed).
+// wire is service_started: each dnsmasq instance's file in its conf-dir (every dnsmasq
+// restarted when one changed) and the fw4 fragments (fw4 check, then reload, when they changed).
 func (h *home) wire() error {
 	changed := false
-	for _, dir := range h.dnsmasqDirs() {
-		r := h.airelay("dnsmasq-conf", "--config", h.path(runConf), "--config-state", h.path(configState))
+	for _, in := range h.dnsmasqInstances() {
+		r := h.airelay("dnsmasq-conf", "--config", h.path(runConf), "--instance", in.names, "--config-state", h.path(configState))
 		if !r.ok() {
 			return fmt.Errorf("airelay dnsmasq-conf: %s", r)
 		}
-		c, err := put(filepath.Join(dir, "airelay.conf"), r.out)
+		c, err := put(filepath.Join(in.dir, "airelay.conf"), r.out)
 		if err != nil {
 			return err
 		}
 		changed = changed || c
 	}
 	if changed {
-		h.proc("dnsmasq").stop(5 * time.Second)
-		h.startDnsmasq()
+		h.restartDnsmasq()
 	}
 	changed = false
 	for _, chain := range []string{"dstnat", "input"} {
@@ -319,23 +354,54 @@ func (h *home) wire() error {
 	return h.fw4Reload()
 }
 
-// dnsmasqDirs is the init script's dnsmasq_dirs: conf-dir of every instance's generated config.
-func (h *home) dnsmasqDirs() []string {
-	var dirs []string
+// restartDnsmasq is /etc/init.d/dnsmasq restart: every instance. The default one is "dnsmasq";
+// another instance X (var/etc/dnsmasq.conf.X) runs as "dnsmasq-X".
+func (h *home) restartDnsmasq() {
+	h.proc("dnsmasq").stop(5 * time.Second)
+	h.startDnsmasq()
 	files, _ := filepath.Glob(h.path("var/etc/dnsmasq.conf.*"))
 	for _, f := range files {
+		if f == h.path(dnsmasqConf) {
+			continue
+		}
+		name := "dnsmasq-" + strings.TrimPrefix(filepath.Base(f), "dnsmasq.conf.")
+		if p := h.proc(name); p != nil {
+			p.stop(5 * time.Second)
+		}
+		h.start(name, h.router, nil, "dnsmasq", "--keep-in-foreground", "--conf-file="+f, "--pid-file=", "--log-facility=-")
+	}
+}
+
+// dnsmasqInstance is a conf-dir and the instances that read it ("a,b" when they share it).
+type dnsmasqInstance struct{ names, dir string }
+
+// dnsmasqInstances is the init script's dnsmasq_instances, grouped by conf-dir as wire_dnsmasq
+// does: from each instance's generated config (var/etc/dnsmasq.conf.<instance>).
+func (h *home) dnsmasqInstances() []dnsmasqInstance {
+	var out []dnsmasqInstance
+	files, _ := filepath.Glob(h.path("var/etc/dnsmasq.conf.*"))
+	for _, f := range files {
+		name := strings.TrimPrefix(filepath.Base(f), "dnsmasq.conf.")
 		b, _ := os.ReadFile(f)
 		for _, l := range strings.Split(string(b), "\n") {
-			if d, ok := strings.CutPrefix(l, "conf-dir="); ok {
-				d, _, _ = strings.Cut(d, ",")
-				dirs = append(dirs, d)
+			d, ok := strings.CutPrefix(l, "conf-dir=")
+			if !ok {
+				continue
 			}
+			d, _, _ = strings.Cut(d, ",")
+			i := slices.IndexFunc(out, func(in dnsmasqInstance) bool { return in.dir == d })
+			if i < 0 {
+				out = append(out, dnsmasqInstance{name, d})
+			} else {
+				out[i].names += "," + name
+			}
+			break
 		}
 	}
-	if len(dirs) == 0 {
-		dirs = []string{h.path("tmp/dnsmasq.d")}
+	if len(out) == 0 {
+		out = []dnsmasqInstance{{"-", h.path("tmp/dnsmasq.d")}}
 	}
-	return dirs
+	return out
 }
 
 // put is the init script's put: install content as file, or remove file when content is empty.

@@ -36,7 +36,14 @@ reload() { if type reload_service >/dev/null 2>&1; then reload_service "$@"; els
 restart() { stop; start; }
 "$action" "$@"
 `,
-	"lib/functions.sh": "# stand-in: the init script uses nothing from here directly\n",
+	// config_load and friends over /etc/config/<name>.zones: "section option=value,value …"
+	"lib/functions.sh": `config_load() { CONFIG_FILE=/etc/config/$1.zones; }
+config_foreach() { local fn=$1 s; shift; for s in $(cut -d ' ' -f 1 "$CONFIG_FILE" 2>/dev/null); do "$fn" "$s" "$@"; done; }
+config_get() { local v; v=$(grep "^$2 " "$CONFIG_FILE" | tr ' ' '\n' | sed -n "s/^$3=//p" | tr , ' '); eval "$1=\"\${v:-$4}\""; }
+config_get_bool() { config_get "$@"; }
+`,
+	// OpenWrt's zones: lan, and wan, which masquerades (guest is added by the test)
+	"etc/config/firewall.zones": "lan name=lan network=lan\nwan name=wan network=wan,wan6 masq=1\n",
 	"lib/functions/procd.sh": `rec() { echo "$*" >>/calls; }
 procd_open_service() { rec procd_open_service "$@"; }
 procd_close_service() { rec procd_close_service "$@"; }
@@ -52,14 +59,32 @@ procd_add_reload_interface_trigger() { rec procd_add_reload_interface_trigger "$
 `,
 	"lib/functions/network.sh": `network_get_ipaddr() { eval "$1=192.168.1.1"; }
 network_get_ipaddr6() { eval "$1=fd00:ab::1"; }
-network_get_device() { eval "$1=lo"; }
+network_get_device() { case "$2" in lan) eval "$1=lo";; guest) eval "$1=br-guest";; *) eval "$1=";; esac; }
+network_get_subnets() { case "$2" in lan) eval "$1=192.168.1.1/24";; guest) eval "$1=192.168.2.1/24";; *) eval "$1=";; esac; }
+network_get_subnets6() { case "$2" in lan) eval "$1=fd00:ab::1/64";; *) eval "$1=";; esac; }
 `,
 	"etc/init.d/dnsmasq": "#!/bin/sh\necho \"dnsmasq $*\" >>/calls\n",
-	// like the real fw4: -q silences it, a failed check says why on stderr
-	"sbin/fw4":       "#!/bin/sh\necho \"fw4 $*\" >>/calls\ncase \"$*\" in *check*) [ ! -e /tmp/fw4-check-fails ] && exit 0; [ \"$1\" = -q ] || echo 'Error: Set is empty' >&2; exit 1;; esac\n",
+	// like the real fw4: -q silences it, a failed check says why on stderr. fw4-check-fails:
+	// it refuses airelay's fragments; fw4-broken-include: another package's include breaks
+	// every check and reload, with or without them (the live ruleset stays as it was)
+	"sbin/fw4":       "#!/bin/sh\necho \"fw4 $*\" >>/calls\ncase \"$*\" in *check*) if [ -e /tmp/fw4-broken-include ] || { [ -e /tmp/fw4-check-fails ] && [ -e /var/run/airelay/fw4-dstnat.nft ]; }; then [ \"$1\" = -q ] || echo 'Error: Set is empty' >&2; exit 1; fi;; *reload*) [ ! -e /tmp/fw4-broken-include ] || exit 1;; esac\n",
 	"usr/bin/logger": "#!/bin/sh\necho \"logger $*\" >>/calls\n",
-	// fw4's live ruleset: the dstnat fragment is in it once fw4 loaded it (unless a test says not)
-	"usr/sbin/nft":                   "#!/bin/sh\necho \"nft $*\" >>/calls\n[ -e /tmp/nft-lost-rules ] || cat /var/run/airelay/fw4-dstnat.nft 2>/dev/null\n",
+	// fw4's live ruleset (nft -a list chain inet fw4 CHAIN): the fragment fw4 loaded, or
+	// /tmp/live-CHAIN where a test keeps an older ruleset (nothing with nft-lost-rules); nft -f -
+	// (rules taken out) is recorded
+	"usr/sbin/nft": `#!/bin/sh
+echo "nft $*" >>/calls
+case "$*" in
+*"list chain inet fw4 "*)
+	chain=${*##* }
+	[ -e /tmp/nft-lost-rules ] && exit 0
+	f=/var/run/airelay/fw4-$chain.nft
+	[ -e /tmp/live-$chain ] && f=/tmp/live-$chain
+	awk '/comment/ { print $0 " # handle " NR + 40 }' "$f" 2>/dev/null
+	;;
+"-f -") sed 's/^/nft-f: /' >>/calls ;;
+esac
+`,
 	"etc/passwd":                     "root:x:0:0:root:/root:/bin/ash\n",
 	"etc/group":                      "root:x:0:\n",
 	"var/etc/dnsmasq.conf.cfg01411c": "conf-file=/etc/dnsmasq.conf\nconf-dir=/tmp/dnsmasq.cfg01411c.d\nuser=dnsmasq\n",
@@ -181,7 +206,7 @@ func TestInitScript(t *testing.T) {
 		"procd_set_param stderr 1",
 		"procd_set_param limits nofile=8192 8192",
 		"procd_set_param user root", // no airelay user in this root
-		"procd_add_reload_trigger airelay airelay_keys system",
+		"procd_add_reload_trigger airelay airelay_keys system firewall dhcp",
 		"procd_add_reload_interface_trigger lan",
 		"dnsmasq restart",
 		"fw4 check",
@@ -202,8 +227,10 @@ func TestInitScript(t *testing.T) {
 	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "active\n") {
 		t.Errorf("redirect state after start: %q", state)
 	}
-	if !strings.Contains(rc, "option lan_ipv4 '192.168.1.1'") || !strings.Contains(rc, "option lan_ipv6 'fd00:ab::1'") || !strings.Contains(rc, "option listen_device 'lo'") {
-		t.Errorf("runtime config without the LAN addresses:\n%s", rc)
+	if !strings.Contains(rc, "option lan_ipv4 '192.168.1.1'") || !strings.Contains(rc, "option lan_ipv6 'fd00:ab::1'") ||
+		!strings.Contains(rc, "config runtime_network\n\toption network 'lan'\n\toption device 'lo'\n\toption zone 'lan'\n\tlist ipv4 '192.168.1.1/24'\n\tlist ipv6 'fd00:ab::1/64'\n\toption mode 'served'\n\tlist dnsmasq 'cfg01411c'\n") ||
+		strings.Contains(rc, "'wan'") {
+		t.Errorf("runtime config without the LAN (and only the LAN) as netifd, fw4 and dnsmasq describe it:\n%s", rc)
 	}
 	// the config passed: kept on flash as the last valid one, without the key; the state says current
 	lastValid, _ := read("etc/airelay/last-valid")
@@ -220,8 +247,9 @@ func TestInitScript(t *testing.T) {
 		}
 	}
 	got, ok := read(dnsConf)
-	want := airelay("dnsmasq-conf", "--config", "/var/run/airelay/airelay")
-	if !ok || got != want || !strings.Contains(got, "server=/api.openai.com/127.0.0.1#5353\n") || !strings.Contains(got, "rebind-domain-ok=/api.openai.com/\n") {
+	want := airelay("dnsmasq-conf", "--config", "/var/run/airelay/airelay", "--instance", "cfg01411c")
+	if !ok || got != want || !strings.Contains(got, "server=/api.openai.com/127.0.0.1#5353\n") || !strings.Contains(got, "rebind-domain-ok=/api.openai.com/\n") ||
+		!strings.Contains(got, "interface-name=api.openai.com,lo\n") || !strings.Contains(got, "server=/*.api.openai.com/#\n") {
 		t.Errorf("dnsmasq conf-dir file:\n%s\nwant\n%s", got, want)
 	}
 	if _, ok := read("tmp/dnsmasq.d/airelay.conf"); ok {
@@ -321,7 +349,7 @@ func TestInitScript(t *testing.T) {
 	if _, ok := read("var/run/airelay/fw4-dstnat.nft"); ok || count(calls, "logger ") == 0 {
 		t.Errorf("fw4 check failed but the fragment stayed, or nothing was logged:\n%s", strings.Join(calls, "\n"))
 	}
-	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "inactive\nfw4 refused the rules for zone 'lan': Error: Set is empty") {
+	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "inactive\nfw4 refused airelay's rules: Error: Set is empty") {
 		t.Errorf("redirect state when fw4 refuses the rules: %q", state)
 	}
 	initd("stop")
@@ -330,11 +358,64 @@ func TestInitScript(t *testing.T) {
 	// fw4 took the files but its live ruleset lacks the rule: status says so
 	os.WriteFile(filepath.Join(root, "tmp/nft-lost-rules"), nil, 0o644)
 	calls = initd("start")
-	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "inactive\nthe redirect rule is not in fw4's dstnat chain") || count(calls, "logger -t airelay -p daemon.err") == 0 {
+	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "inactive\nHTTPS to the router is not redirected on lan: the rule is not in fw4's live dstnat chain") {
 		t.Errorf("redirect state with the rule missing from the ruleset: %q\n%s", state, strings.Join(calls, "\n"))
 	}
-	initd("stop")
+	// fw4 loads it later (a firewall restart): fw4 runs airelay's include, which the
+	// uci-defaults registered, and the state follows the live ruleset
 	os.Remove(filepath.Join(root, "tmp/nft-lost-rules"))
+	include := func() {
+		t.Helper()
+		if out, err := exec.Command("chroot", root, "/bin/sh", "-c", ". /usr/share/airelay/fw4.include").CombinedOutput(); err != nil {
+			t.Fatalf("fw4 include: %v\n%s", err, out)
+		}
+	}
+	include()
+	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "active\nHTTPS to the router from lan goes to the SNI relay\nnet lan active\n") {
+		t.Errorf("redirect state after fw4 ran the include: %q", state)
+	}
+
+	// Issue 19.7: another package's include breaks fw4, and tls_listen moves from :8443 to
+	// :8444. fw4 can load nothing, so its live ruleset keeps airelay's old redirect to :8443,
+	// where nothing listens any more: airelay takes that rule out itself, keeps its new
+	// fragments for when fw4 loads again, and says the redirect is not active.
+	live, _ := read("var/run/airelay/fw4-dstnat.nft")
+	os.WriteFile(filepath.Join(root, "tmp/live-dstnat"), []byte(live), 0o644)
+	os.WriteFile(filepath.Join(root, "tmp/fw4-broken-include"), nil, 0o644)
+	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(strings.Replace(cfg, "option tls_listen ':8443'", "option tls_listen ':8444'", 1)), 0o600)
+	calls = initd("reload")
+	if !has(calls, "nft-f: delete rule inet fw4 dstnat handle 42") || count(calls, "fw4 -q reload") != 0 {
+		t.Errorf("the stale redirect to :8443 was not taken out of the live ruleset:\n%s", strings.Join(calls, "\n"))
+	}
+	if nat, _ := read("var/run/airelay/fw4-dstnat.nft"); !strings.Contains(nat, "redirect to :8444 ") {
+		t.Errorf("the new fragment was not kept for when fw4 loads again: %q", nat)
+	}
+	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "inactive\nHTTPS to the router is not redirected on lan") {
+		t.Errorf("redirect state with fw4 broken by another include: %q", state)
+	}
+	os.Remove(filepath.Join(root, "tmp/fw4-broken-include"))
+	os.Remove(filepath.Join(root, "tmp/live-dstnat"))
+	include() // fw4 loads again (the other package fixed): its include sees the new rule
+	if state, _ := read("var/run/airelay/redirect"); !strings.HasPrefix(state, "active\n") {
+		t.Errorf("redirect state once fw4 loaded the new fragment: %q", state)
+	}
+	os.WriteFile(filepath.Join(root, "etc/config/airelay"), []byte(cfg), 0o600)
+	initd("stop")
+
+	// a guest network (its own fw4 zone, not masquerading) is served beside lan: its own
+	// rules, the dnsmasq file answers it with its own address, and its interface reloads
+	os.WriteFile(filepath.Join(root, "etc/config/firewall.zones"), []byte(standIns["etc/config/firewall.zones"]+"guest name=guest network=guest\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "var/etc/dnsmasq.conf.cfg01411c"), []byte(standIns["var/etc/dnsmasq.conf.cfg01411c"]), 0o644)
+	calls = initd("start")
+	nat, _ = read("var/run/airelay/fw4-dstnat.nft")
+	in, _ = read("var/run/airelay/fw4-input.nft")
+	dns, _ := read(dnsConf)
+	if !has(calls, "procd_add_reload_interface_trigger guest") || !strings.Contains(nat, `iifname "br-guest" fib daddr type local tcp dport 443 counter redirect to :8443 comment "airelay: guest HTTPS`) ||
+		!strings.Contains(in, `iifname "br-guest" tcp dport 8080 counter accept`) || !strings.Contains(dns, "interface-name=api.anthropic.com,br-guest\n") {
+		t.Errorf("guest network:\n%s\n%s\n%s\n%s", nat, in, dns, strings.Join(calls, "\n"))
+	}
+	initd("stop")
+	os.WriteFile(filepath.Join(root, "etc/config/firewall.zones"), []byte(standIns["etc/config/firewall.zones"]), 0o644)
 
 	// as the package's unprivileged user, a listener below 1024 is refused at start with the
 	// reason on the console and in logread, and the last valid config serves instead: a

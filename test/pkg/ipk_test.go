@@ -89,6 +89,7 @@ func TestIPKLayout(t *testing.T) {
 				"./etc/config/airelay":                                   {tar.TypeReg, 0o600, ""},
 				"./etc/uci-defaults/90-airelay":                          {tar.TypeReg, 0o755, ""},
 				"./lib/upgrade/keep.d/airelay":                           {tar.TypeReg, 0o644, ""},
+				"./usr/share/airelay/fw4.include":                        {tar.TypeReg, 0o644, ""},
 				"./usr/share/nftables.d/chain-pre/dstnat/30-airelay.nft": {tar.TypeSymlink, 0o777, "/var/run/airelay/fw4-dstnat.nft"},
 				"./usr/share/nftables.d/chain-pre/input/30-airelay.nft":  {tar.TypeSymlink, 0o777, "/var/run/airelay/fw4-input.nft"},
 			}

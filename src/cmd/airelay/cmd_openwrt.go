@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,6 +26,7 @@ func init() {
 	commands["dnsmasq-conf"] = command{"print the dnsmasq conf-dir lines that send the AI names to airelay", runDnsmasqConf}
 	commands["firewall"] = command{"print the fw4 nftables fragment for one chain (dstnat or input)", runFirewall}
 	commands["runtime-config"] = command{"write the config with the router's LAN addresses filled in", runRuntimeConfig}
+	commands["fw4-sync"] = command{"take stale airelay rules out of fw4's live ruleset and write the redirect state", runFW4Sync}
 	commands["migrate-keys"] = command{"move API keys from the config to the keys file LuCI cannot read", runMigrateKeys}
 }
 
@@ -32,6 +34,7 @@ func runDnsmasqConf(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("dnsmasq-conf", stderr)
 	path := configFlag(fs)
 	statePath, runAs := configStateFlag(fs), runAsFlag(fs)
+	inst := fs.String("instance", "", "dnsmasq instance (section of /etc/config/dhcp) the file is for")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -40,7 +43,7 @@ func runDnsmasqConf(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
-	_, _ = stdout.Write(openwrt.DnsmasqConf(t))
+	_, _ = stdout.Write(openwrt.DnsmasqConf(t, *inst))
 	return exitOK
 }
 
@@ -85,6 +88,8 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	lan4 := fs.String("lan-ipv4", "", "the router's LAN IPv4 address, used when lan_ipv4 is empty")
 	lan6 := fs.String("lan-ipv6", "", "the router's LAN IPv6 address, used when lan_ipv6 is empty")
 	dev := fs.String("lan-device", "", "the LAN's network device (br-lan), used when listen_device is empty")
+	var facts netFlags
+	facts.register(fs)
 	keysPath := fs.String("keys", "", "UCI file of the providers' API keys (/etc/config/airelay_keys) put into the copy; a missing file is no keys")
 	runAs := runAsFlag(fs)
 	lastValid := fs.String("last-valid", "", "file keeping the last config that passed, without its keys (/etc/airelay/last-valid); with --state")
@@ -125,12 +130,27 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	portStart := unprivilegedPortStart()
 	ports := func(t *config.Table) []error { return openwrt.PrivilegedPorts(t, *runAs, portStart) }
-	// fill writes the copy of src (named name in errors) with the LAN and the keys, after
-	// check accepted it.
-	fill := func(src []byte, check func(tmp string) error) error {
-		a4, _ := netip.ParseAddr(*lan4) // an empty or bad address is the zero Addr: not filled in
-		a6, _ := netip.ParseAddr(*lan6)
-		data, unused := openwrt.RuntimeConfig(src, a4, a6, *dev, keys)
+	var dns []openwrt.DnsmasqInstance
+	if len(facts.nets) > 0 {
+		var err error
+		if dns, err = facts.dnsmasq(); err != nil {
+			fmt.Fprintln(stderr, "airelay runtime-config:", err)
+			return exitFail
+		}
+	}
+	// fill writes the copy of src (read as t) with the LAN and the keys, after check accepted
+	// it. With the router's networks the daemon listens on each served one's device, so no
+	// single listen_device; lan_ipv4/lan_ipv6 are the primary network's.
+	fill := func(src []byte, t *config.Table, check func(tmp string) error) error {
+		var data []byte
+		var unused []string
+		if len(facts.nets) > 0 && t != nil {
+			data, unused = openwrt.RuntimeConfigNetworks(src, t, facts.nets, dns, keys)
+		} else {
+			a4, _ := netip.ParseAddr(*lan4) // an empty or bad address is the zero Addr: not filled in
+			a6, _ := netip.ParseAddr(*lan6)
+			data, unused = openwrt.RuntimeConfig(src, a4, a6, *dev, keys)
+		}
 		for _, p := range unused {
 			fmt.Fprintf(stderr, "warning: %s: section '%s': no provider section has that name; its key is not used\n", *keysPath, p)
 		}
@@ -145,9 +165,9 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 
+	var t *config.Table
 	src, err := os.ReadFile(*path)
 	if err == nil {
-		var t *config.Table
 		if t, err = config.Load(*path); err == nil {
 			if errs := ports(t); len(errs) > 0 {
 				err = errors.Join(errs...)
@@ -155,7 +175,7 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err == nil {
-		err = fill(src, func(tmp string) error {
+		err = fill(src, t, func(tmp string) error {
 			if _, err := config.Load(tmp); err != nil {
 				return fmt.Errorf("the filled-in copy of %s does not load: %w", *path, err)
 			}
@@ -183,9 +203,11 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	problems := oneLine(err)
+	var strict *config.Table // the failing config read strictly
 	if src != nil {
 		// every problem at once, the listeners the daemon's user may not bind among them
-		if _, all := config.FailClosed(*path, src, ports); all != nil {
+		var all error
+		if strict, all = config.FailClosed(*path, src, ports); all != nil {
 			problems = oneLine(all)
 		}
 	}
@@ -204,9 +226,12 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	// Start or boot: the last valid config, else the failing one read strictly.
 	if *lastValid != "" {
 		if lv, rerr := os.ReadFile(*lastValid); rerr == nil {
-			lvErr := usable(*lastValid, lv, ports)
+			lvt, lvErr := config.LoadBytes(*lastValid, lv)
 			if lvErr == nil {
-				lvErr = fill(lv, func(tmp string) error { return usable(tmp, nil, ports) })
+				lvErr = errors.Join(ports(lvt)...)
+			}
+			if lvErr == nil {
+				lvErr = fill(lv, lvt, func(tmp string) error { return usable(tmp, nil, ports) })
 			}
 			if lvErr == nil {
 				st := openwrt.State{State: openwrt.StateLastValid, Errors: problems,
@@ -223,7 +248,7 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	if src == nil {
 		return exitConfig // nothing to read strictly
 	}
-	err = fill(src, func(tmp string) error {
+	err = fill(src, strict, func(tmp string) error {
 		if t, _ := config.LoadFailClosed(tmp, ports); t == nil {
 			return fmt.Errorf("the filled-in copy of %s does not read", *path)
 		}
@@ -437,4 +462,152 @@ func unprivilegedPortStart() int {
 		return 1024
 	}
 	return n
+}
+
+// netFlags collects what the init script found on the router: every network of a LAN-side fw4
+// zone (--network NAME, then --zone, --device and --subnet for it) and each dnsmasq instance's
+// generated config (--dnsmasq-conf /var/etc/dnsmasq.conf.<instance>).
+type netFlags struct {
+	nets     []openwrt.NetFacts
+	dnsFiles []string
+}
+
+func (f *netFlags) register(fs *flag.FlagSet) {
+	fs.Func("network", "a network of a LAN-side fw4 zone (repeat; --zone, --device, --subnet that follow describe it)", func(v string) error {
+		if err := config.CheckNetwork(v); err != nil {
+			return fmt.Errorf("%q: %v", v, err)
+		}
+		f.nets = append(f.nets, openwrt.NetFacts{Name: v})
+		return nil
+	})
+	last := func(flagName string) (*openwrt.NetFacts, error) {
+		if len(f.nets) == 0 {
+			return nil, fmt.Errorf("--%s before any --network", flagName)
+		}
+		return &f.nets[len(f.nets)-1], nil
+	}
+	fs.Func("zone", "the fw4 zone of the last --network", func(v string) error {
+		n, err := last("zone")
+		if err == nil && !config.ValidName(v) {
+			err = fmt.Errorf("%q is not a zone name", v)
+		}
+		if err == nil {
+			n.Zone = v
+		}
+		return err
+	})
+	fs.Func("device", "the device of the last --network (network_get_device)", func(v string) error {
+		n, err := last("device")
+		if err == nil {
+			err = config.CheckDevice(v)
+		}
+		if err == nil {
+			n.Device = v
+		}
+		return err
+	})
+	fs.Func("subnet", "a router address with its prefix length on the last --network (network_get_subnets, network_get_subnets6; repeat)", func(v string) error {
+		n, err := last("subnet")
+		if err != nil {
+			return err
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil || p.Addr().Zone() != "" {
+			return fmt.Errorf("%q: want address/length", v)
+		}
+		if p.Addr().Is4() {
+			n.IPv4 = append(n.IPv4, p)
+		} else if !p.Addr().IsLinkLocalUnicast() {
+			n.IPv6 = append(n.IPv6, p)
+		}
+		return nil
+	})
+	fs.Func("dnsmasq-conf", "a dnsmasq instance's generated config, /var/etc/dnsmasq.conf.<instance> (repeat)", func(v string) error {
+		f.dnsFiles = append(f.dnsFiles, v)
+		return nil
+	})
+}
+
+// dnsmasq reads the instances' generated configs. A name that is not an instance (the shell's
+// unexpanded glob, dnsmasq's temporary .<pid> files) is skipped.
+func (f *netFlags) dnsmasq() ([]openwrt.DnsmasqInstance, error) {
+	var out []openwrt.DnsmasqInstance
+	for _, p := range f.dnsFiles {
+		name, ok := strings.CutPrefix(filepath.Base(p), "dnsmasq.conf.")
+		if !ok || !config.ValidName(name) {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, openwrt.ParseDnsmasqConf(name, b))
+	}
+	return out, nil
+}
+
+// runFW4Sync is what the init script runs after it wired the firewall, after airelay stopped,
+// and what fw4 runs through airelay's script include after every firewall start or reload: it
+// lists fw4's dstnat and input chains, deletes airelay's rules that the installed fragments no
+// longer have (so a redirect never outlives its listener), and writes the redirect state.
+func runFW4Sync(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("fw4-sync", stderr)
+	dstnat := fs.String("dstnat", "/var/run/airelay/fw4-dstnat.nft", "the installed dstnat fragment (missing: none)")
+	input := fs.String("input", "/var/run/airelay/fw4-input.nft", "the installed input fragment (missing: none)")
+	state := fs.String("state", "", "redirect state file to write (mode 0644); empty: print it")
+	refused := fs.String("refused", "", "why the fragments are not installed (fw4 refused them)")
+	nft := fs.String("nft", "nft", "the nft command")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	var want openwrt.Rules
+	want.DstNAT, _ = os.ReadFile(*dstnat)
+	want.Input, _ = os.ReadFile(*input)
+	list := func() ([]openwrt.LiveRule, bool) {
+		var live []openwrt.LiveRule
+		loaded := true
+		for _, chain := range []string{"dstnat", "input"} {
+			out, err := exec.Command(*nft, "-a", "list", "chain", "inet", "fw4", chain).Output()
+			if err != nil {
+				loaded = false
+				continue
+			}
+			live = append(live, openwrt.ParseLive(chain, out)...)
+		}
+		return live, loaded
+	}
+	live, loaded := list()
+	cmds, st := openwrt.Sync(openwrt.SyncInput{Want: want, Live: live, FW4Loaded: loaded, Refused: *refused})
+	if len(cmds) > 0 {
+		c := exec.Command(*nft, "-f", "-")
+		c.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
+		if out, err := c.CombinedOutput(); err != nil {
+			fmt.Fprintf(stderr, "airelay fw4-sync: nft could not take stale rules out: %v: %s\n", err, bytes.TrimSpace(out))
+		} else {
+			fmt.Fprintf(stderr, "airelay fw4-sync: took %d stale rule(s) out of the live ruleset\n", len(cmds))
+		}
+		live, loaded = list()
+		_, st = openwrt.Sync(openwrt.SyncInput{Want: want, Live: live, FW4Loaded: loaded, Refused: *refused})
+	}
+	if *state == "" {
+		_, _ = stdout.Write(st.Bytes())
+		return exitOK
+	}
+	tmp := *state + ".new"
+	if err := os.WriteFile(tmp, st.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(stderr, "airelay fw4-sync:", err)
+		return exitFail
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		fmt.Fprintln(stderr, "airelay fw4-sync:", err)
+		return exitFail
+	}
+	if err := os.Rename(tmp, *state); err != nil {
+		fmt.Fprintln(stderr, "airelay fw4-sync:", err)
+		return exitFail
+	}
+	return exitOK
 }

@@ -42,6 +42,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		Log:           stderr,
 		LogTarget:     *logTarget,
 		RedirectState: *redirect,
+		FW4State:      fw4State(*redirect),
 	})
 	var ce *service.ConfigError
 	switch {
@@ -53,6 +54,15 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// fw4State is fw4's state file, which the daemon checks beside the redirect state file the
+// init script writes: it exists while the firewall runs (fw4 stop deletes it).
+func fw4State(redirect string) string {
+	if redirect == "" {
+		return ""
+	}
+	return "/var/run/fw4.state"
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
@@ -159,6 +169,24 @@ func printStatus(w io.Writer, st *stats.Status) {
 		}
 		fmt.Fprintf(w, "TLS redirect (LAN port 443): %s\n", state)
 	}
+	for _, n := range st.Networks {
+		line := "network " + n.Name
+		if n.Device != "" {
+			line += " (" + n.Device + ")"
+		}
+		switch {
+		case n.Served:
+			line += ": served"
+		case n.Mode == "passthrough":
+			line += ": NOT served, passed through"
+		default:
+			line += ": NOT served, untouched"
+		}
+		if n.Reason != "" {
+			line += ": " + n.Reason
+		}
+		fmt.Fprintln(w, line)
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "PROVIDER\tCONNS\tACTIVE\tREQUESTS\tDENIED\tERRORS\tUP\tDOWN\tTOKENS IN\tTOKENS OUT\t")
@@ -172,6 +200,9 @@ func printStatus(w io.Writer, st *stats.Status) {
 	fmt.Fprintln(tw, "DEVICE\tCONNS\tACTIVE\tREQUESTS\tDENIED\tERRORS\tUP\tDOWN\tTOKENS IN\tTOKENS OUT\t")
 	for _, d := range st.Devices {
 		label := d.Addr
+		if d.Network != "" {
+			label += " [" + d.Network + "]"
+		}
 		if d.Name != "" {
 			label += " (" + d.Name + ")"
 		} else if d.MAC != "" {

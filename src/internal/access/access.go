@@ -44,6 +44,7 @@ const (
 	QuotaBytes            // daily_bytes used up
 	ConfigInvalid         // no valid config serves and the failing one concerns this device or provider (config.LoadFailClosed)
 	QuotaUntracked        // a quota applies but the device's use cannot be counted (too many devices)
+	GatewayOff            // the client section says gateway '0': relay only
 )
 
 // Decision is the outcome of one check.
@@ -85,15 +86,29 @@ func (g *Guard) Now() time.Time {
 }
 
 // Check decides for the device at addr, matched to client c (nil: none), using p. On the
-// gateway the request being decided is already counted among today's requests.
+// gateway the request being decided is already counted among today's requests. A device on a
+// passthrough network (not served, but resolved by a dnsmasq that serves another network) is
+// let through the relay with no rule at all, as if airelay were not there.
 func (g *Guard) Check(t *config.Table, c *config.Client, p *config.Provider, addr netip.Addr, path Path) Decision {
 	d := Decision{Client: c}
+	if t.Passthrough(addr) {
+		d.Client = nil
+		d.Allowed = path == Relay
+		if !d.Allowed {
+			d.Reason = GatewayOff
+		}
+		return d
+	}
 	if why := t.Refusal(c, p); why != "" {
 		d.Reason, d.Why = ConfigInvalid, why
 		return d
 	}
 	if !t.Access(c, p) {
 		d.Reason = Denied
+		return d
+	}
+	if path == Gateway && c != nil && c.NoGateway {
+		d.Reason = GatewayOff
 		return d
 	}
 	q := t.Main.DefaultQuota
@@ -173,13 +188,15 @@ func (d Decision) Message(now time.Time) string {
 		return "AI access for " + who + " is refused until the router's airelay config is fixed (no valid config to serve): " + d.Why
 	case QuotaUntracked:
 		return "the router sees too many devices at once to count the use of " + who + ", so its daily quota cannot be checked: it is refused until it can"
+	case GatewayOff:
+		return "the router's gateway (and its API keys) is not offered to " + who + "; use the provider's own address with your own key"
 	}
 	return ""
 }
 
 // Code is the machine-readable reason for error bodies.
 func (d Decision) Code() string {
-	return [...]string{"", "access_denied", "schedule_closed", "daily_token_quota", "daily_request_quota", "daily_byte_quota", "config_invalid", "quota_untracked"}[d.Reason]
+	return [...]string{"", "access_denied", "schedule_closed", "daily_token_quota", "daily_request_quota", "daily_byte_quota", "config_invalid", "quota_untracked", "gateway_not_allowed"}[d.Reason]
 }
 
 func group(n uint64) string {

@@ -166,3 +166,94 @@ func TestCheckFailClosed(t *testing.T) {
 		t.Errorf("phone (no section, valid main): %+v", d)
 	}
 }
+
+// Per-network policy, as the README's guest and IoT examples write it: one section per
+// network. A guest device may use the relay within its own quota but not the gateway; an IoT
+// device is denied; a lan device keeps the defaults; a device on a passthrough network (its
+// resolver also serves lan) is let through the relay with no rule, and never gets the
+// gateway.
+func TestNetworkPolicy(t *testing.T) {
+	tb, err := config.LoadBytes("test", []byte(`config airelay 'main'
+	option default_access 'deny'
+	list network 'lan'
+	list network 'guest'
+	list network 'iot'
+config provider 'openai'
+	list host 'api.openai.com'
+config runtime_network
+	option network 'lan'
+	option device 'br-lan'
+	list ipv4 '192.168.1.1/24'
+	option mode 'served'
+config runtime_network
+	option network 'guest'
+	option device 'br-guest'
+	list ipv4 '192.168.2.1/24'
+	option mode 'served'
+config runtime_network
+	option network 'iot'
+	option device 'br-iot'
+	list ipv4 '192.168.3.1/24'
+	option mode 'served'
+config runtime_network
+	option network 'cams'
+	option device 'br-cams'
+	list ipv4 '192.168.4.1/24'
+	option mode 'passthrough'
+config client 'home'
+	list network 'lan'
+config client 'guest'
+	option name 'Guest Wi-Fi'
+	list network 'guest'
+	option gateway '0'
+	option daily_bytes '1K'
+config client 'iot'
+	list network 'iot'
+	option access 'deny'
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := stats.New()
+	book := usage.New(reg, time.UTC, 31)
+	now := time.Date(2026, 12, 2, 16, 0, 0, 0, time.UTC)
+	g := &Guard{Usage: book, Clock: func() time.Time { return now }}
+	book.SetClock(g.Clock)
+	g.SetZone(time.UTC)
+	openai := tb.Provider("openai")
+	check := func(ip string, path Path) Decision {
+		a := netip.MustParseAddr(ip)
+		return g.Check(tb, tb.ClientFor(a, nil), openai, a, path)
+	}
+	if d := check("192.168.1.20", Gateway); !d.Allowed {
+		t.Errorf("lan device on the gateway: %+v", d)
+	}
+	if d := check("192.168.2.20", Relay); !d.Allowed || d.Client == nil || d.Client.ID != "guest" {
+		t.Errorf("guest on the relay: %+v", d)
+	}
+	d := check("192.168.2.20", Gateway)
+	if d.Allowed || d.Reason != GatewayOff || d.Code() != "gateway_not_allowed" ||
+		!strings.Contains(d.Message(now), "not offered to 'Guest Wi-Fi'") {
+		t.Errorf("guest on the gateway: %+v %q", d, d.Message(now))
+	}
+	sp := reg.Begin(reg.Device(netip.MustParseAddr("192.168.2.20")), "openai")
+	sp.AddBytes(1024, 1024)
+	sp.End()
+	if d := check("192.168.2.20", Relay); d.Allowed || d.Reason != QuotaBytes {
+		t.Errorf("guest past daily_bytes: %+v", d)
+	}
+	for _, path := range []Path{Relay, Gateway} {
+		if d := check("192.168.3.20", path); d.Allowed || d.Reason != Denied {
+			t.Errorf("iot device, path %d: %+v", path, d)
+		}
+	}
+	if d := check("10.1.1.1", Relay); d.Allowed || d.Reason != Denied {
+		t.Errorf("a device on no known network gets default_access deny: %+v", d)
+	}
+	if d := check("192.168.4.20", Relay); !d.Allowed || d.Client != nil {
+		t.Errorf("passthrough network on the relay: %+v", d)
+	}
+	if d := check("192.168.4.20", Gateway); d.Allowed || d.Reason != GatewayOff {
+		t.Errorf("passthrough network on the gateway: %+v", d)
+	}
+}

@@ -238,7 +238,7 @@ func TestErrorsAreCollectedAndRedacted(t *testing.T) {
 func TestWarnings(t *testing.T) {
 	tb := mustLoad(t, "config airelay 'main'\n\toption dns_ttl '5'\n\toption dns_ttl '6'\nconfig client 'c'\n\toption name 'n'\n")
 	all := strings.Join(tb.Warnings, "\n")
-	for _, w := range []string{`test.uci:3: section 'main': option "dns_ttl" is set again`, "section 'c': no 'mac' or 'ip'"} {
+	for _, w := range []string{`test.uci:3: section 'main': option "dns_ttl" is set again`, "section 'c': no 'mac', 'ip' or 'network'"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("warnings lack %q:\n%s", w, all)
 		}
@@ -260,6 +260,24 @@ func TestDidYouMean(t *testing.T) {
 		if want == "" && got != "" || want != "" && got != " (did you mean '"+want+"'?)" {
 			t.Errorf("didYouMean(%q) = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// A day's token or request quota on a section without the gateway would never apply: the relay
+// sees neither. It is said, not silently accepted.
+func TestGatewayOffQuotaWarning(t *testing.T) {
+	tb := mustLoad(t, "config client 'guests'\n\tlist network 'guest'\n\toption gateway '0'\n\toption daily_tokens '100000'\n\toption daily_requests '50'\n\toption daily_bytes '50M'\n")
+	all := strings.Join(tb.Warnings, "\n")
+	for _, w := range []string{"section 'guests': option 'daily_tokens' counts gateway use only, which gateway '0' forbids", "section 'guests': option 'daily_requests' counts gateway use only"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("warnings lack %q:\n%s", w, all)
+		}
+	}
+	if len(tb.Warnings) != 2 {
+		t.Errorf("want the two warnings only (daily_bytes applies to the relay):\n%s", all)
+	}
+	if tb := mustLoad(t, "config client 'g'\n\tlist network 'guest'\n\toption daily_tokens '100000'\n"); len(tb.Warnings) > 0 {
+		t.Errorf("daily_tokens with the gateway on: %v", tb.Warnings)
 	}
 }
 

@@ -25,7 +25,11 @@ func WriteMarkdown(w io.Writer) error {
 		} else {
 			head += " 'NAME'"
 		}
-		fmt.Fprintf(&b, "\n## `%s`\n\n%s\n\n| option | type | default | meaning |\n|---|---|---|---|\n", head, s.Doc)
+		suffix := ""
+		if s.Runtime {
+			suffix = " (runtime only)"
+		}
+		fmt.Fprintf(&b, "\n## `%s`%s\n\n%s\n\n| option | type | default | meaning |\n|---|---|---|---|\n", head, suffix, s.Doc)
 		for _, o := range s.Options {
 			kw := "option"
 			if o.List {

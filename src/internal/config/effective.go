@@ -27,7 +27,7 @@ func (s sec) record(o *Option, vals []string) {
 	t := s.l.t
 	var es *EffectiveSection
 	for i := range t.effective.Sections {
-		if t.effective.Sections[i].Name == s.name {
+		if t.effective.Sections[i].Name == s.name && t.effective.Sections[i].Type == s.schema.Type {
 			es = &t.effective.Sections[i]
 		}
 	}

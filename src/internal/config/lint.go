@@ -180,10 +180,14 @@ func (s *Section) unknownOption(name string) string {
 	return msg
 }
 
+// sectionTypes are the section types people write; runtime ones (runtime_network, which the
+// init script writes into the runtime copy) are read but never suggested.
 func sectionTypes() []string {
-	out := make([]string, len(Schema))
+	var out []string
 	for i := range Schema {
-		out[i] = Schema[i].Type
+		if !Schema[i].Runtime {
+			out = append(out, Schema[i].Type)
+		}
 	}
 	return out
 }

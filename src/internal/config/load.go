@@ -422,6 +422,7 @@ func (l *loader) load() {
 		l.loadProvider(l.section("provider", n))
 	}
 	l.linkProviders()
+	l.loadNetworks()
 	names, _ = l.tree.GetSections(l.cfg, "client")
 	for _, n := range names {
 		l.loadClient(l.section("client", n))
@@ -688,33 +689,62 @@ func (l *loader) loadClient(s sec) {
 		c.ScheduleCut = s.duration("schedule_cut")
 	}
 	c.Quota = Quota{Tokens: s.int("daily_tokens"), Requests: s.int("daily_requests"), Bytes: s.size("daily_bytes")}
-	if len(c.MACs) == 0 && len(c.Nets) == 0 {
-		l.t.Warnings = append(l.t.Warnings, fmt.Sprintf("%s: section '%s': no 'mac' or 'ip', so it matches no device", l.name, s.name))
+	c.NoGateway = !s.bool("gateway")
+	if c.NoGateway {
+		// the relay carries end-to-end TLS: airelay sees no tokens or requests there
+		for _, q := range []struct {
+			opt string
+			n   int64
+		}{{"daily_tokens", c.Quota.Tokens}, {"daily_requests", c.Quota.Requests}} {
+			if q.n > 0 {
+				l.t.Warnings = append(l.t.Warnings, fmt.Sprintf("%s: section '%s': option '%s' counts gateway use only, which gateway '0' forbids, so it never applies (daily_bytes limits the relay)", l.name, s.name, q.opt))
+			}
+		}
+	}
+	if len(c.MACs) == 0 && len(c.Nets) == 0 && len(c.Networks) == 0 {
+		l.t.Warnings = append(l.t.Warnings, fmt.Sprintf("%s: section '%s': no 'mac', 'ip' or 'network', so it matches no device", l.name, s.name))
 	}
 	l.t.Clients = append(l.t.Clients, c)
 }
 
 func (l *loader) indexClients() {
 	t := l.t
-	t.byIP, t.byMAC = map[netip.Addr]*Client{}, map[[6]byte]*Client{}
+	t.byIP, t.byMAC = map[netip.Addr][]*Client{}, map[[6]byte][]*Client{}
 	for _, c := range t.Clients {
 		for _, hw := range c.MACs {
-			k := [6]byte(hw)
-			if d := t.byMAC[k]; d != nil {
-				l.errorf(c.ID, "mac", hw.String(), "also a MAC of client '%s'", d.ID)
+			k := macKey(hw)
+			if d := clash(t.byMAC[k], c); d != nil {
+				l.errorf(c.ID, "mac", hw.String(), "also a MAC of client '%s'%s", d.ID, sameNetworks(c, d))
 			}
-			t.byMAC[k] = c
+			t.byMAC[k] = append(t.byMAC[k], c)
 		}
 		for _, p := range c.Nets {
 			if p.IsSingleIP() {
-				if d := t.byIP[p.Addr()]; d != nil {
-					l.errorf(c.ID, "ip", p.Addr().String(), "also an address of client '%s'", d.ID)
+				if d := clash(t.byIP[p.Addr()], c); d != nil {
+					l.errorf(c.ID, "ip", p.Addr().String(), "also an address of client '%s'%s", d.ID, sameNetworks(c, d))
 				}
-				t.byIP[p.Addr()] = c
+				t.byIP[p.Addr()] = append(t.byIP[p.Addr()], c)
 				continue
 			}
 			t.nets = append(t.nets, clientNet{p, c})
 		}
+		if len(c.MACs) == 0 && len(c.Nets) == 0 && len(c.Networks) > 0 {
+			for _, d := range t.netOnly {
+				if !disjoint(c, d) {
+					l.errorf(c.ID, "network", "", "client '%s' already matches every device on %s", d.ID, networkNames(common(c.Networks, d.Networks)))
+					break
+				}
+			}
+			t.netOnly = append(t.netOnly, c)
+		}
 	}
 	slices.SortStableFunc(t.nets, func(a, b clientNet) int { return b.p.Bits() - a.p.Bits() })
+}
+
+// sameNetworks explains a clash between two sections that name networks: they share one.
+func sameNetworks(c, d *Client) string {
+	if len(c.Networks) == 0 || len(d.Networks) == 0 {
+		return ""
+	}
+	return " on a network both name (give them networks in common to none)"
 }

@@ -46,6 +46,9 @@ type Section struct {
 	Name    string   `json:"name,omitempty"` // fixed name for a singleton ("main")
 	Doc     string   `json:"doc"`
 	Options []Option `json:"options"`
+	// Runtime sections are written by the init script into the runtime copy only; people
+	// and LuCI never write them, and runtime-config drops any found in the user's file.
+	Runtime bool `json:"runtime,omitempty"`
 }
 
 // Schema is every section and option airelay reads. The loader refuses to read an option that is
@@ -115,6 +118,17 @@ var Schema = []Section{
 		{Name: "daily_tokens", Type: TInt, Default: "0", Min: 0, Max: 1 << 50, Doc: "Tokens (in + out) each matching device may use through the gateway per day; 0: main's default_daily_tokens."},
 		{Name: "daily_requests", Type: TInt, Default: "0", Min: 0, Max: 1 << 50, Doc: "Gateway requests each matching device may make per day; 0: main's default_daily_requests."},
 		{Name: "daily_bytes", Type: TSize, Default: "0", Doc: "Bytes (up + down, relay and gateway) each matching device may move per day; 0: main's default_daily_bytes."},
+		{Name: "gateway", Type: TBool, Default: "1", Doc: "0: the device may not use the HTTP gateway, which puts the router's API keys on requests (403 gateway_not_allowed); the relay, where the device brings its own key, still works, and daily_tokens and daily_requests (gateway counts) never apply: daily_bytes limits the relay. For guests who must not spend the household's keys."},
+	}},
+	{Type: "runtime_network", Runtime: true, Doc: "One LAN-side network as the init script found it at the last start or reload (netifd, fw4, dnsmasq). Written by `airelay runtime-config` into the runtime copy (/var/run/airelay/airelay) only; never write it by hand: runtime-config drops such sections from /etc/config/airelay. An anonymous section.", Options: []Option{
+		{Name: "network", Type: TNetwork, Doc: "The OpenWrt network (lan, guest)."},
+		{Name: "device", Type: TDevice, Doc: "Its network device (br-guest)."},
+		{Name: "zone", Type: TString, Doc: "Its fw4 zone."},
+		{Name: "ipv4", Type: TCIDR, List: true, Doc: "The router's IPv4 addresses on it, with the subnet's prefix length (192.168.2.1/24)."},
+		{Name: "ipv6", Type: TCIDR, List: true, Doc: "The router's IPv6 addresses on it, with their prefix length (fd00:2::1/64)."},
+		{Name: "mode", Type: TEnum, Default: "untouched", Values: []string{"untouched", "served", "passthrough"}, Doc: "served: intercepted, relayed, counted and controlled; untouched: nothing of airelay's reaches it; passthrough: not served, but its resolver also serves a served network, so the relay passes its HTTPS through with no rule or count."},
+		{Name: "reason", Type: TString, Doc: "Why it is not served, or what is wrong with it."},
+		{Name: "dnsmasq", Type: TString, List: true, Doc: "dnsmasq instances (sections of /etc/config/dhcp) that answer DNS on its device."},
 	}},
 }
 

@@ -155,6 +155,9 @@ type Client struct {
 	Networks  []string // OpenWrt networks the section matches; empty: any
 	Access    Access
 	Providers map[string]bool // empty: all
+	// NoGateway: the device may not use the HTTP gateway (the router's API keys); the relay
+	// (the device's own key) still works. Option 'gateway' '0'.
+	NoGateway bool
 
 	Schedule    schedule.Schedule // empty: always open
 	ScheduleCut time.Duration     // 0: open streams finish on their own
@@ -205,15 +208,19 @@ type Table struct {
 	// Fallback says why this table serves instead of the config on disk, when it does: set
 	// by whoever loaded it (the OpenWrt runtime state) before the table is published.
 	Fallback Fallback
+	// Networks are the router's LAN-side networks as the init script found them (the runtime
+	// copy's runtime_network sections); empty when not on OpenWrt. See networks.go.
+	Networks []*Network
 
 	effective Effective
 
 	exact    map[string]*Provider // enabled providers' exact hosts
 	wildcard map[string]*Provider // "example.com" for "*.example.com"
 	prefix   map[string]*Provider // "/openai"
-	byIP     map[netip.Addr]*Client
+	byIP     map[netip.Addr][]*Client
 	nets     []clientNet // prefixes that are not single addresses, longest first
-	byMAC    map[[6]byte]*Client
+	byMAC    map[[6]byte][]*Client
+	netOnly  []*Client // sections that match by network alone, in file order
 }
 
 type clientNet struct {
@@ -287,19 +294,35 @@ func (t *Table) Provider(id string) *Provider {
 }
 
 // ClientFor finds the client section matching a device: by exact address, then by the longest
-// prefix, then by MAC (mac may be nil when the neighbour table has no entry).
+// prefix, then by MAC (mac may be nil when the neighbour table has no entry), then by network
+// alone. A section that names networks matches only a device on one of them (the network of
+// ip, NetworkOf); several sections may name the same address or MAC for different networks.
+// It does not allocate.
 func (t *Table) ClientFor(ip netip.Addr, mac net.HardwareAddr) *Client {
 	ip = ip.Unmap()
-	if c := t.byIP[ip]; c != nil {
+	var n *Network
+	if len(t.Networks) > 0 {
+		n = t.NetworkOf(ip)
+	}
+	if c := firstOn(t.byIP[ip], n); c != nil {
 		return c
 	}
-	for _, n := range t.nets {
-		if n.p.Contains(ip) {
-			return n.c
+	for _, cn := range t.nets {
+		if cn.p.Contains(ip) && cn.c.onNetwork(n) {
+			return cn.c
 		}
 	}
 	if len(mac) == 6 {
-		return t.byMAC[[6]byte(mac)]
+		if c := firstOn(t.byMAC[macKey(mac)], n); c != nil {
+			return c
+		}
+	}
+	if n != nil {
+		for _, c := range t.netOnly {
+			if c.onNetwork(n) {
+				return c
+			}
+		}
 	}
 	return nil
 }

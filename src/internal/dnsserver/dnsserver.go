@@ -51,6 +51,9 @@ func (h *Handler) answer(t *config.Table, r *dns.Msg, from net.Addr) *dns.Msg {
 		m.SetRcode(r, dns.RcodeFormatError)
 		return m
 	}
+	if bad := checkEDNS(m, r); bad {
+		return m
+	}
 	q := r.Question[0]
 	var p *config.Provider
 	if t.Main.Enabled && q.Qclass == dns.ClassINET {
@@ -89,6 +92,30 @@ func (h *Handler) answer(t *config.Table, r *dns.Msg, from net.Addr) *dns.Msg {
 		h.Log.Debug("dns intercepted", "name", q.Name, "type", dns.TypeToString[q.Qtype], "provider", p.ID, "client", from.String())
 	}
 	return m
+}
+
+// checkEDNS answers, in m, a query whose EDNS is wrong (RFC 6891 6.1.1, 6.1.3): more than one
+// OPT record is FORMERR; an OPT of a version other than 0, the only one there is, is BADVERS
+// with an OPT of version 0. It reports whether it did.
+func checkEDNS(m, r *dns.Msg) bool {
+	var opt *dns.OPT
+	for _, rr := range r.Extra {
+		o, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		if opt != nil {
+			m.SetRcode(r, dns.RcodeFormatError)
+			return true
+		}
+		opt = o
+	}
+	if opt != nil && opt.Version() != 0 {
+		m.SetRcode(r, dns.RcodeBadVers) // 16: its upper bits travel in the OPT record
+		m.SetEdns0(1232, false)
+		return true
+	}
+	return false
 }
 
 // forward relays a query to the upstream servers and returns their answer, or SERVFAIL.

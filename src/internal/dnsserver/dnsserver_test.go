@@ -265,3 +265,42 @@ func BenchmarkAnswer(b *testing.B) {
 		_ = h.answer(tb, r, from)
 	}
 }
+
+// RFC 6891: a query with an OPT record of a version airelay does not speak (only 0 exists)
+// gets BADVERS and an OPT of version 0; a query with two OPT records gets FORMERR. Over UDP
+// (the batched reader and its fast path) and TCP, for an intercepted name and for one that
+// is forwarded.
+func TestEDNSVersionAndTwoOPT(t *testing.T) {
+	addr := serve(t, newHandler(table(t, "1", "1"), fakeUpstream(t)))
+	for _, network := range []string{"udp", "tcp"} {
+		for _, name := range []string{"api.openai.com.", "example.org."} {
+			m := new(dns.Msg)
+			m.SetQuestion(name, dns.TypeA)
+			m.SetEdns0(1232, false)
+			m.IsEdns0().SetVersion(1)
+			in, _, err := (&dns.Client{Net: network, Timeout: 2 * time.Second}).Exchange(m, addr)
+			if err != nil {
+				t.Fatalf("%s %s EDNS version 1: %v", network, name, err)
+			}
+			if in.Rcode != dns.RcodeBadVers || in.IsEdns0() == nil || in.IsEdns0().Version() != 0 || len(in.Answer) != 0 {
+				t.Errorf("%s %s EDNS version 1: rcode %s, OPT %v, answers %v", network, name, dns.RcodeToString[in.Rcode], in.IsEdns0(), in.Answer)
+			}
+
+			m = new(dns.Msg)
+			m.SetQuestion(name, dns.TypeA)
+			m.SetEdns0(1232, false)
+			m.Extra = append(m.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 512}})
+			in, _, err = (&dns.Client{Net: network, Timeout: 2 * time.Second}).Exchange(m, addr)
+			if err != nil {
+				t.Fatalf("%s %s two OPT: %v", network, name, err)
+			}
+			if in.Rcode != dns.RcodeFormatError || len(in.Answer) != 0 {
+				t.Errorf("%s %s two OPT records: rcode %s, answers %v", network, name, dns.RcodeToString[in.Rcode], in.Answer)
+			}
+		}
+	}
+	// version 0 is answered as always
+	if in := query(t, addr, "udp", "api.openai.com.", dns.TypeA, true); in.Rcode != dns.RcodeSuccess || len(in.Answer) != 1 {
+		t.Errorf("EDNS version 0: %v", in)
+	}
+}

@@ -98,10 +98,11 @@ func fastAnswer(t *config.Table, q, out []byte) int {
 	}
 	edns := q[11] == 1
 	if edns {
-		// An OPT record for the root: name 0, type OPT, class (size), TTL, rdata (options,
-		// ignored as the general path ignores them), and nothing after it.
+		// An OPT record for the root: name 0, type OPT, class (size), TTL (extended rcode,
+		// version 0, flags), rdata (options, ignored as the general path ignores them), and
+		// nothing after it. Another version gets BADVERS on the general path.
 		o := q[qend:]
-		if len(o) < 11 || o[0] != 0 || binary.BigEndian.Uint16(o[1:]) != typeOPT ||
+		if len(o) < 11 || o[0] != 0 || binary.BigEndian.Uint16(o[1:]) != typeOPT || o[6] != 0 ||
 			11+int(binary.BigEndian.Uint16(o[9:])) != len(o) || !wellFormedOptions(o[11:]) {
 			return 0
 		}

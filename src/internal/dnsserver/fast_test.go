@@ -115,6 +115,7 @@ func TestFastPath(t *testing.T) {
 		{what: "trailing bytes", m: q("api.openai.com.", dns.TypeA, nil), raw: func(b []byte) []byte { return append(b, 0) }},
 		{what: "two questions", m: q("api.openai.com.", dns.TypeA, func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) })},
 		{what: "airelay disabled", tb: table(t, "0", "0"), m: q("api.openai.com.", dns.TypeA, nil)},
+		{what: "EDNS version 1 (BADVERS on the general path)", m: q("api.openai.com.", dns.TypeA, func(m *dns.Msg) { withEDNS()(m); m.IsEdns0().SetVersion(1) })},
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			tb := tc.tb
@@ -147,6 +148,7 @@ func FuzzFastAnswer(f *testing.F) {
 		q("API.openai.com.", dns.TypeAAAA, withEDNS()),
 		q("a.example.ai.", dns.TypeHTTPS, withEDNS(&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})),
 		q("example.org.", dns.TypeA, nil),
+		q("api.openai.com.", dns.TypeA, func(m *dns.Msg) { withEDNS()(m); m.IsEdns0().SetVersion(1) }),
 	} {
 		b, _ := m.Pack()
 		f.Add(b)

@@ -50,7 +50,7 @@ func policyError(d access.Decision, now time.Time) *apiError {
 	if d.Reason == access.ConfigInvalid {
 		return e
 	}
-	if d.Reason != access.ScheduleClosed {
+	if d.Reason != access.ScheduleClosed && d.Reason != access.GatewayOff {
 		e.status, e.typ = h1.StatusTooManyRequests, "insufficient_quota"
 	}
 	if !d.Until.IsZero() {

@@ -57,7 +57,7 @@ func site(t *testing.T) *config.Table {
 
 func TestGolden(t *testing.T) {
 	tb := site(t)
-	golden(t, "site.dnsmasq", DnsmasqConf(tb))
+	golden(t, "site.dnsmasq", DnsmasqConf(tb, ""))
 	r, err := Firewall(tb, "lan")
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestDnsmasqTargets(t *testing.T) {
 		{"", ""},
 	} {
 		tb := load(t, "config airelay 'main'\n\toption dns_listen '"+c.listen+"'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n")
-		got := string(DnsmasqConf(tb))
+		got := string(DnsmasqConf(tb, ""))
 		if c.want == "" {
 			if got != "" {
 				t.Errorf("dns_listen %q: want nothing, got %q", c.listen, got)
@@ -94,7 +94,7 @@ func TestDnsmasqTargets(t *testing.T) {
 // Disabled airelay, or no listeners: nothing is wired, so the router behaves as without it.
 func TestDisabledWiresNothing(t *testing.T) {
 	tb := load(t, "config airelay 'main'\n\toption enabled '0'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n")
-	if b := DnsmasqConf(tb); b != nil {
+	if b := DnsmasqConf(tb, ""); b != nil {
 		t.Errorf("dnsmasq: %q", b)
 	}
 	if r, _ := Firewall(tb, "lan"); r.DstNAT != nil || r.Input != nil {
@@ -164,6 +164,9 @@ func TestFirewallNftCheck(t *testing.T) {
 		t.Skip("nft is not installed")
 	}
 	withDev := load(t, "config airelay 'main'\n\toption listen_device 'br-lan'\n")
+	src := []byte("config airelay 'main'\n\tlist network 'lan'\n\tlist network 'guest'\n")
+	nets, _ := RuntimeConfigNetworks(src, load(t, string(src)), []NetFacts{lanFacts, guestFacts, iotFacts}, oneDnsmasq, nil)
+	perNetwork := load(t, string(nets))
 	for _, tc := range []struct {
 		name    string
 		tb      *config.Table
@@ -174,6 +177,7 @@ func TestFirewallNftCheck(t *testing.T) {
 		{"zone define, empty zone", site(t), `{ }`, false},
 		{"device", withDev, `{ "br-lan" }`, true},
 		{"device, empty zone", withDev, `{ }`, true},
+		{"lan, guest and iot (passthrough), empty zone", perNetwork, `{ }`, true},
 	} {
 		r, err := Firewall(tc.tb, "lan")
 		if err != nil {
@@ -274,8 +278,8 @@ func TestPrivilegedPorts(t *testing.T) {
 }
 
 func TestDoHCanary(t *testing.T) {
-	on := DnsmasqConf(load(t, "config provider 'openai'\n\tlist host 'api.openai.com'\n"))
-	off := DnsmasqConf(load(t, "config airelay 'main'\n\toption doh_canary '0'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n"))
+	on := DnsmasqConf(load(t, "config provider 'openai'\n\tlist host 'api.openai.com'\n"), "")
+	off := DnsmasqConf(load(t, "config airelay 'main'\n\toption doh_canary '0'\nconfig provider 'openai'\n\tlist host 'api.openai.com'\n"), "")
 	if !bytes.HasSuffix(on, []byte("\naddress=/use-application-dns.net/\n")) {
 		t.Errorf("doh_canary on by default: %s", on)
 	}

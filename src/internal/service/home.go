@@ -151,6 +151,9 @@ func (s *Service) decorate(t *config.Table, ds []stats.DeviceStatus) {
 		hw, _ := parseMAC(d.MAC)
 		c := t.ClientFor(a, hw)
 		d.Name, d.NameSource = s.nameOf(c, a, d.MAC)
+		if n := t.NetworkOf(a); n != nil {
+			d.Network = n.Name
+		}
 		u, _ := s.home.book.Today(a)
 		d.Today = &stats.Today{Tokens: u.Tokens(), Requests: u.Requests, Bytes: u.Bytes()}
 		q := t.Main.DefaultQuota

@@ -18,7 +18,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -50,6 +52,9 @@ type Options struct {
 	// RedirectState is the file where the init script says whether the firewall redirect
 	// loaded (stats.ParseRedirect); read for each status request. "": not shown.
 	RedirectState string
+	// FW4State is fw4's state file (/var/run/fw4.state), which exists while the firewall runs:
+	// without it the redirect is shown inactive whatever RedirectState says. "": not checked.
+	FW4State string
 	// Signals, when set, replaces the process signals (tests send SIGHUP/SIGTERM through it).
 	Signals <-chan os.Signal
 	// Ready, when set, is called once the listeners serve, with their addresses by role.
@@ -78,8 +83,9 @@ type Service struct {
 	dns      *dnsserver.Handler
 
 	mu        sync.Mutex
-	bound     map[string]*binding // by role
+	bound     map[string]*binding // by spec key: the role, or role@device
 	inherited *inherited
+	netErrs   map[string]string // network → why its listener failed (bindAll)
 }
 
 // binding is one role's open listener(s).
@@ -251,7 +257,7 @@ func (s *Service) dial(ctx context.Context, p *config.Provider, network, addr st
 	return d.DialContext(ctx, network, addr)
 }
 
-func (s *Service) listenAddr(t *config.Table, role string) string {
+func listenAddrOf(t *config.Table, role string) string {
 	switch role {
 	case "status":
 		return t.Main.StatusListen
@@ -263,63 +269,119 @@ func (s *Service) listenAddr(t *config.Table, role string) string {
 	return t.Main.HTTPListen
 }
 
-// bindAll opens every role's listener. At start a failure is fatal; on reload a role whose
-// address changed is rebound, and a failed rebind keeps the old listener.
+// spec is one listener the config asks for.
+type spec struct {
+	key     string // "tls", or "tls@br-guest" for a network's own listener
+	role    string
+	addr    string
+	device  string // SO_BINDTODEVICE; "" for none
+	network string // the runtime network the listener is for; "" for none
+}
+
+// listenSpecs lists the listeners t asks for: one per role, except the relay and the gateway
+// when the runtime copy names the router's networks: one on each served network's device
+// (the relay also on passed-through ones), so nothing that arrives on an unserved network's
+// device, or the WAN, reaches them.
+func listenSpecs(t *config.Table) []spec {
+	var out []spec
+	for _, role := range roles {
+		addr := listenAddrOf(t, role)
+		if addr == "" {
+			continue
+		}
+		dev := listenDevice(t, addr)
+		if (role == "tls" || role == "http") && dev == "" && len(t.Networks) > 0 && !loopbackAddr(addr) {
+			seen := map[string]bool{}
+			for _, n := range t.Networks {
+				if !n.Serves() || n.Device == "" || seen[n.Device] || role == "http" && n.Mode != config.NetServed {
+					continue
+				}
+				seen[n.Device] = true
+				out = append(out, spec{key: role + "@" + n.Device, role: role, addr: addr, device: n.Device, network: n.Name})
+			}
+			continue
+		}
+		out = append(out, spec{key: role, role: role, addr: addr, device: dev})
+	}
+	return out
+}
+
+// bindAll opens every listener t asks for. At start a failure is fatal, except on one
+// network's device (that network is reported in status, the others serve); on reload a
+// listener whose address or device changed is rebound, a failed rebind keeps the old
+// listener, and listeners t no longer asks for are closed.
 func (s *Service) bindAll(t *config.Table, start bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
-	for _, role := range roles {
-		addr := s.listenAddr(t, role)
-		old := s.bound[role]
-		if old != nil && (old.addr == addr || old.actual == addr) && (old.device == listenDevice(t, addr) || old.inherited) {
-			old.addr = addr
+	specs := listenSpecs(t)
+	want := map[string]bool{}
+	netErrs := map[string]string{}
+	for _, sp := range specs {
+		want[sp.key] = true
+	}
+	// Listeners no longer asked for go first: a device-less listener on a port holds it for
+	// every device, so the per-network ones that replace it could not bind beside it.
+	for key, b := range s.bound {
+		if !want[key] && !b.inherited {
+			b.stop(context.Background())
+			delete(s.bound, key)
+			s.log.Info("listener closed", "listener", key, "addr", b.actual)
+		}
+	}
+	for _, sp := range specs {
+		old := s.bound[sp.key]
+		if old != nil && (old.addr == sp.addr || old.actual == sp.addr) && (old.device == sp.device || old.inherited) {
+			old.addr = sp.addr
 			continue
 		}
 		if old != nil && old.inherited {
-			s.log.Warn("listener comes from systemd; change the socket unit to move it", "role", role, "addr", old.actual, "configured", addr)
-			continue
-		}
-		if addr == "" {
-			if old != nil {
-				old.stop(context.Background())
-				delete(s.bound, role)
-				s.log.Info("listener closed", "role", role)
-			}
+			s.log.Warn("listener comes from systemd; change the socket unit to move it", "role", sp.role, "addr", old.actual, "configured", sp.addr)
 			continue
 		}
 		if testHookBind != nil {
-			testHookBind(role)
+			testHookBind(sp.role)
 		}
-		b, err := s.bind(t, role, addr)
-		if err != nil && old != nil && errors.Is(err, syscall.EADDRINUSE) && samePort(old.actual, addr) {
+		b, err := s.bind(t, sp.role, sp.addr, sp.device)
+		if err != nil && old != nil && errors.Is(err, syscall.EADDRINUSE) && samePort(old.actual, sp.addr) {
 			// The same port named another way (":8443" → "0.0.0.0:8443"), or a host change on
 			// one port: the old socket must go first. Connections already accepted are not
 			// affected; if the new address still fails, the old one is bound again.
 			old.stop(context.Background())
-			if b, err = s.bind(t, role, addr); err != nil {
-				if back, rerr := s.bind(t, role, old.addr); rerr == nil {
-					s.bound[role] = back
+			if b, err = s.bind(t, sp.role, sp.addr, sp.device); err != nil {
+				if back, rerr := s.bind(t, sp.role, old.addr, old.device); rerr == nil {
+					s.bound[sp.key] = back
 				} else {
-					delete(s.bound, role)
+					delete(s.bound, sp.key)
 				}
-				errs = append(errs, fmt.Errorf("%s: %s listen %s: %w", t.Source, role, addr, err))
+				errs = append(errs, fmt.Errorf("%s: %s listen %s: %w", t.Source, sp.role, sp.addr, err))
 				continue
 			}
 			old = nil
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s listen %s: %w", t.Source, role, addr, err))
+			if sp.network != "" {
+				// One network's device (gone since the init script looked): that network is
+				// not served, and says so in status; the others are.
+				if netErrs[sp.network] != "" {
+					netErrs[sp.network] += "; "
+				}
+				netErrs[sp.network] += fmt.Sprintf("%s listener on %s: %v", sp.role, sp.device, err)
+				s.log.Warn("listener on a network's device failed; that network is not served", "network", sp.network, "device", sp.device, "role", sp.role, "err", err)
+				continue
+			}
+			errs = append(errs, fmt.Errorf("%s: %s listen %s: %w", t.Source, sp.role, sp.addr, err))
 			continue
 		}
 		if old != nil {
 			old.stop(context.Background())
 		}
-		if prev := s.bound[role]; prev != nil {
-			s.log.Info("listener moved", "role", role, "from", prev.actual, "to", b.actual)
+		if prev := s.bound[sp.key]; prev != nil {
+			s.log.Info("listener moved", "listener", sp.key, "from", prev.actual, "to", b.actual)
 		}
-		s.bound[role] = b
+		s.bound[sp.key] = b
 	}
+	s.netErrs = netErrs
 	return errors.Join(errs...)
 }
 
@@ -340,13 +402,23 @@ func listenDevice(t *config.Table, addr string) string {
 	return t.Main.ListenDevice
 }
 
+// loopbackAddr reports whether a listen address is on loopback only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback() || host == "localhost"
+}
+
 func samePort(a, b string) bool {
 	_, pa, err1 := net.SplitHostPort(a)
 	_, pb, err2 := net.SplitHostPort(b)
 	return err1 == nil && err2 == nil && pa == pb
 }
 
-func (s *Service) bind(t *config.Table, role, addr string) (*binding, error) {
+func (s *Service) bind(t *config.Table, role, addr, device string) (*binding, error) {
 	b := &binding{addr: addr}
 	var ln net.Listener
 	if s.inherited != nil {
@@ -355,7 +427,7 @@ func (s *Service) bind(t *config.Table, role, addr string) (*binding, error) {
 	b.inherited = ln != nil // systemd binds it (BindToDevice= in the socket unit)
 	var lc net.ListenConfig
 	if !b.inherited {
-		if b.device = listenDevice(t, addr); b.device != "" {
+		if b.device = device; b.device != "" {
 			lc.Control = egress.BindToDevice(b.device)
 		}
 	}
@@ -430,19 +502,37 @@ func (s *Service) logReady(t *config.Table) {
 	if t.Main.ListenDevice != "" {
 		args = append(args, "device", t.Main.ListenDevice)
 	}
+	var served []string
+	for _, n := range t.Networks {
+		if n.Serves() {
+			served = append(served, n.Name+"="+n.Device)
+		}
+	}
+	if len(served) > 0 {
+		args = append(args, "networks", strings.Join(served, ","))
+	}
 	s.log.Info("ready", args...)
 	if s.opts.Ready != nil {
 		s.opts.Ready(addrs)
 	}
 }
 
-// addrs returns the bound address of each role.
+// addrs returns the bound address of each listener ("tls", "tls@br-guest"); a role whose
+// listeners are all per network also appears under its own name, with the first device's.
 func (s *Service) addrs() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := map[string]string{}
-	for r, b := range s.bound {
-		m[r] = b.actual
+	keys := make([]string, 0, len(s.bound))
+	for k, b := range s.bound {
+		m[k] = b.actual
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if role, _, ok := strings.Cut(k, "@"); ok && m[role] == "" {
+			m[role] = m[k]
+		}
 	}
 	return m
 }
@@ -582,14 +672,62 @@ func (s *Service) Status() *stats.Status {
 	if f := pub.fallback; f.State != "" {
 		st.Config.State, st.Config.Message = f.State, f.Message
 	}
+	var nets map[string]stats.RedirectStatus
 	if s.opts.RedirectState != "" {
 		if b, err := os.ReadFile(s.opts.RedirectState); err == nil {
 			st.Redirect = stats.ParseRedirect(b)
+			nets = stats.ParseRedirectNetworks(b)
+			if s.opts.FW4State != "" {
+				if _, err := os.Stat(s.opts.FW4State); os.IsNotExist(err) {
+					// fw4 stop deletes its table and its state file, and runs no include.
+					st.Redirect = &stats.RedirectStatus{Reason: "the firewall is stopped (" + s.opts.FW4State + " is gone): HTTPS to the router is not redirected"}
+					for n := range nets {
+						nets[n] = *st.Redirect
+					}
+				}
+			}
 		} else if !os.IsNotExist(err) {
 			st.Redirect = &stats.RedirectStatus{Reason: "redirect state unreadable: " + err.Error()}
 		}
 	}
+	st.Networks = s.networks(t, nets)
 	return st
+}
+
+// networks is the networks part of /status: every LAN-side network the init script reported,
+// whether it is served, and what is wrong with it (its plan's reason, a listener that failed,
+// a redirect that is not live).
+func (s *Service) networks(t *config.Table, redirect map[string]stats.RedirectStatus) []stats.NetworkStatus {
+	if len(t.Networks) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	netErrs := s.netErrs
+	s.mu.Unlock()
+	out := make([]stats.NetworkStatus, 0, len(t.Networks))
+	for _, n := range t.Networks {
+		ns := stats.NetworkStatus{Name: n.Name, Device: n.Device, Zone: n.Zone, Served: n.Mode == config.NetServed, Mode: n.Mode.String()}
+		if len(n.IPv4) > 0 {
+			ns.IPv4 = n.IPv4[0].Addr().String()
+		}
+		if len(n.IPv6) > 0 {
+			ns.IPv6 = n.IPv6[0].Addr().String()
+		}
+		why := []string{}
+		if n.Reason != "" {
+			why = append(why, n.Reason)
+		}
+		if e := netErrs[n.Name]; e != "" {
+			ns.Served = false
+			why = append(why, e)
+		}
+		if r, ok := redirect[n.Name]; ok && !r.Active && n.Serves() {
+			why = append(why, "HTTPS to the router is not redirected: "+r.Reason)
+		}
+		ns.Reason = strings.Join(why, "; ")
+		out = append(out, ns)
+	}
+	return out
 }
 
 // parseMAC reads a MAC as status shows it; "" is none.

@@ -127,9 +127,13 @@ type NetworkStatus struct {
 	IPv4   string `json:"ipv4,omitempty"`   // the router's address on it
 	IPv6   string `json:"ipv6,omitempty"`
 	// Served: its devices are intercepted, relayed, counted and controlled. Not served: its
-	// devices are left untouched (real DNS answers, nothing redirected).
+	// devices are left untouched (real DNS answers, nothing redirected), or passed through.
 	Served bool   `json:"served"`
 	Reason string `json:"reason,omitempty"` // why not served, or what is wrong with it
+	// Mode says how it is not served: "served", "untouched", or "passthrough" (its resolver
+	// also serves a served network, so its AI names resolve to the router, whose relay passes
+	// its HTTPS through with no rule or count).
+	Mode string `json:"mode,omitempty"`
 }
 
 // RedirectStatus is whether the firewall sends the LAN's HTTPS to the router on to the relay.
@@ -140,11 +144,18 @@ type RedirectStatus struct {
 	Reason string `json:"reason,omitempty"` // why not, or what it is
 }
 
-// ParseRedirect reads the state file: a first line "active" or "inactive", then the reason.
-// Anything else is reported as not active, with the file's first line as the reason.
+// ParseRedirect reads the state file: a first line "active" or "inactive", then the reason,
+// then lines "net <network> active|inactive [reason]" (ParseRedirectNetworks). Anything else is
+// reported as not active, with the file's first line as the reason.
 func ParseRedirect(b []byte) *RedirectStatus {
-	state, reason, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	reason = strings.Join(strings.Fields(reason), " ")
+	state, rest, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	var lines []string
+	for _, l := range strings.Split(rest, "\n") {
+		if !strings.HasPrefix(l, "net ") {
+			lines = append(lines, l)
+		}
+	}
+	reason := strings.Join(strings.Fields(strings.Join(lines, " ")), " ")
 	if len(reason) > 512 {
 		reason = reason[:512]
 	}
@@ -155,6 +166,23 @@ func ParseRedirect(b []byte) *RedirectStatus {
 		return &RedirectStatus{Reason: reason}
 	}
 	return &RedirectStatus{Reason: "unreadable redirect state: " + strconv.Quote(strings.TrimSpace(state))}
+}
+
+// ParseRedirectNetworks reads the state file's per-network lines.
+func ParseRedirectNetworks(b []byte) map[string]RedirectStatus {
+	m := map[string]RedirectStatus{}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != "net" {
+			continue
+		}
+		r := RedirectStatus{Active: f[2] == "active", Reason: strings.Join(f[3:], " ")}
+		if len(r.Reason) > 512 {
+			r.Reason = r.Reason[:512]
+		}
+		m[f[1]] = r
+	}
+	return m
 }
 
 // ConfigStatus says which config is serving.

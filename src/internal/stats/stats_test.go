@@ -128,10 +128,15 @@ func TestParseRedirect(t *testing.T) {
 		{"inactive\nfw4 refused the rules:\n  Error: set is empty\n", RedirectStatus{Reason: "fw4 refused the rules: Error: set is empty"}},
 		{"", RedirectStatus{Reason: `unreadable redirect state: ""`}},
 		{"maybe\n", RedirectStatus{Reason: `unreadable redirect state: "maybe"`}},
+		{"inactive\nnot redirected on guest\nnet lan active\nnet guest inactive not in the live chain\n", RedirectStatus{Reason: "not redirected on guest"}},
 	} {
 		if got := ParseRedirect([]byte(tc.in)); *got != tc.want {
 			t.Errorf("ParseRedirect(%q) = %+v, want %+v", tc.in, *got, tc.want)
 		}
+	}
+	nets := ParseRedirectNetworks([]byte("inactive\nwhy\nnet lan active\nnet guest inactive not in the live chain\nnet\n"))
+	if len(nets) != 2 || !nets["lan"].Active || nets["guest"].Active || nets["guest"].Reason != "not in the live chain" {
+		t.Errorf("per network: %+v", nets)
 	}
 	var b strings.Builder
 	st := &Status{Version: "v", Redirect: &RedirectStatus{Reason: "x"}}
