@@ -797,10 +797,14 @@ export function airelay() {
 }
 
 // schema returns `airelay schema --json`, indexed: { type: { name, options: {name: option} } }.
+// Runtime sections (runtime_network: the init script writes them into the daemon's copy, never
+// into /etc/config/airelay) are not for the pages and are left out.
 export function schema() {
 	const doc = JSON.parse(execFileSync(airelay(), [ 'schema', '--json' ], { encoding: 'utf8' }));
 	const out = {};
 	for (const s of doc.sections) {
+		if (s.runtime)
+			continue;
 		out[s.type] = { name: s.name || '', options: {} };
 		for (const o of s.options)
 			out[s.type].options[o.name] = o;

@@ -101,6 +101,13 @@ return view.extend({
 		o.default = 'allow';
 		shared.keepUnset(o);
 
+		o = s.option(form.Flag, 'gateway', _('HTTP gateway'),
+			_('Off: the device may not use the gateway, which puts the router\'s API keys on its requests (relay only, with the device\'s own key). For guests who must not spend the household\'s keys. Token and request quotas count gateway use only; daily data limits the relay.'));
+		o.default = '1';
+		o.rmempty = false;
+		o.modalonly = true;
+		shared.keepUnset(o);
+
 		o = s.option(form.MultiValue, 'provider', _('Providers'),
 			_('Only these providers are allowed; none selected: every provider.'));
 		providerNames().forEach(function(name) { o.value(name); }); /* only names that exist */
