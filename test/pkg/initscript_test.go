@@ -432,7 +432,7 @@ func TestInitScript(t *testing.T) {
 		if err != nil || count(calls, "procd_open_instance") != 1 || count(calls, "procd_set_param user airelay") != 1 {
 			t.Errorf("%s: start did not run the daemon: %v %s\n%s", what, err, out, b)
 		}
-		if _, ok := read("tmp/dnsmasq.d/airelay.conf"); !ok {
+		if _, ok := read(dnsConf); !ok {
 			t.Errorf("%s: no dnsmasq file", what)
 		}
 		if nat, _ := read("var/run/airelay/fw4-dstnat.nft"); !strings.Contains(nat, "redirect to :8443") {
@@ -483,7 +483,7 @@ func TestInitScript(t *testing.T) {
 		t.Error("a failing config was kept as the last valid one")
 	}
 	initd("stop")
-	if _, ok := read("tmp/dnsmasq.d/airelay.conf"); ok {
-		t.Error("stop left /tmp/dnsmasq.d/airelay.conf")
+	if _, ok := read(dnsConf); ok {
+		t.Error("stop left " + dnsConf)
 	}
 }
