@@ -142,7 +142,35 @@ func openKept(t *testing.T, e *env, from string) *keptConn {
 	if st := k.get(t); st != 200 {
 		t.Fatalf("first answer from %s: %d", from, st)
 	}
+	// The device has its answer a moment before the gateway marks the connection idle; the
+	// tests reclaim the longest-idle one, so the order of the marks must be the order of the
+	// opens.
+	e.waitAllIdle(t)
 	return k
+}
+
+// waitAllIdle waits until the gateway holds every device connection idle (its answer written,
+// waiting for the next request).
+func (e *env) waitAllIdle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		busy := 0
+		e.gw.mu.Lock()
+		for c := range e.gw.conns {
+			if c.state.Load() == stateBusy {
+				busy++
+			}
+		}
+		e.gw.mu.Unlock()
+		if busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d device connections still busy after 5s", busy)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // get sends one request and returns the answer's status; 0 when the gateway closed the
