@@ -17,6 +17,17 @@
 // that section; the dialog's Save is LuCI's handleModalSave, which saves silently (an error
 // keeps the dialog open and shows nothing) and closes the dialog when the save went through.
 // A page's Map.save that fails records LuCI's "Save error" message (env.saveErrors).
+//
+// LuCI finds a widget through the DOM (getUIElement: map.findElement('id', cbid), then
+// dom.findClassInstance), and dom keeps class instances in dom.registry, keyed by a node's
+// data-idref; dom.content() deletes the entries of every node of a container before it takes
+// the nodes out, and a lookup on such a node throws "Cannot read properties of undefined (reading
+// '_class')". The stand-in draws that much: a dialog's map node and one node per widget, bound
+// as LuCI binds them, a page's map node with the widgets its rows or fields draw, and dom's
+// registry, content() and findClassInstance() as luci.js has them. Taking out the field that has
+// the focus fires its change event (Chromium does, for a field typed into: dlg.type()), which
+// form.js turns into Map.checkDepends, which asks every option for its widget; an exception
+// there is reported (env.pageErrors), not thrown, as a browser reports one from a listener.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -224,18 +235,49 @@ function makeForm(env) {
 				return true;
 			return !!this.editable && this.modalonly !== true;
 		}
-		// getUIElement returns a model of the option's ui widget (LuCI's ui.AbstractElement), or
-		// null when none is drawn.
+		// cbid: the id of the option's widget node for sid, as form.js names it.
+		cbid(sid) {
+			return `cbid.${this.map.config}.${sid}.${this.option}`;
+		}
+		// getUIElement as form.js's: the ui widget bound to the node of id cbid(sid) (the
+		// node's own instance or the closest one above it), or null. An option with no node
+		// drawn for it (a section added after the page was drawn) gets its widget model when
+		// drawn() says LuCI would have drawn one.
 		getUIElement(sid) {
-			if (!this.drawn(sid))
-				return null;
+			const node = this.map.findElement('id', this.cbid(sid));
+			if (node) {
+				const inst = env.builtin('dom').findClassInstance(node);
+				return inst && inst.isWidget ? inst : null;
+			}
+			return this.drawn(sid) ? this.widget(sid) : null;
+		}
+		// widget: a model of the option's ui widget (LuCI's ui.AbstractElement) for sid.
+		widget(sid) {
 			const o = this;
 			return {
+				isWidget: true,
 				node: o.widgetNode(sid),
 				getValue: () => o.widgetValueOf(sid),
 				isValid: () => o.widgetError(sid) == null,
 				getValidationError: () => o.widgetError(sid) ?? ''
 			};
+		}
+		// triggerValidation as form.js's (Map.checkDepends calls it for every active option).
+		triggerValidation(sid) {
+			const el = this.getUIElement(sid);
+			return el ? el.isValid() : true;
+		}
+		// drawNode: the nodes form.js draws for the option in sid: the option's frame (bound to
+		// the option) around the widget's node (id cbid(sid), bound to the widget). A change
+		// in the widget reaches form.js's listener on the frame, which runs map.checkDepends.
+		drawNode(sid, map) {
+			const dom = env.builtin('dom');
+			const w = E('div', { id: this.cbid(sid) });
+			dom.bindClassInstance(w, this.widget(sid));
+			w.listeners = { change: [ () => map.checkDepends() ] };
+			const frame = E('div', { 'class': 'cbi-value', 'data-field': this.cbid(sid) }, [ w ]);
+			dom.bindClassInstance(frame, this);
+			return frame;
 		}
 		// widgetNode: the widget's DOM, as far as the views look into it (a list's text box).
 		widgetNode() {
@@ -461,8 +503,12 @@ function makeForm(env) {
 			modalMap.parent = this.map;
 			modalMap.children = [ { sectiontype: this.sectiontype, children: opts, cfgsections: () => [ sid ],
 				parse: () => Promise.all(opts.map((o) => o.parse(sid))) } ];
+			const dom = env.builtin('dom');
 			const node = E('div', { 'class': 'cbi-map' });
-			node.instance = modalMap;
+			dom.bindClassInstance(node, modalMap);
+			modalMap.root = node;
+			modalMap.drawn = () => [ { sid, options: opts } ];
+			modalMap.renderContents();
 			const dialog = E('div', { 'class': 'modal cbi-modal' }, [ node, E('div', { 'class': 'button-row' }) ]);
 			env.modal = { section: this, sid, options: opts, map: modalMap, node, dialog, open: true };
 			const m = env.modal;
@@ -476,7 +522,13 @@ function makeForm(env) {
 					const b = dialog.querySelector('#airelay-dialog-refused');
 					return b ? plain(b) : null;
 				},
-				save: () => Promise.resolve(grid.handleModalSave(modalMap))
+				save: () => Promise.resolve(grid.handleModalSave(modalMap)),
+				// type: the user types value into the option's field and the focus stays there
+				type: (name, value) => {
+					const o = opts.find((x) => x.option === name);
+					o.formvalues[sid] = value;
+					env.focus(modalMap.findElement('id', o.cbid(sid)));
+				}
 			};
 		}
 	}
@@ -502,8 +554,9 @@ function makeForm(env) {
 			this.children.push(s);
 			return s;
 		}
-		// save as LuCI's Map.save: parse every section (options write as they go), then stage;
-		// on an error, unless silent, LuCI shows it in a "Save error" dialog.
+		// save as LuCI's Map.save: parse every section (options write as they go), stage, and
+		// draw the form again; on an error, unless silent, LuCI shows it in a "Save error"
+		// dialog.
 		save(cb, silent) {
 			return Promise.all(this.children.map((s) => s.parse()))
 				.then(cb)
@@ -512,14 +565,54 @@ function makeForm(env) {
 					if (!silent)
 						env.saveErrors.push(e.message);
 					return Promise.reject(e);
-				});
+				})
+				.then(() => this.renderContents());
 		}
-		// render loads every option of every section, as LuCI does before drawing.
+		// findElement as form.js's: the first node under the map's node with attr = value. The
+		// stand-in's dialog uses the page's option objects (LuCI clones them into the dialog's
+		// map), so a page's map finds the open dialog's nodes too.
+		findElement(attr, value) {
+			const roots = [ this.root ];
+			if (env.modal && env.modal.open && env.modal.map !== this)
+				roots.push(env.modal.node);
+			for (const r of roots) {
+				const n = r ? r.find((x) => x.attrs?.[attr] === value) : null;
+				if (n)
+					return n;
+			}
+			return null;
+		}
+		// drawn: the sections and options the map's node holds widgets of: a grid's editable
+		// row options, every option of another section.
+		drawn() {
+			return this.children.flatMap((s) => s.cfgsections().map((sid) => ({ sid,
+				options: s.children.filter((o) => !(s instanceof GridSection) || (!!o.editable && o.modalonly !== true)) })));
+		}
+		// renderContents as form.js's: draws the widgets anew and puts them in place of the old
+		// ones with dom.content() (which LuCI's Map.save and Map.reset end with).
+		renderContents() {
+			if (!this.root)
+				return Promise.resolve();
+			const frames = this.drawn().flatMap((d) => d.options.map((o) => o.drawNode(d.sid, this)));
+			env.builtin('dom').content(this.root, frames);
+			return Promise.resolve(this.root);
+		}
+		// checkDepends as form.js's Map.checkDepends, as far as it touches widgets: every
+		// option's triggerValidation in every section drawn.
+		checkDepends() {
+			for (const d of this.drawn())
+				for (const o of d.options)
+					o.triggerValidation(d.sid);
+		}
+		// render loads every option of every section, as LuCI does before drawing, and draws.
 		render() {
 			for (const s of this.children)
 				for (const sid of s.cfgsections())
 					for (const o of s.children)
 						o.load(sid);
+			this.root = E('div', { 'class': 'cbi-map' });
+			env.builtin('dom').bindClassInstance(this.root, this);
+			this.renderContents();
 			return Promise.resolve({ tag: 'form-map', map: this });
 		}
 	}
@@ -532,6 +625,31 @@ function makeForm(env) {
 // removeChild, appendChild, parentNode and nextSibling (parentNode is not enumerable, so a
 // tree stays printable).
 const NodeProto = {
+	getAttribute(k) {
+		return this.attrs && k in this.attrs ? String(this.attrs[k]) : null;
+	},
+	setAttribute(k, v) {
+		this.attrs[k] = String(v);
+	},
+	removeAttribute(k) {
+		delete this.attrs[k];
+	},
+	// find: the first node of the tree (this one included) for which fn is true, or null.
+	find(fn) {
+		if (fn(this))
+			return this;
+		for (const c of this.children ?? [])
+			if (c != null && typeof c === 'object' && typeof c.find === 'function') {
+				const f = c.find(fn);
+				if (f)
+					return f;
+			}
+		return null;
+	},
+	// contains as the DOM's: this node or one below it.
+	contains(n) {
+		return this.find((x) => x === n) != null;
+	},
 	querySelector(sel) {
 		const id = /^#([\w-]+)$/.exec(sel)?.[1];
 		if (!id)
@@ -673,7 +791,28 @@ export class Env {
 		this.translated = [];
 		this.notifications = [];
 		this.saveErrors = [];
+		this.pageErrors = [];
 		this.modal = null;
+		this.focused = null;
+	}
+
+	// focus: node gets the focus after the user typed into it (its value changed).
+	focus(node) {
+		this.focused = node;
+	}
+
+	// blur: the focused node loses the focus and, having been typed into, fires its change
+	// event; an exception in a listener is reported (pageErrors), as a browser does.
+	blur() {
+		const n = this.focused;
+		this.focused = null;
+		for (const fn of n?.listeners?.change ?? []) {
+			try {
+				fn();
+			} catch (e) {
+				this.pageErrors.push(e.message);
+			}
+		}
 	}
 
 	builtin(name) {
@@ -718,9 +857,55 @@ export class Env {
 			return { add: (fn, interval) => env.polls.push({ fn, interval }) };
 		case 'dom':
 			return (this.dom ??= {
-				content: (node, children) => { node.children = Array.isArray(children) ? children : [ children ]; delete node.html; },
-				// the class instance bound to a node (LuCI binds a form map to its node)
-				findClassInstance: (node) => node?.instance ?? null
+				registry: {},
+				// data(node, key[, val]) as luci.js's: get or set, by the node's data-idref
+				data(node, key, val) {
+					if (!node?.getAttribute)
+						return null;
+					let id = node.getAttribute('data-idref');
+					if (arguments.length > 2) {
+						if (id == null) {
+							do { id = Math.floor(Math.random() * 0xffffffff).toString(16); }
+							while (this.registry.hasOwnProperty(id));
+							node.setAttribute('data-idref', id);
+							this.registry[id] = {};
+						}
+						return (this.registry[id][key] = val);
+					}
+					if (id != null)
+						return this.registry[id][key];
+					return null;
+				},
+				bindClassInstance(node, inst) {
+					return this.data(node, '_class', inst);
+				},
+				findClassInstance(node) {
+					let inst = null;
+					do {
+						inst = this.data(node, '_class');
+						node = node.parentNode;
+					}
+					while (inst == null && node != null);
+					return inst;
+				},
+				// content as luci.js's: forget the registry entries of every node below node,
+				// then take the nodes out (the focused one fires its events: env.focus) and put
+				// children in.
+				content(node, children) {
+					node.find((n) => {
+						if (n !== node && n.getAttribute?.('data-idref') != null)
+							delete this.registry[n.getAttribute('data-idref')];
+						return false;
+					});
+					for (const c of node.children ?? [])
+						if (c != null && typeof c === 'object' && env.focused && typeof c.contains === 'function' && c.contains(env.focused))
+							env.blur();
+					node.children = [];
+					for (const c of (Array.isArray(children) ? children : [ children ]))
+						if (c != null)
+							node.appendChild(c);
+					delete node.html;
+				}
 			});
 		}
 		return null;

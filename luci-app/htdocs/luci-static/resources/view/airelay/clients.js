@@ -148,7 +148,7 @@ return view.extend({
 		o.validate = shared.validator('size');
 		o.modalonly = true;
 
-		return m.render().then(function(node) {
+		return shared.liveWidgets(m).render().then(function(node) {
 			return E('div', {}, [ shared.banner(data[2]), node ]);
 		});
 	}

@@ -263,7 +263,7 @@ return view.extend({
 		o.rmempty = false;
 		shared.keepUnset(o);
 
-		return m.render().then(function(node) {
+		return shared.liveWidgets(m).render().then(function(node) {
 			return E('div', {}, [ shared.banner(data[2]), node ]);
 		});
 	}

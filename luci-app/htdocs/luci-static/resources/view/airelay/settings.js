@@ -163,7 +163,7 @@ return view.extend({
 		text(s, 'quota', 'history_file', _('History file'),
 			_('File the history is kept in, so that it outlives a reboot, like /etc/airelay/history.json. Empty: memory only.'), 'string');
 
-		return m.render().then(function(node) {
+		return shared.liveWidgets(m).render().then(function(node) {
 			return E('div', {}, [ shared.banner(health), node ]);
 		});
 	}

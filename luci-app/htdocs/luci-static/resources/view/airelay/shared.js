@@ -25,6 +25,8 @@
  * changed. strictList() and guardDialog() make a refused value stop a save, with its field and
  * why, in list fields too (LuCI itself drops a refused entry still in a list's input box and
  * saves the rest). routerNetworks() reads the router's networks and which are LAN-side.
+ * liveWidgets() keeps a form from asking LuCI for a widget LuCI has already let go of (a
+ * page error "Cannot read properties of undefined (reading '_class')" otherwise).
  */
 
 const callStatus = rpc.declare({
@@ -699,6 +701,21 @@ function networkLabel(n) {
 	return '%s (%s)'.format(n.name, parts.join(', '));
 }
 
+/* forgotten: whether LuCI has let go of node: it, or a node above it, still carries a
+ * data-idref that dom.registry no longer has. dom.content() deletes the registry entries of
+ * every node of a container before it takes the nodes out, so a widget of a dialog that
+ * another modal replaced, or of a form being drawn again, answers its data-idref with nothing
+ * and dom.findClassInstance() on it throws "Cannot read properties of undefined (reading
+ * '_class')". */
+function forgotten(node) {
+	for (let n = node; n != null && typeof n.getAttribute === 'function'; n = n.parentNode) {
+		const id = n.getAttribute('data-idref');
+		if (id != null && !(id in dom.registry))
+			return true;
+	}
+	return false;
+}
+
 /* A list field's text box, where an entry is typed before it is added: the plain list's own,
  * or the box for a value of one's own in a list with choices. null when the field has none
  * (not drawn: a grid's row, a choice list). */
@@ -1009,6 +1026,32 @@ return baseclass.extend({
 			return this.map.data.set(conf, section_id, this.option, value);
 		};
 		return o;
+	},
+
+	/* liveWidgets makes every option of form map m (and its copies in a GridSection's dialog,
+	 * which LuCI clones with their own properties) find its widget only among the nodes LuCI
+	 * still knows, and have none otherwise. Taking out the field that has the focus makes the
+	 * browser fire its blur and its change event there (Chromium, when the field was typed
+	 * into and not left: a dialog's Save pressed while the focus stays in the API key field, or
+	 * the dialog replaced by another modal, Save & Apply's), after dom.content() has already
+	 * deleted the registry entries of that form's nodes; LuCI's change handler then checks the
+	 * whole form (Map.checkDepends → triggerValidation → getUIElement) and the first widget it
+	 * asks for throws "Cannot read properties of undefined (reading '_class')". */
+	liveWidgets: function(m) {
+		(m && m.children || []).forEach(function(s) {
+			(s.children || []).forEach(function(o) {
+				const base = o.getUIElement;
+				if (typeof base !== 'function' || base.airelayLive)
+					return;
+				const live = function(section_id) {
+					const node = this.map.findElement('id', this.cbid(section_id));
+					return (node && !forgotten(node)) ? base.call(this, section_id) : null;
+				};
+				live.airelayLive = true;
+				o.getUIElement = live;
+			});
+		});
+		return m;
 	},
 
 	/* A LuCI validate function for a value of the given kind; "" (unset) always passes. */
