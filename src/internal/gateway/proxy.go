@@ -68,7 +68,10 @@ type exchange struct {
 	streaming  bool
 	ub         *[]byte // the provider's bytes; pooled
 	ur, uw     int
-	upRdFn     func(fd uintptr) bool
+	upRdFn     func(fd uintptr) bool // rawUpRead, made once per device connection
+	passFn     func(fd uintptr) bool // rawPass, the same
+	passMode   int                   // pass's mode, for rawPass
+	passErr    error                 // what ended rawPass besides the provider's read
 	gotData    bool // bytes came from the provider since its read deadline last fired
 	upRn       int
 	upErr      error
@@ -144,9 +147,9 @@ func (g *Gateway) handle(d *devConn) bool {
 	}
 
 	x := d.x
-	fn := x.upRdFn
+	fn, pfn := x.upRdFn, x.passFn
 	*x = exchange{} // cleared in place: a composite literal would be built on the stack first
-	x.g, x.d, x.m, x.r, x.dev, x.upRdFn = g, d, m, r, dev, fn
+	x.g, x.d, x.m, x.r, x.dev, x.upRdFn, x.passFn = g, d, m, r, dev, fn, pfn
 	x.rest, x.start, x.hasBody = rest, time.Now(), bodyPending
 	if q := m.DefaultQuota; q.Tokens > 0 || client != nil && client.Quota.Tokens > 0 {
 		x.quota = true
@@ -725,24 +728,34 @@ func (x *exchange) upFill(maxHead int) error {
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
+		if err = x.waited(err); err != nil {
 			return err
 		}
-		now := time.Now()
-		if x.gotData && x.streaming && x.m.StreamIdleTimeout > 0 {
-			// Data came since the deadline was set: the idle limit counts from about now.
-			x.deadline = now.Add(x.m.StreamIdleTimeout)
-		}
-		x.gotData = false
-		if !x.deadline.IsZero() && !now.Before(x.deadline) {
-			return x.timeoutErr
-		}
-		if x.d.gone() {
-			x.devGone = true
-			return errDeviceGone
-		}
-		x.armRead()
 	}
+}
+
+// waited handles a read of the provider that ended in err without data: when its deadline
+// fired, it holds to the first-byte or stream-idle limit and checks that the device is still
+// there, and returns nil when the read should go on (the deadline set again).
+func (x *exchange) waited(err error) error {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	now := time.Now()
+	if x.gotData && x.streaming && x.m.StreamIdleTimeout > 0 {
+		// Data came since the deadline was set: the idle limit counts from about now.
+		x.deadline = now.Add(x.m.StreamIdleTimeout)
+	}
+	x.gotData = false
+	if !x.deadline.IsZero() && !now.Before(x.deadline) {
+		return x.timeoutErr
+	}
+	if x.d.gone() {
+		x.devGone = true
+		return errDeviceGone
+	}
+	x.armRead()
+	return nil
 }
 
 // rawUpRead reads from a plain provider connection into x.ub, giving the buffer back while it

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/airelay/airelay/src/internal/h1"
@@ -160,52 +161,121 @@ func (x *exchange) end(err error, keep, upClose bool) {
 // pass sends the body as the provider framed it: each read goes to the device in one write (the
 // first with the head in out), while the framing is followed to find the data and the end.
 func (x *exchange) pass(out *[]byte, mode int) error {
-	first := true
+	if err := x.passSeg(out, mode); err != nil || x.bodyEnd {
+		return err
+	}
+	if x.uc.raw != nil {
+		return x.passRaw(mode)
+	}
 	for {
-		if x.ur == x.uw && !x.bodyEnd && !first {
-			if err := x.upFill(bufSize); err != nil {
-				return x.upErrAfterHead(err)
-			}
+		if err := x.upFill(bufSize); err != nil {
+			return x.upErrAfterHead(err)
 		}
-		seg := []byte(nil)
-		if x.ub != nil {
-			seg = (*x.ub)[x.ur:x.uw]
+		if err := x.passSeg(nil, mode); err != nil || x.bodyEnd {
+			return err
 		}
-		if mode == passChunked {
-			used := 0
-			for used < len(seg) && !x.bodyEnd {
-				n, data, done, err := x.ch.Next(seg[used:])
-				used += n
-				x.sawData(data)
-				if err != nil {
-					return err
+	}
+}
+
+// passSeg follows the framing over the bytes read, x.ub[x.ur:x.uw], and writes the part of them
+// that is the body to the device, after out (the head) when it is not nil; all of them unless
+// the body ends among them.
+func (x *exchange) passSeg(out *[]byte, mode int) error {
+	seg := []byte(nil)
+	if x.ub != nil {
+		seg = (*x.ub)[x.ur:x.uw]
+	}
+	if mode == passChunked {
+		used := 0
+		for used < len(seg) && !x.bodyEnd {
+			n, data, done, err := x.ch.Next(seg[used:])
+			used += n
+			x.sawData(data)
+			if err != nil {
+				if out != nil {
+					putOut(out)
 				}
-				x.bodyEnd = done
+				return err
 			}
-			seg = seg[:used]
-		} else {
-			n := min(int64(len(seg)), x.left)
-			seg = seg[:n]
-			x.left -= n
-			x.sawData(seg)
-			x.bodyEnd = x.left == 0
+			x.bodyEnd = done
 		}
-		x.ur += len(seg)
-		var err error
-		if first {
-			first = false
-			*out = append(*out, seg...)
-			err = x.d.write(*out)
-			putOut(out)
-			out = nil
-		} else if len(seg) > 0 {
-			err = x.d.write(seg)
-		}
-		if err != nil {
-			return devErr(err)
-		}
-		if x.bodyEnd {
+		seg = seg[:used]
+	} else {
+		n := min(int64(len(seg)), x.left)
+		seg = seg[:n]
+		x.left -= n
+		x.sawData(seg)
+		x.bodyEnd = x.left == 0
+	}
+	x.ur += len(seg)
+	var err error
+	if out != nil {
+		*out = append(*out, seg...)
+		err = x.d.write(*out)
+		putOut(out)
+	} else if len(seg) > 0 {
+		err = x.d.write(seg)
+	}
+	if err != nil {
+		return devErr(err)
+	}
+	return nil
+}
+
+// passRaw is pass on a plain provider connection: the reads and the writes to the device in one
+// RawRead for as long as the answer flows. A read that did not fill the buffer took all the
+// socket held, so the next one waits for the poller's word that more came, instead of reading
+// at once to find nothing (a system call per event). A new RawRead could not do that: it
+// forgets what the poller said before it, so its first read is always tried.
+func (x *exchange) passRaw(mode int) error {
+	x.passMode = mode
+	for {
+		x.upErr, x.passErr = nil, nil
+		err := x.uc.raw.Read(x.passFn)
+		switch {
+		case x.passErr != nil:
+			return x.passErr
+		case x.bodyEnd:
 			return nil
+		case err == nil:
+			err = x.upErr
+		}
+		if err = x.waited(err); err != nil {
+			return x.upErrAfterHead(err)
+		}
+	}
+}
+
+// rawPass is passRaw's RawRead function: it reads into x.ub and passes what came on, until the
+// body ends, a read or write fails (true), or the socket is empty (false: the runtime parks the
+// goroutine until the poller says more came). Between reads it holds no buffer.
+func (x *exchange) rawPass(fd uintptr) bool {
+	for {
+		if x.ub == nil {
+			x.ub = getBuf()
+		}
+		x.ur, x.uw = 0, 0 // passSeg used all before, unless the body ended
+		n, err := readFD(fd, *x.ub)
+		switch {
+		case err == syscall.EAGAIN:
+			putBuf(x.ub)
+			x.ub = nil
+			return false
+		case err != nil:
+			x.upErr = err
+			return true
+		case n == 0:
+			x.upErr = io.EOF
+			return true
+		}
+		x.uw, x.gotData = n, true
+		if x.passErr = x.passSeg(nil, x.passMode); x.passErr != nil || x.bodyEnd {
+			return true
+		}
+		if n < len(*x.ub) {
+			putBuf(x.ub)
+			x.ub = nil
+			return false
 		}
 	}
 }
