@@ -683,6 +683,32 @@ func (x *exchange) armRead() {
 	x.uc.c.SetReadDeadline(next)
 }
 
+// fresh notes that data came from the provider. On a stream, once half of probeEvery has gone
+// since the read deadline was set, the stream idle limit counts again from now and the deadline
+// is set again from now: so the deadline of a stream that flows never fires (which would cost a
+// wake-up and a read that finds nothing per stream every probeEvery); a device that left such a
+// stream is found by the next write to it. A silent provider lets it fire as before.
+func (x *exchange) fresh() {
+	x.gotData = true
+	if !x.streaming {
+		return
+	}
+	now := time.Now()
+	if x.uc.armed.Sub(now) >= probeEvery/2 {
+		return
+	}
+	if x.m.StreamIdleTimeout > 0 {
+		x.deadline = now.Add(x.m.StreamIdleTimeout)
+	}
+	x.gotData = false
+	next := now.Add(probeEvery)
+	if !x.deadline.IsZero() && x.deadline.Before(next) {
+		next = x.deadline
+	}
+	x.uc.armed = next
+	x.uc.c.SetReadDeadline(next)
+}
+
 // upFill reads more of the provider's answer into x.ub. While it waits it checks every
 // probeEvery that the device is still there, and holds to the first-byte or stream-idle limit.
 func (x *exchange) upFill(maxHead int) error {
@@ -722,7 +748,7 @@ func (x *exchange) upFill(maxHead int) error {
 		}
 		if x.upRn > 0 {
 			x.uw += x.upRn
-			x.gotData = true
+			x.fresh()
 			return nil
 		}
 		if err == nil {

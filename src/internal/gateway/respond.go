@@ -268,7 +268,8 @@ func (x *exchange) rawPass(fd uintptr) bool {
 			x.upErr = io.EOF
 			return true
 		}
-		x.uw, x.gotData = n, true
+		x.uw = n
+		x.fresh()
 		if x.passErr = x.passSeg(nil, x.passMode); x.passErr != nil || x.bodyEnd {
 			return true
 		}
