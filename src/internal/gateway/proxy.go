@@ -72,7 +72,7 @@ type exchange struct {
 	passFn     func(fd uintptr) bool // rawPass, the same
 	passMode   int                   // pass's mode, for rawPass
 	passErr    error                 // what ended rawPass besides the provider's read
-	gotData    bool // bytes came from the provider since its read deadline last fired
+	gotData    bool                  // bytes came from the provider since its read deadline last fired
 	upRn       int
 	upErr      error
 	res        h1.Response
