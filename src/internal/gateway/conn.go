@@ -456,6 +456,10 @@ func rawIO(trap uintptr, name string, fd uintptr, b []byte) (int, error) {
 
 var zeroByte byte
 
+// testHookEmptyRead, when set (by tests), is called for each read of a provider that found
+// nothing.
+var testHookEmptyRead func()
+
 // release unpins the request's head (d.req must not be used after it) and gives the buffer
 // back when nothing unread is in it.
 func (d *devConn) release() {

@@ -792,6 +792,9 @@ func (x *exchange) rawUpRead(fd uintptr) bool {
 	}
 	n, err := readFD(fd, (*x.ub)[x.uw:])
 	if err == syscall.EAGAIN {
+		if testHookEmptyRead != nil {
+			testHookEmptyRead()
+		}
 		if x.ur == x.uw {
 			putBuf(x.ub)
 			x.ub = nil

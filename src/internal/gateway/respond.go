@@ -258,6 +258,9 @@ func (x *exchange) rawPass(fd uintptr) bool {
 		n, err := readFD(fd, *x.ub)
 		switch {
 		case err == syscall.EAGAIN:
+			if testHookEmptyRead != nil {
+				testHookEmptyRead()
+			}
 			putBuf(x.ub)
 			x.ub = nil
 			return false
