@@ -72,6 +72,7 @@ type exchange struct {
 	passFn     func(fd uintptr) bool // rawPass, the same
 	passMode   int                   // pass's mode, for rawPass
 	passErr    error                 // what ended rawPass besides the provider's read
+	sw         sweepState            // the device check of a streaming answer (sweep.go)
 	gotData    bool                  // bytes came from the provider since its read deadline last fired
 	upRn       int
 	upErr      error
@@ -683,30 +684,28 @@ func (x *exchange) armRead() {
 	x.uc.c.SetReadDeadline(next)
 }
 
-// fresh notes that data came from the provider. On a stream, once half of probeEvery has gone
-// since the read deadline was set, the stream idle limit counts again from now and the deadline
-// is set again from now: so the deadline of a stream that flows never fires (which would cost a
-// wake-up and a read that finds nothing per stream every probeEvery); a device that left such a
-// stream is found by the next write to it. A silent provider lets it fire as before.
+// fresh notes that data came from the provider. A stream in the sweep moves its
+// stream_idle_timeout on once half of it has gone (so its deadline never fires while it flows).
 func (x *exchange) fresh() {
 	x.gotData = true
-	if !x.streaming {
+	if !x.sw.on {
+		return
+	}
+	if !x.sw.flowing.Load() {
+		x.sw.flowing.Store(true)
+	}
+	idle := x.m.StreamIdleTimeout
+	if idle <= 0 {
 		return
 	}
 	now := time.Now()
-	if x.uc.armed.Sub(now) >= probeEvery/2 {
+	if x.deadline.Sub(now) >= idle/2 {
 		return
 	}
-	if x.m.StreamIdleTimeout > 0 {
-		x.deadline = now.Add(x.m.StreamIdleTimeout)
-	}
+	x.deadline = now.Add(idle)
 	x.gotData = false
-	next := now.Add(probeEvery)
-	if !x.deadline.IsZero() && x.deadline.Before(next) {
-		next = x.deadline
-	}
-	x.uc.armed = next
-	x.uc.c.SetReadDeadline(next)
+	x.uc.armed = x.deadline
+	x.uc.c.SetReadDeadline(x.deadline)
 }
 
 // upFill reads more of the provider's answer into x.ub. While it waits it checks every
@@ -730,7 +729,14 @@ func (x *exchange) upFill(maxHead int) error {
 			x.ub = &b
 		}
 	}
+	if x.streaming && !x.sw.on {
+		x.startSweep()
+	}
 	for {
+		if x.sw.swept.Load() {
+			x.devGone = true
+			return errDeviceGone
+		}
 		var err error
 		if x.uc.raw != nil {
 			x.upRn, x.upErr = 0, nil
@@ -767,6 +773,10 @@ func (x *exchange) waited(err error) error {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
 	}
+	if x.sw.swept.Load() {
+		x.devGone = true
+		return errDeviceGone
+	}
 	now := time.Now()
 	if x.gotData && x.streaming && x.m.StreamIdleTimeout > 0 {
 		// Data came since the deadline was set: the idle limit counts from about now.
@@ -775,6 +785,11 @@ func (x *exchange) waited(err error) error {
 	x.gotData = false
 	if !x.deadline.IsZero() && !now.Before(x.deadline) {
 		return x.timeoutErr
+	}
+	if x.sw.on { // the sweeper checks the device; the deadline is the idle limit, moved
+		x.uc.armed = x.deadline
+		x.uc.c.SetReadDeadline(x.deadline)
+		return nil
 	}
 	if x.d.gone() {
 		x.devGone = true

@@ -115,6 +115,7 @@ func (x *exchange) respond() {
 	default:
 		err = x.encode(out)
 	}
+	x.stopSweep()
 	x.end(err, keep, res.Close)
 }
 
@@ -229,6 +230,9 @@ func (x *exchange) passSeg(out *[]byte, mode int) error {
 // forgets what the poller said before it, so its first read is always tried.
 func (x *exchange) passRaw(mode int) error {
 	x.passMode = mode
+	if !x.sw.on {
+		x.startSweep()
+	}
 	for {
 		x.upErr, x.passErr = nil, nil
 		err := x.uc.raw.Read(x.passFn)
@@ -274,6 +278,11 @@ func (x *exchange) rawPass(fd uintptr) bool {
 		x.uw = n
 		x.fresh()
 		if x.passErr = x.passSeg(nil, x.passMode); x.passErr != nil || x.bodyEnd {
+			return true
+		}
+		if x.sw.swept.Load() { // the device left (see sweep)
+			x.devGone = true
+			x.passErr = errDeviceGone
 			return true
 		}
 		if n < len(*x.ub) {
