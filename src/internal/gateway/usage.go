@@ -54,7 +54,7 @@ func (s *usageScanner) Feed(p []byte) {
 	// newline (a whole SSE event) end between strings too (a raw newline ends any string), and
 	// without an escape they hold a key of ours only written out, so only where "oken" is.
 	if s.st == scanOut && len(p) > 0 && p[len(p)-1] == '\n' &&
-		bytes.IndexByte(p, '\\') < 0 && bytes.Index(p, tokenKeyPart) < 0 {
+		bytes.IndexByte(p, '\\') < 0 && !bytes.Contains(p, tokenKeyPart) {
 		return
 	}
 	s.feed(p)
