@@ -96,7 +96,7 @@ type devConn struct {
 
 func newDevConn(g *Gateway, c net.Conn) *devConn {
 	d := &devConn{g: g, c: c, x: &exchange{}}
-	d.x.upRdFn, d.x.passFn = d.x.rawUpRead, d.x.rawPass
+	d.x.upRdFn, d.x.passFn, d.x.encFn = d.x.rawUpRead, d.x.rawPass, d.x.rawEncode
 	inner := c
 	if lc, ok := c.(*limitedConn); ok {
 		inner = lc.Conn

@@ -782,40 +782,59 @@ func readStatusLine(c net.Conn) (string, error) {
 // (passRaw): a stream of n events costs no read that finds nothing, where a read after every
 // event did (a system call per event).
 func TestStreamEventsReadOncePerEvent(t *testing.T) {
-	var empty atomic.Int64
-	testHookEmptyRead = func() { empty.Add(1) }
-	t.Cleanup(func() { testHookEmptyRead = nil }) // after the gateway's cleanup
-	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) {
-		f.Step = make(chan struct{})
-		f.Text = strings.Repeat("word ", 40)
-	})
-	e := startGateway(t, mainSection()+provider("openai", up.PlainURL(), keyOpenAI, "bearer"))
-	res, err := e.client.Post(e.base+"/openai/v1/chat/completions", "application/json", strings.NewReader(chatStream))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	sr := readSSE(res.Body)
-	events := 0
-	for ev := ""; ev != "[DONE]"; events++ {
-		ev = sr.next(t, 5*time.Second, fmt.Sprintf("event %d", events))
-		if ev == "[DONE]" {
-			break
-		}
-		waitParked(t, "gateway.(*exchange).pass(")
-		select {
-		case up.Step <- struct{}{}:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("the fake never asked for event %d", events+1)
-		}
-	}
-	if events < 40 {
-		t.Fatalf("%d events", events)
-	}
-	// A read can find nothing now and then (the poller may report data a read already took),
-	// but not once per event.
-	if n := empty.Load(); n > int64(events/4) {
-		t.Errorf("%d reads of the provider found nothing in a stream of %d events", n, events)
+	for _, tc := range []struct {
+		name, body string
+		extra      []string
+		parked     string
+	}{
+		{"passed as framed", chatStream, nil, "gateway.(*exchange).pass("},
+		// stream_usage re-frames the stream (encode), to take out the usage asked for
+		{"stream_usage", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			[]string{"stream_usage", "1"}, "gateway.(*exchange).encode("},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var empty atomic.Int64
+			testHookEmptyRead = func() { empty.Add(1) }
+			t.Cleanup(func() { testHookEmptyRead = nil }) // after the gateway's cleanup
+			up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) {
+				f.Step = make(chan struct{})
+				f.Text = strings.Repeat("word ", 40)
+			})
+			e := startGateway(t, mainSection()+provider("openai", up.PlainURL(), keyOpenAI, "bearer", tc.extra...))
+			res, err := e.client.Post(e.base+"/openai/v1/chat/completions", "application/json", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			sr := readSSE(res.Body)
+			events := 0
+			for ev := ""; ev != "[DONE]"; events++ {
+				ev = sr.next(t, 5*time.Second, fmt.Sprintf("event %d", events))
+				if ev == "[DONE]" {
+					break
+				}
+				steps := 1
+				if tc.extra != nil && strings.Contains(ev, `"finish_reason":"stop"`) {
+					steps = 2 // the usage chunk, which the gateway takes out, then [DONE]
+				}
+				for range steps {
+					waitParked(t, tc.parked)
+					select {
+					case up.Step <- struct{}{}:
+					case <-time.After(5 * time.Second):
+						t.Fatalf("the fake never asked for event %d", events+1)
+					}
+				}
+			}
+			if events < 40 {
+				t.Fatalf("%d events", events)
+			}
+			// A read can find nothing now and then (the poller may report data a read already
+			// took), but not once per event.
+			if n := empty.Load(); n > int64(events/4) {
+				t.Errorf("%d reads of the provider found nothing in a stream of %d events", n, events)
+			}
+		})
 	}
 }
 

@@ -73,7 +73,12 @@ type exchange struct {
 	passMode   int                   // pass's mode, for rawPass
 	passErr    error                 // what ended rawPass besides the provider's read
 	sw         sweepState            // the device check of a streaming answer (sweep.go)
-	gotData    bool                  // bytes came from the provider since its read deadline last fired
+	enc        encodeState           // encode's, between its steps
+	encFn      func(fd uintptr) bool // rawEncode, made once per device connection
+	inRaw      bool                  // upFill runs inside rawEncode: it reads rawFD itself
+	rawFD      uintptr
+	drained    bool // inRaw: the last read took all the socket held
+	gotData    bool // bytes came from the provider since its read deadline last fired
 	upRn       int
 	upErr      error
 	res        h1.Response
@@ -148,9 +153,9 @@ func (g *Gateway) handle(d *devConn) bool {
 	}
 
 	x := d.x
-	fn, pfn := x.upRdFn, x.passFn
+	fn, pfn, efn := x.upRdFn, x.passFn, x.encFn
 	*x = exchange{} // cleared in place: a composite literal would be built on the stack first
-	x.g, x.d, x.m, x.r, x.dev, x.upRdFn, x.passFn = g, d, m, r, dev, fn, pfn
+	x.g, x.d, x.m, x.r, x.dev, x.upRdFn, x.passFn, x.encFn = g, d, m, r, dev, fn, pfn, efn
 	x.rest, x.start, x.hasBody = rest, time.Now(), bodyPending
 	if q := m.DefaultQuota; q.Tokens > 0 || client != nil && client.Quota.Tokens > 0 {
 		x.quota = true
@@ -738,6 +743,36 @@ func (x *exchange) upFill(maxHead int) error {
 			return errDeviceGone
 		}
 		var err error
+		if x.inRaw {
+			if x.drained {
+				x.drained = false
+				return errWouldWait
+			}
+			if x.ub == nil {
+				x.ub, x.ur, x.uw = getBuf(), 0, 0
+			}
+			room := len(*x.ub) - x.uw
+			n, err := readFD(x.rawFD, (*x.ub)[x.uw:])
+			switch {
+			case err == syscall.EAGAIN:
+				if testHookEmptyRead != nil {
+					testHookEmptyRead()
+				}
+				if x.ur == x.uw {
+					putBuf(x.ub)
+					x.ub = nil
+				}
+				return errWouldWait
+			case err != nil:
+				return err
+			case n == 0:
+				return io.EOF
+			}
+			x.uw += n
+			x.drained = n < room
+			x.fresh()
+			return nil
+		}
 		if x.uc.raw != nil {
 			x.upRn, x.upErr = 0, nil
 			if err = x.uc.raw.Read(x.upRdFn); err == nil {

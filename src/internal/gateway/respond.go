@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"syscall"
@@ -413,70 +414,129 @@ func (dataReader) Close() error { return nil }
 
 // encode sends the data re-framed: chunked to an HTTP/1.1 device, as it is to an HTTP/1.0 one
 // (which reads until the close). The answers that come here: stream_usage streams, answers
-// that run until the provider closes, and chunked answers to HTTP/1.0 devices.
+// that run until the provider closes, and chunked answers to HTTP/1.0 devices. From a plain
+// provider it runs inside one RawRead, as passRaw does: a read that took all the socket held is
+// followed by a wait for the poller, not by a read that finds nothing.
 func (x *exchange) encode(out *[]byte) error {
-	chunked := x.r.Minor == 1
-	var src io.Reader = dataReader{x}
+	x.enc = encodeState{chunked: x.r.Minor == 1, out: out, buf: getBuf()}
+	x.enc.src = dataReader{x}
 	if x.strip.r != nil {
-		src = &x.strip
+		x.enc.src = &x.strip
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	const room = 18
-	b := *buf
-	pending := *out // the head, sent with the first data
 	defer func() {
-		if out != nil {
-			putOut(out)
+		putBuf(x.enc.buf)
+		if x.enc.out != nil {
+			putOut(x.enc.out)
 		}
+		x.enc = encodeState{}
 	}()
-	for {
-		n, err := src.Read(b[room : len(b)-2])
-		if n > 0 {
-			start := room
-			if chunked {
-				var tmp [16]byte
-				hdr := h1.AppendChunkHeader(tmp[:0], n)
-				start = room - len(hdr)
-				copy(b[start:], hdr)
-				b[room+n], b[room+n+1] = '\r', '\n'
-				n += 2
+	if x.uc.raw == nil {
+		for {
+			if done, err := x.encodeStep(); done {
+				return err
 			}
-			var werr error
-			if out != nil {
-				*out = append(pending, b[start:room+n]...)
-				werr = x.d.write(*out)
-				putOut(out)
-				out = nil
-			} else {
-				werr = x.d.write(b[start : room+n])
-			}
-			if werr != nil {
-				return devErr(werr)
-			}
-		}
-		if err == io.EOF {
-			x.bodyEnd = true
-			var werr error
-			switch {
-			case out != nil && chunked:
-				*out = append(pending, "0\r\n\r\n"...)
-				werr = x.d.write(*out)
-			case out != nil:
-				werr = x.d.write(pending)
-			case chunked:
-				werr = x.d.write(lastChunk)
-			}
-			if werr != nil {
-				return devErr(werr)
-			}
-			return nil
-		}
-		if err != nil {
-			if out != nil { // nothing sent yet: the head at least
-				x.d.write(pending)
-			}
-			return err
 		}
 	}
+	if !x.sw.on {
+		x.startSweep()
+	}
+	for {
+		x.inRaw, x.drained = true, false
+		err := x.uc.raw.Read(x.encFn)
+		x.inRaw = false
+		if x.enc.done {
+			return x.enc.err
+		}
+		if err = x.waited(err); err != nil {
+			return x.upErrAfterHead(err)
+		}
+	}
+}
+
+// encodeState is what encode keeps across its steps.
+type encodeState struct {
+	chunked bool
+	src     io.Reader
+	buf     *[]byte
+	out     *[]byte // the head, sent with the first data; nil once sent
+	done    bool    // rawEncode: encode is through, with err
+	err     error
+}
+
+// errWouldWait: inside rawEncode, the provider's socket has nothing more for now.
+var errWouldWait = errors.New("would wait for the provider")
+
+// rawEncode is encode's RawRead function on a plain provider connection: it runs encode's steps
+// until one ends it (true) or the socket is empty (false: the runtime parks the goroutine until
+// the poller says more came).
+func (x *exchange) rawEncode(fd uintptr) bool {
+	x.rawFD = fd
+	for {
+		done, err := x.encodeStep()
+		if err == errWouldWait {
+			return false
+		}
+		if done {
+			x.enc.done, x.enc.err = true, err
+			return true
+		}
+	}
+}
+
+// encodeStep reads the next data and writes it to the device, framed; done when the answer is
+// through or broke off, with why.
+func (x *exchange) encodeStep() (done bool, _ error) {
+	const room = 18
+	e := &x.enc
+	b := *e.buf
+	n, err := e.src.Read(b[room : len(b)-2])
+	if n > 0 {
+		start := room
+		if e.chunked {
+			var tmp [16]byte
+			hdr := h1.AppendChunkHeader(tmp[:0], n)
+			start = room - len(hdr)
+			copy(b[start:], hdr)
+			b[room+n], b[room+n+1] = '\r', '\n'
+			n += 2
+		}
+		var werr error
+		if e.out != nil {
+			*e.out = append(*e.out, b[start:room+n]...)
+			werr = x.d.write(*e.out)
+			putOut(e.out)
+			e.out = nil
+		} else {
+			werr = x.d.write(b[start : room+n])
+		}
+		if werr != nil {
+			return true, devErr(werr)
+		}
+	}
+	switch {
+	case err == errWouldWait:
+		return false, err
+	case err == io.EOF:
+		x.bodyEnd = true
+		var werr error
+		switch {
+		case e.out != nil && e.chunked:
+			*e.out = append(*e.out, "0\r\n\r\n"...)
+			werr = x.d.write(*e.out)
+		case e.out != nil:
+			werr = x.d.write(*e.out)
+		case e.chunked:
+			werr = x.d.write(lastChunk)
+		}
+		if werr != nil {
+			return true, devErr(werr)
+		}
+		return true, nil
+	case err != nil:
+		if e.out != nil { // nothing sent yet: the head at least
+			x.d.write(*e.out)
+		}
+		return true, err
+	}
+	return false, nil
 }
