@@ -53,47 +53,48 @@ type exchange struct {
 	sse    bool
 
 	// The current attempt.
-	p          *config.Provider
-	pl         *pool
-	uc         *upConn
-	conn       stats.Conn
-	err        error // why the attempt failed; nil: the answer went to the device
-	upStatus   int   // a refused 429/5xx
-	status     int   // what the device got; 0: nothing yet
-	committed  bool  // the answer's head went to the device: no more failover
-	devGone    bool  // the device left
-	cut        bool  // the answer to the device was cut: close its connection
-	deadline   time.Time
-	timeoutErr error
-	streaming  bool
-	ub         *[]byte // the provider's bytes; pooled
-	ur, uw     int
-	upRdFn     func(fd uintptr) bool // rawUpRead, made once per device connection
-	passFn     func(fd uintptr) bool // rawPass, the same
-	passMode   int                   // pass's mode, for rawPass
-	passErr    error                 // what ended rawPass besides the provider's read
-	sw         sweepState            // the device check of a streaming answer (sweep.go)
-	enc        encodeState           // encode's, between its steps
-	encFn      func(fd uintptr) bool // rawEncode, made once per device connection
-	inRaw      bool                  // upFill runs inside rawEncode: it reads rawFD itself
-	rawFD      uintptr
-	drained    bool // inRaw: the last read took all the socket held
-	gotData    bool // bytes came from the provider since its read deadline last fired
-	upRn       int
-	upErr      error
-	res        h1.Response
-	headLen    int // the response head, at (*x.ub)[x.ur:]
-	ch         h1.Chunked
-	left       int64 // Content-Length bytes of the answer still to come
-	bodyEnd    bool  // the answer's body ended cleanly
-	askUsage   bool  // the answer carries usage the device did not ask for: strip it
-	noScan     bool
-	uncounted  bool // bytes down are counted by strip
-	scan       usageScanner
-	strip      usageStrip
-	tokIn      uint64
-	tokOut     uint64
-	pend       []byte // data next() returned that dataReader has not passed on yet
+	p             *config.Provider
+	pl            *pool
+	uc            *upConn
+	conn          stats.Conn
+	err           error // why the attempt failed; nil: the answer went to the device
+	upStatus      int   // a refused 429/5xx
+	status        int   // what the device got; 0: nothing yet
+	statusCounted bool  // status is in the device's counters already (countStatus)
+	committed     bool  // the answer's head went to the device: no more failover
+	devGone       bool  // the device left
+	cut           bool  // the answer to the device was cut: close its connection
+	deadline      time.Time
+	timeoutErr    error
+	streaming     bool
+	ub            *[]byte // the provider's bytes; pooled
+	ur, uw        int
+	upRdFn        func(fd uintptr) bool // rawUpRead, made once per device connection
+	passFn        func(fd uintptr) bool // rawPass, the same
+	passMode      int                   // pass's mode, for rawPass
+	passErr       error                 // what ended rawPass besides the provider's read
+	sw            sweepState            // the device check of a streaming answer (sweep.go)
+	enc           encodeState           // encode's, between its steps
+	encFn         func(fd uintptr) bool // rawEncode, made once per device connection
+	inRaw         bool                  // upFill runs inside rawEncode: it reads rawFD itself
+	rawFD         uintptr
+	drained       bool // inRaw: the last read took all the socket held
+	gotData       bool // bytes came from the provider since its read deadline last fired
+	upRn          int
+	upErr         error
+	res           h1.Response
+	headLen       int // the response head, at (*x.ub)[x.ur:]
+	ch            h1.Chunked
+	left          int64 // Content-Length bytes of the answer still to come
+	bodyEnd       bool  // the answer's body ended cleanly
+	askUsage      bool  // the answer carries usage the device did not ask for: strip it
+	noScan        bool
+	uncounted     bool // bytes down are counted by strip
+	scan          usageScanner
+	strip         usageStrip
+	tokIn         uint64
+	tokOut        uint64
+	pend          []byte // data next() returned that dataReader has not passed on yet
 }
 
 // Causes of a failed or cut attempt besides the provider's own errors.
@@ -194,7 +195,7 @@ func (g *Gateway) handle(d *devConn) bool {
 		}
 		if e != nil {
 			g.refuseStatus(dev, p, e)
-			x.status = e.status
+			x.countStatus(e.status)
 			return d.reply(e, !x.body.done)
 		}
 	}
@@ -233,7 +234,7 @@ func (g *Gateway) handle(d *devConn) bool {
 	default:
 		e = classify(last.ID, x.err, nil, x.upStatus)
 	}
-	x.status = e.status
+	x.countStatus(e.status)
 	return d.reply(e, x.hasBody && !x.body.done)
 }
 
@@ -320,6 +321,13 @@ func (x *exchange) keepBody(limit int64) *apiError {
 	}
 }
 
+// countStatus sets and counts the status of the gateway's own answer before it is written, so
+// that a device (or a test) that has the answer finds it counted.
+func (x *exchange) countStatus(status int) {
+	x.status, x.statusCounted = status, true
+	x.dev.Total.AddStatus(status)
+}
+
 // finish counts what the device got and frees what the request held.
 func (x *exchange) finish(routed *config.Provider) {
 	if x.kept != nil {
@@ -340,7 +348,9 @@ func (x *exchange) finish(routed *config.Provider) {
 		x.ub = nil
 	}
 	x.d.release()
-	x.dev.Total.AddStatus(x.status)
+	if !x.statusCounted {
+		x.dev.Total.AddStatus(x.status)
+	}
 	if log := x.g.o.Log; log.Enabled(context.Background(), slog.LevelDebug) {
 		id := routed.ID
 		if x.p != nil {
