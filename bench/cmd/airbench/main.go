@@ -502,7 +502,8 @@ var optionLine = regexp.MustCompile(`^\s*option\s+(\S+)\s+`)
 
 // airelayConfig is the shipped files/airelay.config with the listeners moved to the bench's
 // ports, lan_ipv4 set (so DNS answers A) and the provider 'openai' pointed at the fake over
-// HTTPS (relay, and the gateway's /openai-tls), plus providers 'bench' at /openai and 'bench32'
+// HTTPS (relay, and the gateway's /openai-tls), max_conns_per_device at max_conns (every
+// bench client is 127.0.0.1), plus providers 'bench' at /openai and 'bench32'
 // at /openai32 whose upstreams are two of the fake's plain HTTP ports. Everything else (memory_limit, log_level, the other
 // providers) is as shipped.
 // extra is appended as it is (more sections).
@@ -518,6 +519,9 @@ func (e *env) airelayConfig(prefix, extra string) (string, error) {
 		"http_listen":   e.addr(prefix + "air_http"),
 		"status_listen": e.addr(prefix + "air_status"),
 		"tls_fallback":  "",
+		// Every bench client is one device (127.0.0.1): the memory and event runs hold 1000
+		// streams, past the shipped max_conns_per_device.
+		"max_conns_per_device": "1024",
 	}
 	var out []string
 	section := ""

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/h1"
@@ -62,9 +63,13 @@ const (
 // devConn is one device connection, served by one goroutine from accept to close.
 type devConn struct {
 	g     *Gateway
-	c     net.Conn        // as accepted (closing it frees its max_conns slot)
-	raw   syscall.RawConn // the socket; nil when the listener gave something else
-	rdFn  func(fd uintptr) bool
+	c     net.Conn              // as accepted (closing it frees its max_conns slot)
+	raw   syscall.RawConn       // the socket; nil when the listener gave something else
+	rdFn  func(fd uintptr) bool // rawRead
+	wrFn  func(fd uintptr) bool // rawWrite
+	wb    []byte                // what rawWrite writes; d.wn of it written
+	wn    int
+	werr  error
 	addr  netip.Addr
 	mac   net.HardwareAddr
 	state atomic.Int32
@@ -91,7 +96,7 @@ type devConn struct {
 
 func newDevConn(g *Gateway, c net.Conn) *devConn {
 	d := &devConn{g: g, c: c, x: &exchange{}}
-	d.x.upRdFn = d.x.rawUpRead
+	d.x.upRdFn, d.x.passFn, d.x.encFn = d.x.rawUpRead, d.x.rawPass, d.x.rawEncode
 	inner := c
 	if lc, ok := c.(*limitedConn); ok {
 		inner = lc.Conn
@@ -99,7 +104,7 @@ func newDevConn(g *Gateway, c net.Conn) *devConn {
 	if sc, ok := inner.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			d.raw = raw
-			d.rdFn = d.rawRead
+			d.rdFn, d.wrFn = d.rawRead, d.rawWrite
 		}
 	}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
@@ -209,7 +214,18 @@ func (d *devConn) write(b []byte) error {
 			d.wArmed = time.Time{}
 			d.c.SetWriteDeadline(time.Time{})
 		}
-		n, err := d.c.Write(b)
+		var n int
+		var err error
+		if d.raw != nil {
+			d.wb, d.wn, d.werr = b, 0, nil
+			if err = d.raw.Write(d.wrFn); err == nil {
+				err = d.werr
+			}
+			n = d.wn
+			d.wb = nil
+		} else {
+			n, err = d.c.Write(b)
+		}
 		if err == nil {
 			return nil
 		}
@@ -222,6 +238,23 @@ func (d *devConn) write(b []byte) error {
 		b = b[n:] // it took some: a slow reader, not a stopped one
 		d.wArmed = time.Time{}
 	}
+}
+
+// rawWrite writes d.wb to the device's socket (see writeFD); false, to wait until the socket
+// takes more, while some is left.
+func (d *devConn) rawWrite(fd uintptr) bool {
+	for d.wn < len(d.wb) {
+		n, err := writeFD(fd, d.wb[d.wn:])
+		if err == syscall.EAGAIN {
+			return false
+		}
+		if err != nil {
+			d.werr = err
+			return true
+		}
+		d.wn += n
+	}
+	return true
 }
 
 // countWriteTimeout counts a cut outside a provider's answer (the gateway's own answers).
@@ -389,20 +422,43 @@ func (d *devConn) rawRead(fd uintptr) bool {
 	return true
 }
 
+// readFD and writeFD are read and write on a non-blocking socket as raw system calls, which
+// never block. Unlike syscall.Read and Write they do not tell the runtime that a call begins and
+// ends: that costs a little each time, and after an idle spell (a stream between events) it
+// wakes the runtime's monitor thread (sysmon), which then polls for a while: a futex call, a
+// few sleeps and context switches per event on a quiet gateway.
 func readFD(fd uintptr, b []byte) (int, error) {
+	return rawIO(syscall.SYS_READ, "read", fd, b)
+}
+
+func writeFD(fd uintptr, b []byte) (int, error) {
+	return rawIO(syscall.SYS_WRITE, "write", fd, b)
+}
+
+func rawIO(trap uintptr, name string, fd uintptr, b []byte) (int, error) {
+	p := unsafe.Pointer(&zeroByte)
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
 	for {
-		n, err := syscall.Read(int(fd), b)
-		if err != syscall.EINTR {
-			if n < 0 {
-				n = 0
-			}
-			if err != nil && err != syscall.EAGAIN {
-				err = os.NewSyscallError("read", err)
-			}
-			return n, err
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(p), uintptr(len(b)))
+		switch e {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, syscall.EAGAIN
 		}
+		return 0, os.NewSyscallError(name, e)
 	}
 }
+
+var zeroByte byte
+
+// testHookEmptyRead, when set (by tests), is called for each read of a provider that found
+// nothing.
+var testHookEmptyRead func()
 
 // release unpins the request's head (d.req must not be used after it) and gives the buffer
 // back when nothing unread is in it.

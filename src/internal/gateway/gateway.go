@@ -70,6 +70,10 @@ type Gateway struct {
 	conns     map[*devConn]struct{}
 	perDev    map[devKey]int // open connections per device
 	closing   atomic.Bool
+
+	sweepMu  sync.Mutex
+	sweeping map[*exchange]struct{} // streams whose devices the sweeper checks (sweep.go)
+	sweeper  bool                   // the sweeper runs
 }
 
 // devKey is what counts as one device for max_conns_per_device: its MAC when the neighbour

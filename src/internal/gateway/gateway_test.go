@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,84 +47,88 @@ func wantAPIError(t *testing.T, res *http.Response, body string, status int, cod
 // TestStreamingEachEventBeforeTheNext proves there is no buffering: the fake produces each
 // event only after the test has received the one before it through the gateway.
 func TestStreamingEachEventBeforeTheNext(t *testing.T) {
-	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) })
-	e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	overTLSAndPlain(t, func(t *testing.T, url func(*upstream) string) {
+		up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) })
+		e := startGateway(t, mainSection()+provider("openai", url(up), keyOpenAI, "bearer"))
 
-	req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
-	req.Header.Set("Authorization", "Bearer sk-placeholder")
-	res, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("status %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
-	}
-	if res.ContentLength != -1 || len(res.TransferEncoding) == 0 || res.TransferEncoding[0] != "chunked" {
-		t.Errorf("a stream got Content-Length %d, Transfer-Encoding %v", res.ContentLength, res.TransferEncoding)
-	}
-	sr := readSSE(res.Body)
-	var got []string
-	for {
-		ev := sr.next(t, 5*time.Second, fmt.Sprintf("event %d", len(got)))
-		got = append(got, ev)
-		if ev == "[DONE]" {
-			break
+		req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
+		req.Header.Set("Authorization", "Bearer sk-placeholder")
+		res, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-		// The fake is blocked until this send: the event above crossed the gateway on its own.
-		select {
-		case up.Step <- struct{}{}:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("the fake never asked for event %d", len(got))
+		defer res.Body.Close()
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("status %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
 		}
-	}
-	if want := len(up.Words()) + 4; len(got) != want { // role, words, stop, usage, [DONE]
-		t.Errorf("%d events, want %d", len(got), want)
-	}
-	var text strings.Builder
-	for _, ev := range got[:len(got)-1] {
-		var c struct {
-			Choices []struct{ Delta struct{ Content string } }
+		if res.ContentLength != -1 || len(res.TransferEncoding) == 0 || res.TransferEncoding[0] != "chunked" {
+			t.Errorf("a stream got Content-Length %d, Transfer-Encoding %v", res.ContentLength, res.TransferEncoding)
 		}
-		if err := json.Unmarshal([]byte(ev), &c); err != nil {
-			t.Fatalf("event %q: %v", ev, err)
+		sr := readSSE(res.Body)
+		var got []string
+		for {
+			ev := sr.next(t, 5*time.Second, fmt.Sprintf("event %d", len(got)))
+			got = append(got, ev)
+			if ev == "[DONE]" {
+				break
+			}
+			// The fake is blocked until this send: the event above crossed the gateway on its own.
+			select {
+			case up.Step <- struct{}{}:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("the fake never asked for event %d", len(got))
+			}
 		}
-		for _, ch := range c.Choices {
-			text.WriteString(ch.Delta.Content)
+		if want := len(up.Words()) + 4; len(got) != want { // role, words, stop, usage, [DONE]
+			t.Errorf("%d events, want %d", len(got), want)
 		}
-	}
-	if text.String() != up.Text {
-		t.Errorf("text %q, want %q", text.String(), up.Text)
-	}
-	e.idle()
-	in, out := up.Usage()
-	if v := e.values("openai"); v.TokensIn != uint64(in) || v.TokensOut != uint64(out) {
-		t.Errorf("tokens %d/%d, want %d/%d", v.TokensIn, v.TokensOut, in, out)
-	}
+		var text strings.Builder
+		for _, ev := range got[:len(got)-1] {
+			var c struct {
+				Choices []struct{ Delta struct{ Content string } }
+			}
+			if err := json.Unmarshal([]byte(ev), &c); err != nil {
+				t.Fatalf("event %q: %v", ev, err)
+			}
+			for _, ch := range c.Choices {
+				text.WriteString(ch.Delta.Content)
+			}
+		}
+		if text.String() != up.Text {
+			t.Errorf("text %q, want %q", text.String(), up.Text)
+		}
+		e.idle()
+		in, out := up.Usage()
+		if v := e.values("openai"); v.TokensIn != uint64(in) || v.TokensOut != uint64(out) {
+			t.Errorf("tokens %d/%d, want %d/%d", v.TokensIn, v.TokensOut, in, out)
+		}
+	})
 }
 
 func TestDeviceDisconnectCancelsUpstream(t *testing.T) {
-	// Step is never fed: the stream stays open after its first event.
-	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) })
-	e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	overTLSAndPlain(t, func(t *testing.T, url func(*upstream) string) {
+		// Step is never fed: the stream stays open after its first event.
+		up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) })
+		e := startGateway(t, mainSection()+provider("openai", url(up), keyOpenAI, "bearer"))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
-	res, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readSSE(res.Body).next(t, 5*time.Second, "first event")
-	rec := nextArrival(t, up)
-	select {
-	case <-rec.Cancelled:
-		t.Fatal("cancelled before the device left")
-	default:
-	}
-	cancel() // the client closes its connection to the gateway
-	waitClosed(t, rec.Cancelled, "the provider to see its request cancelled")
-	e.idle()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
+		res, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readSSE(res.Body).next(t, 5*time.Second, "first event")
+		rec := nextArrival(t, up)
+		select {
+		case <-rec.Cancelled:
+			t.Fatal("cancelled before the device left")
+		default:
+		}
+		cancel() // the client closes its connection to the gateway
+		waitClosed(t, rec.Cancelled, "the provider to see its request cancelled")
+		e.idle()
+	})
 }
 
 // closedAddr returns an address nothing listens on.
@@ -302,23 +308,25 @@ func TestFirstByteTimeout504(t *testing.T) {
 }
 
 func TestStreamIdleTimeoutCutsStream(t *testing.T) {
-	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) }) // never fed
-	e := startGateway(t, mainSection("stream_idle_timeout", "300ms")+provider("openai", up.URL(), keyOpenAI, "bearer"))
-	req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
-	res, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err == nil || strings.Contains(string(body), "[DONE]") {
-		t.Fatalf("the stream was not cut: %v %q", err, body)
-	}
-	waitClosed(t, nextArrival(t, up).Cancelled, "the idle provider to be cancelled")
-	e.idle()
-	if v := e.values("openai"); v.Errors != 1 {
-		t.Errorf("errors %d, want 1", v.Errors)
-	}
+	overTLSAndPlain(t, func(t *testing.T, url func(*upstream) string) {
+		up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.Step = make(chan struct{}) }) // never fed
+		e := startGateway(t, mainSection("stream_idle_timeout", "300ms")+provider("openai", url(up), keyOpenAI, "bearer"))
+		req, _ := http.NewRequest("POST", e.base+"/openai/v1/chat/completions", strings.NewReader(chatStream))
+		res, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err == nil || strings.Contains(string(body), "[DONE]") {
+			t.Fatalf("the stream was not cut: %v %q", err, body)
+		}
+		waitClosed(t, nextArrival(t, up).Cancelled, "the idle provider to be cancelled")
+		e.idle()
+		if v := e.values("openai"); v.Errors != 1 {
+			t.Errorf("errors %d, want 1", v.Errors)
+		}
+	})
 }
 
 func TestDenied(t *testing.T) {
@@ -480,88 +488,92 @@ func describeKey(v string) string {
 // TestTokenCounts runs every format, JSON and streamed, through the gateway against fakes that
 // accept only the router's key, and checks tokens and bytes per provider.
 func TestTokenCounts(t *testing.T) {
-	usage := func(f *fakeprovider.Server) { f.InputTokens, f.OutputTokens = 1234, 567 }
-	oa, an, ge := startUpstream(t, keyOpenAI, usage), startUpstream(t, keyAnthropic, usage), startUpstream(t, keyGemini, usage)
-	e := startGateway(t, mainSection()+provider("openai", oa.URL(), keyOpenAI, "bearer")+
-		provider("anthropic", an.URL(), keyAnthropic, "x-api-key")+
-		provider("gemini", ge.URL(), keyGemini, "x-goog-api-key"))
-	for _, tc := range []struct {
-		name, provider, path, body string
-		in, out                    uint64
-	}{
-		{"openai chat json", "openai", "/openai/v1/chat/completions", chatBody, 1234, 567},
-		{"openai chat stream with include_usage", "openai", "/openai/v1/chat/completions", chatStream, 1234, 567},
-		{"openai chat stream without usage", "openai", "/openai/v1/chat/completions", `{"model":"m","stream":true}`, 0, 0},
-		{"openai responses json", "openai", "/openai/v1/responses", `{"model":"m","input":"hi"}`, 1234, 567},
-		{"openai responses stream", "openai", "/openai/v1/responses", `{"model":"m","input":"hi","stream":true}`, 1234, 567},
-		{"anthropic json", "anthropic", "/anthropic/v1/messages", `{"model":"c","max_tokens":9,"messages":[]}`, 1234, 567},
-		{"anthropic stream", "anthropic", "/anthropic/v1/messages", `{"model":"c","max_tokens":9,"stream":true,"messages":[]}`, 1234, 567},
-		{"gemini json", "gemini", "/gemini/v1beta/models/g:generateContent", `{"contents":[]}`, 1234, 567},
-		{"gemini sse", "gemini", "/gemini/v1beta/models/g:streamGenerateContent?alt=sse", `{"contents":[]}`, 1234, 567},
-		{"gemini json array stream", "gemini", "/gemini/v1beta/models/g:streamGenerateContent", `{"contents":[]}`, 1234, 567},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			before := e.values(tc.provider)
-			res, body := e.do("POST", tc.path, tc.body, "Authorization", "Bearer sk-placeholder")
-			if res.StatusCode != 200 {
-				t.Fatalf("status %d: %s", res.StatusCode, body)
-			}
-			e.idle()
-			after := e.values(tc.provider)
-			if in, out := after.TokensIn-before.TokensIn, after.TokensOut-before.TokensOut; in != tc.in || out != tc.out {
-				t.Errorf("tokens %d/%d, want %d/%d", in, out, tc.in, tc.out)
-			}
-			if up, down := after.BytesUp-before.BytesUp, after.BytesDown-before.BytesDown; up != uint64(len(tc.body)) || down != uint64(len(body)) {
-				t.Errorf("bytes up/down %d/%d, want %d/%d", up, down, len(tc.body), len(body))
-			}
-		})
-	}
+	overTLSAndPlain(t, func(t *testing.T, url func(*upstream) string) {
+		usage := func(f *fakeprovider.Server) { f.InputTokens, f.OutputTokens = 1234, 567 }
+		oa, an, ge := startUpstream(t, keyOpenAI, usage), startUpstream(t, keyAnthropic, usage), startUpstream(t, keyGemini, usage)
+		e := startGateway(t, mainSection()+provider("openai", url(oa), keyOpenAI, "bearer")+
+			provider("anthropic", url(an), keyAnthropic, "x-api-key")+
+			provider("gemini", url(ge), keyGemini, "x-goog-api-key"))
+		for _, tc := range []struct {
+			name, provider, path, body string
+			in, out                    uint64
+		}{
+			{"openai chat json", "openai", "/openai/v1/chat/completions", chatBody, 1234, 567},
+			{"openai chat stream with include_usage", "openai", "/openai/v1/chat/completions", chatStream, 1234, 567},
+			{"openai chat stream without usage", "openai", "/openai/v1/chat/completions", `{"model":"m","stream":true}`, 0, 0},
+			{"openai responses json", "openai", "/openai/v1/responses", `{"model":"m","input":"hi"}`, 1234, 567},
+			{"openai responses stream", "openai", "/openai/v1/responses", `{"model":"m","input":"hi","stream":true}`, 1234, 567},
+			{"anthropic json", "anthropic", "/anthropic/v1/messages", `{"model":"c","max_tokens":9,"messages":[]}`, 1234, 567},
+			{"anthropic stream", "anthropic", "/anthropic/v1/messages", `{"model":"c","max_tokens":9,"stream":true,"messages":[]}`, 1234, 567},
+			{"gemini json", "gemini", "/gemini/v1beta/models/g:generateContent", `{"contents":[]}`, 1234, 567},
+			{"gemini sse", "gemini", "/gemini/v1beta/models/g:streamGenerateContent?alt=sse", `{"contents":[]}`, 1234, 567},
+			{"gemini json array stream", "gemini", "/gemini/v1beta/models/g:streamGenerateContent", `{"contents":[]}`, 1234, 567},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				before := e.values(tc.provider)
+				res, body := e.do("POST", tc.path, tc.body, "Authorization", "Bearer sk-placeholder")
+				if res.StatusCode != 200 {
+					t.Fatalf("status %d: %s", res.StatusCode, body)
+				}
+				e.idle()
+				after := e.values(tc.provider)
+				if in, out := after.TokensIn-before.TokensIn, after.TokensOut-before.TokensOut; in != tc.in || out != tc.out {
+					t.Errorf("tokens %d/%d, want %d/%d", in, out, tc.in, tc.out)
+				}
+				if up, down := after.BytesUp-before.BytesUp, after.BytesDown-before.BytesDown; up != uint64(len(tc.body)) || down != uint64(len(body)) {
+					t.Errorf("bytes up/down %d/%d, want %d/%d", up, down, len(tc.body), len(body))
+				}
+			})
+		}
+	})
 }
 
 // TestStreamUsage: with stream_usage, a stream that did not ask for usage is counted all the
 // same, the provider is asked for it, and the device gets exactly the stream it asked for.
 func TestStreamUsage(t *testing.T) {
-	up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.InputTokens, f.OutputTokens = 1234, 567 })
-	e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer", "stream_usage", "1")+
-		provider("plain", up.URL(), keyOpenAI, "bearer"))
-	noUsage := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
-	for _, tc := range []struct {
-		name, provider, body string
-		in, out              uint64
-		asked, usageChunk    bool // the provider was asked for usage; the device got the usage chunk
-	}{
-		{"stream_usage, device did not ask", "openai", noUsage, 1234, 567, true, false},
-		{"stream_usage, device asked itself", "openai", chatStream, 1234, 567, true, true},
-		{"stream_usage, not a stream", "openai", chatBody, 1234, 567, false, false},
-		{"no stream_usage", "plain", noUsage, 0, 0, false, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			before := e.values(tc.provider)
-			res, body := e.do("POST", "/"+tc.provider+"/v1/chat/completions", tc.body)
-			if res.StatusCode != 200 {
-				t.Fatalf("status %d: %s", res.StatusCode, body)
-			}
-			rec := up.Records()[len(up.Records())-1]
-			if got := bytes.Contains(rec.Body, []byte(`"include_usage":true`)); got != tc.asked {
-				t.Errorf("provider asked for usage: %v, want %v (body %s)", got, tc.asked, rec.Body)
-			}
-			if got := strings.Contains(body, `"choices":[]`); got != tc.usageChunk {
-				t.Errorf("device got the usage chunk: %v, want %v:\n%s", got, tc.usageChunk, body)
-			}
-			if strings.Contains(tc.body, `"stream":true`) && !strings.HasSuffix(body, "data: [DONE]\n\n") {
-				t.Errorf("stream does not end with [DONE]: %q", body)
-			}
-			e.idle()
-			after := e.values(tc.provider)
-			if in, out := after.TokensIn-before.TokensIn, after.TokensOut-before.TokensOut; in != tc.in || out != tc.out {
-				t.Errorf("tokens %d/%d, want %d/%d", in, out, tc.in, tc.out)
-			}
-			// Bytes are the device's: what it sent and what it got, not what the provider saw.
-			if up, down := after.BytesUp-before.BytesUp, after.BytesDown-before.BytesDown; up != uint64(len(tc.body)) || down != uint64(len(body)) {
-				t.Errorf("bytes up/down %d/%d, want %d/%d", up, down, len(tc.body), len(body))
-			}
-		})
-	}
+	overTLSAndPlain(t, func(t *testing.T, url func(*upstream) string) {
+		up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) { f.InputTokens, f.OutputTokens = 1234, 567 })
+		e := startGateway(t, mainSection()+provider("openai", url(up), keyOpenAI, "bearer", "stream_usage", "1")+
+			provider("plain", url(up), keyOpenAI, "bearer"))
+		noUsage := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+		for _, tc := range []struct {
+			name, provider, body string
+			in, out              uint64
+			asked, usageChunk    bool // the provider was asked for usage; the device got the usage chunk
+		}{
+			{"stream_usage, device did not ask", "openai", noUsage, 1234, 567, true, false},
+			{"stream_usage, device asked itself", "openai", chatStream, 1234, 567, true, true},
+			{"stream_usage, not a stream", "openai", chatBody, 1234, 567, false, false},
+			{"no stream_usage", "plain", noUsage, 0, 0, false, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				before := e.values(tc.provider)
+				res, body := e.do("POST", "/"+tc.provider+"/v1/chat/completions", tc.body)
+				if res.StatusCode != 200 {
+					t.Fatalf("status %d: %s", res.StatusCode, body)
+				}
+				rec := up.Records()[len(up.Records())-1]
+				if got := bytes.Contains(rec.Body, []byte(`"include_usage":true`)); got != tc.asked {
+					t.Errorf("provider asked for usage: %v, want %v (body %s)", got, tc.asked, rec.Body)
+				}
+				if got := strings.Contains(body, `"choices":[]`); got != tc.usageChunk {
+					t.Errorf("device got the usage chunk: %v, want %v:\n%s", got, tc.usageChunk, body)
+				}
+				if strings.Contains(tc.body, `"stream":true`) && !strings.HasSuffix(body, "data: [DONE]\n\n") {
+					t.Errorf("stream does not end with [DONE]: %q", body)
+				}
+				e.idle()
+				after := e.values(tc.provider)
+				if in, out := after.TokensIn-before.TokensIn, after.TokensOut-before.TokensOut; in != tc.in || out != tc.out {
+					t.Errorf("tokens %d/%d, want %d/%d", in, out, tc.in, tc.out)
+				}
+				// Bytes are the device's: what it sent and what it got, not what the provider saw.
+				if up, down := after.BytesUp-before.BytesUp, after.BytesDown-before.BytesDown; up != uint64(len(tc.body)) || down != uint64(len(body)) {
+					t.Errorf("bytes up/down %d/%d, want %d/%d", up, down, len(tc.body), len(body))
+				}
+			})
+		}
+	})
 }
 
 // TestUpstreamPooledAndRebuiltOnReload: the gateway speaks HTTP/1.1 to providers (HTTP/2
@@ -763,4 +775,79 @@ func readStatusLine(c net.Conn) (string, error) {
 		}
 		b = append(b, one[0])
 	}
+}
+
+// TestStreamEventsReadOncePerEvent: between the events of a stream from a plain-HTTP provider,
+// the gateway waits for the poller without first reading the provider's socket to find it empty
+// (passRaw): a stream of n events costs no read that finds nothing, where a read after every
+// event did (a system call per event).
+func TestStreamEventsReadOncePerEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		extra      []string
+		parked     string
+	}{
+		{"passed as framed", chatStream, nil, "gateway.(*exchange).pass("},
+		// stream_usage re-frames the stream (encode), to take out the usage asked for
+		{"stream_usage", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			[]string{"stream_usage", "1"}, "gateway.(*exchange).encode("},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var empty atomic.Int64
+			testHookEmptyRead = func() { empty.Add(1) }
+			t.Cleanup(func() { testHookEmptyRead = nil }) // after the gateway's cleanup
+			up := startUpstream(t, keyOpenAI, func(f *fakeprovider.Server) {
+				f.Step = make(chan struct{})
+				f.Text = strings.Repeat("word ", 40)
+			})
+			e := startGateway(t, mainSection()+provider("openai", up.PlainURL(), keyOpenAI, "bearer", tc.extra...))
+			res, err := e.client.Post(e.base+"/openai/v1/chat/completions", "application/json", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			sr := readSSE(res.Body)
+			events := 0
+			for ev := ""; ev != "[DONE]"; events++ {
+				ev = sr.next(t, 5*time.Second, fmt.Sprintf("event %d", events))
+				if ev == "[DONE]" {
+					break
+				}
+				steps := 1
+				if tc.extra != nil && strings.Contains(ev, `"finish_reason":"stop"`) {
+					steps = 2 // the usage chunk, which the gateway takes out, then [DONE]
+				}
+				for range steps {
+					waitParked(t, tc.parked)
+					select {
+					case up.Step <- struct{}{}:
+					case <-time.After(5 * time.Second):
+						t.Fatalf("the fake never asked for event %d", events+1)
+					}
+				}
+			}
+			if events < 40 {
+				t.Fatalf("%d events", events)
+			}
+			// A read can find nothing now and then (the poller may report data a read already
+			// took), but not once per event.
+			if n := empty.Load(); n > int64(events/4) {
+				t.Errorf("%d reads of the provider found nothing in a stream of %d events", n, events)
+			}
+		})
+	}
+}
+
+// waitParked waits until a goroutine whose stack holds fn waits for its socket.
+func waitParked(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "[IO wait") && strings.Contains(g, fn) {
+				return
+			}
+		}
+	}
+	t.Fatalf("no goroutine in %s waits for its socket", fn)
 }

@@ -34,15 +34,37 @@ const (
 
 var allKeys = []string{keyOpenAI, keyAnthropic, keyGemini, keyBackup}
 
-// upstream is a fake provider served over HTTPS (HTTP/2 offered) with a test CA leaf.
+// upstream is a fake provider served over HTTPS (HTTP/2 offered) with a test CA leaf, and on
+// demand over plain HTTP too (PlainURL).
 type upstream struct {
 	*fakeprovider.Server
+	t        testing.TB
 	srv      *httptest.Server
+	plain    *httptest.Server
 	newConns atomic.Int64
 	closed   atomic.Int64
 }
 
 func (u *upstream) URL() string { return u.srv.URL }
+
+// PlainURL is the same fake over plain HTTP, which the gateway reads with its own raw reads
+// (passRaw) rather than through crypto/tls.
+func (u *upstream) PlainURL() string {
+	if u.plain == nil {
+		u.plain = httptest.NewServer(u.Server)
+		u.plain.Config.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
+		p := u.plain
+		u.t.Cleanup(func() { p.CloseClientConnections(); p.Close() })
+	}
+	return u.plain.URL
+}
+
+// overTLSAndPlain runs f with a provider over HTTPS, then over plain HTTP: the gateway reads the
+// two differently.
+func overTLSAndPlain(t *testing.T, f func(t *testing.T, url func(*upstream) string)) {
+	t.Run("https", func(t *testing.T) { f(t, (*upstream).URL) })
+	t.Run("http", func(t *testing.T) { f(t, (*upstream).PlainURL) })
+}
 
 // Addr is host:port.
 func (u *upstream) Addr() string { return u.srv.Listener.Addr().String() }
@@ -65,7 +87,7 @@ func startUpstream(t testing.TB, key string, set ...func(*fakeprovider.Server)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &upstream{Server: fakeprovider.New(key)}
+	u := &upstream{Server: fakeprovider.New(key), t: t}
 	for _, f := range set {
 		f(u.Server)
 	}

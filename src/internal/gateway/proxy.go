@@ -52,38 +52,48 @@ type exchange struct {
 	sse    bool
 
 	// The current attempt.
-	p          *config.Provider
-	pl         *pool
-	uc         *upConn
-	conn       stats.Conn
-	err        error // why the attempt failed; nil: the answer went to the device
-	upStatus   int   // a refused 429/5xx
-	status     int   // what the device got; 0: nothing yet
-	committed  bool  // the answer's head went to the device: no more failover
-	devGone    bool  // the device left
-	cut        bool  // the answer to the device was cut: close its connection
-	deadline   time.Time
-	timeoutErr error
-	streaming  bool
-	ub         *[]byte // the provider's bytes; pooled
-	ur, uw     int
-	upRdFn     func(fd uintptr) bool
-	gotData    bool // bytes came from the provider since its read deadline last fired
-	upRn       int
-	upErr      error
-	res        h1.Response
-	headLen    int // the response head, at (*x.ub)[x.ur:]
-	ch         h1.Chunked
-	left       int64 // Content-Length bytes of the answer still to come
-	bodyEnd    bool  // the answer's body ended cleanly
-	askUsage   bool  // the answer carries usage the device did not ask for: strip it
-	noScan     bool
-	uncounted  bool // bytes down are counted by strip
-	scan       usageScanner
-	strip      usageStrip
-	tokIn      uint64
-	tokOut     uint64
-	pend       []byte // data next() returned that dataReader has not passed on yet
+	p             *config.Provider
+	pl            *pool
+	uc            *upConn
+	conn          stats.Conn
+	err           error // why the attempt failed; nil: the answer went to the device
+	upStatus      int   // a refused 429/5xx
+	status        int   // what the device got; 0: nothing yet
+	statusCounted bool  // status is in the device's counters already (countStatus)
+	committed     bool  // the answer's head went to the device: no more failover
+	devGone       bool  // the device left
+	cut           bool  // the answer to the device was cut: close its connection
+	deadline      time.Time
+	timeoutErr    error
+	streaming     bool
+	ub            *[]byte // the provider's bytes; pooled
+	ur, uw        int
+	upRdFn        func(fd uintptr) bool // rawUpRead, made once per device connection
+	passFn        func(fd uintptr) bool // rawPass, the same
+	passMode      int                   // pass's mode, for rawPass
+	passErr       error                 // what ended rawPass besides the provider's read
+	sw            sweepState            // the device check of a streaming answer (sweep.go)
+	enc           encodeState           // encode's, between its steps
+	encFn         func(fd uintptr) bool // rawEncode, made once per device connection
+	inRaw         bool                  // upFill runs inside rawEncode: it reads rawFD itself
+	rawFD         uintptr
+	drained       bool // inRaw: the last read took all the socket held
+	gotData       bool // bytes came from the provider since its read deadline last fired
+	upRn          int
+	upErr         error
+	res           h1.Response
+	headLen       int // the response head, at (*x.ub)[x.ur:]
+	ch            h1.Chunked
+	left          int64 // Content-Length bytes of the answer still to come
+	bodyEnd       bool  // the answer's body ended cleanly
+	askUsage      bool  // the answer carries usage the device did not ask for: strip it
+	noScan        bool
+	uncounted     bool // bytes down are counted by strip
+	scan          usageScanner
+	strip         usageStrip
+	tokIn         uint64
+	tokOut        uint64
+	pend          []byte // data next() returned that dataReader has not passed on yet
 }
 
 // Causes of a failed or cut attempt besides the provider's own errors.
@@ -143,9 +153,9 @@ func (g *Gateway) handle(d *devConn) bool {
 	}
 
 	x := d.x
-	fn := x.upRdFn
+	fn, pfn, efn := x.upRdFn, x.passFn, x.encFn
 	*x = exchange{} // cleared in place: a composite literal would be built on the stack first
-	x.g, x.d, x.m, x.r, x.dev, x.upRdFn = g, d, m, r, dev, fn
+	x.g, x.d, x.m, x.r, x.dev, x.upRdFn, x.passFn, x.encFn = g, d, m, r, dev, fn, pfn, efn
 	x.rest, x.start, x.hasBody = rest, time.Now(), bodyPending
 	if q := m.DefaultQuota; q.Tokens > 0 || client != nil && client.Quota.Tokens > 0 {
 		x.quota = true
@@ -184,7 +194,7 @@ func (g *Gateway) handle(d *devConn) bool {
 		}
 		if e != nil {
 			g.refuseStatus(dev, p, e)
-			x.status = e.status
+			x.countStatus(e.status)
 			return d.reply(e, !x.body.done)
 		}
 	}
@@ -223,7 +233,7 @@ func (g *Gateway) handle(d *devConn) bool {
 	default:
 		e = classify(last.ID, x.err, nil, x.upStatus)
 	}
-	x.status = e.status
+	x.countStatus(e.status)
 	return d.reply(e, x.hasBody && !x.body.done)
 }
 
@@ -310,6 +320,13 @@ func (x *exchange) keepBody(limit int64) *apiError {
 	}
 }
 
+// countStatus sets and counts the status of the gateway's own answer before it is written, so
+// that a device (or a test) that has the answer finds it counted.
+func (x *exchange) countStatus(status int) {
+	x.status, x.statusCounted = status, true
+	x.dev.Total.AddStatus(status)
+}
+
 // finish counts what the device got and frees what the request held.
 func (x *exchange) finish(routed *config.Provider) {
 	if x.kept != nil {
@@ -330,7 +347,9 @@ func (x *exchange) finish(routed *config.Provider) {
 		x.ub = nil
 	}
 	x.d.release()
-	x.dev.Total.AddStatus(x.status)
+	if !x.statusCounted {
+		x.dev.Total.AddStatus(x.status)
+	}
 	if log := x.g.o.Log; log.Enabled(context.Background(), slog.LevelDebug) {
 		id := routed.ID
 		if x.p != nil {
@@ -679,6 +698,30 @@ func (x *exchange) armRead() {
 	x.uc.c.SetReadDeadline(next)
 }
 
+// fresh notes that data came from the provider. A stream in the sweep moves its
+// stream_idle_timeout on once half of it has gone (so its deadline never fires while it flows).
+func (x *exchange) fresh() {
+	x.gotData = true
+	if !x.sw.on {
+		return
+	}
+	if !x.sw.flowing.Load() {
+		x.sw.flowing.Store(true)
+	}
+	idle := x.m.StreamIdleTimeout
+	if idle <= 0 {
+		return
+	}
+	now := time.Now()
+	if x.deadline.Sub(now) >= idle/2 {
+		return
+	}
+	x.deadline = now.Add(idle)
+	x.gotData = false
+	x.uc.armed = x.deadline
+	x.uc.c.SetReadDeadline(x.deadline)
+}
+
 // upFill reads more of the provider's answer into x.ub. While it waits it checks every
 // probeEvery that the device is still there, and holds to the first-byte or stream-idle limit.
 func (x *exchange) upFill(maxHead int) error {
@@ -700,8 +743,45 @@ func (x *exchange) upFill(maxHead int) error {
 			x.ub = &b
 		}
 	}
+	if x.streaming && !x.sw.on {
+		x.startSweep()
+	}
 	for {
+		if x.sw.swept.Load() {
+			x.devGone = true
+			return errDeviceGone
+		}
 		var err error
+		if x.inRaw {
+			if x.drained {
+				x.drained = false
+				return errWouldWait
+			}
+			if x.ub == nil {
+				x.ub, x.ur, x.uw = getBuf(), 0, 0
+			}
+			room := len(*x.ub) - x.uw
+			n, err := readFD(x.rawFD, (*x.ub)[x.uw:])
+			switch {
+			case err == syscall.EAGAIN:
+				if testHookEmptyRead != nil {
+					testHookEmptyRead()
+				}
+				if x.ur == x.uw {
+					putBuf(x.ub)
+					x.ub = nil
+				}
+				return errWouldWait
+			case err != nil:
+				return err
+			case n == 0:
+				return io.EOF
+			}
+			x.uw += n
+			x.drained = n < room
+			x.fresh()
+			return nil
+		}
 		if x.uc.raw != nil {
 			x.upRn, x.upErr = 0, nil
 			if err = x.uc.raw.Read(x.upRdFn); err == nil {
@@ -718,30 +798,49 @@ func (x *exchange) upFill(maxHead int) error {
 		}
 		if x.upRn > 0 {
 			x.uw += x.upRn
-			x.gotData = true
+			x.fresh()
 			return nil
 		}
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
+		if err = x.waited(err); err != nil {
 			return err
 		}
-		now := time.Now()
-		if x.gotData && x.streaming && x.m.StreamIdleTimeout > 0 {
-			// Data came since the deadline was set: the idle limit counts from about now.
-			x.deadline = now.Add(x.m.StreamIdleTimeout)
-		}
-		x.gotData = false
-		if !x.deadline.IsZero() && !now.Before(x.deadline) {
-			return x.timeoutErr
-		}
-		if x.d.gone() {
-			x.devGone = true
-			return errDeviceGone
-		}
-		x.armRead()
 	}
+}
+
+// waited handles a read of the provider that ended in err without data: when its deadline
+// fired, it holds to the first-byte or stream-idle limit and checks that the device is still
+// there, and returns nil when the read should go on (the deadline set again).
+func (x *exchange) waited(err error) error {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	if x.sw.swept.Load() {
+		x.devGone = true
+		return errDeviceGone
+	}
+	now := time.Now()
+	if x.gotData && x.streaming && x.m.StreamIdleTimeout > 0 {
+		// Data came since the deadline was set: the idle limit counts from about now.
+		x.deadline = now.Add(x.m.StreamIdleTimeout)
+	}
+	x.gotData = false
+	if !x.deadline.IsZero() && !now.Before(x.deadline) {
+		return x.timeoutErr
+	}
+	if x.sw.on { // the sweeper checks the device; the deadline is the idle limit, moved
+		x.uc.armed = x.deadline
+		x.uc.c.SetReadDeadline(x.deadline)
+		return nil
+	}
+	if x.d.gone() {
+		x.devGone = true
+		return errDeviceGone
+	}
+	x.armRead()
+	return nil
 }
 
 // rawUpRead reads from a plain provider connection into x.ub, giving the buffer back while it
@@ -752,6 +851,9 @@ func (x *exchange) rawUpRead(fd uintptr) bool {
 	}
 	n, err := readFD(fd, (*x.ub)[x.uw:])
 	if err == syscall.EAGAIN {
+		if testHookEmptyRead != nil {
+			testHookEmptyRead()
+		}
 		if x.ur == x.uw {
 			putBuf(x.ub)
 			x.ub = nil

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"syscall"
 	"time"
 
 	"github.com/airelay/airelay/src/internal/h1"
@@ -113,6 +115,7 @@ func (x *exchange) respond() {
 	default:
 		err = x.encode(out)
 	}
+	x.stopSweep()
 	x.end(err, keep, res.Close)
 }
 
@@ -159,52 +162,133 @@ func (x *exchange) end(err error, keep, upClose bool) {
 // pass sends the body as the provider framed it: each read goes to the device in one write (the
 // first with the head in out), while the framing is followed to find the data and the end.
 func (x *exchange) pass(out *[]byte, mode int) error {
-	first := true
+	if err := x.passSeg(out, mode); err != nil || x.bodyEnd {
+		return err
+	}
+	if x.uc.raw != nil {
+		return x.passRaw(mode)
+	}
 	for {
-		if x.ur == x.uw && !x.bodyEnd && !first {
-			if err := x.upFill(bufSize); err != nil {
-				return x.upErrAfterHead(err)
-			}
+		if err := x.upFill(bufSize); err != nil {
+			return x.upErrAfterHead(err)
 		}
-		seg := []byte(nil)
-		if x.ub != nil {
-			seg = (*x.ub)[x.ur:x.uw]
+		if err := x.passSeg(nil, mode); err != nil || x.bodyEnd {
+			return err
 		}
-		if mode == passChunked {
-			used := 0
-			for used < len(seg) && !x.bodyEnd {
-				n, data, done, err := x.ch.Next(seg[used:])
-				used += n
-				x.sawData(data)
-				if err != nil {
-					return err
+	}
+}
+
+// passSeg follows the framing over the bytes read, x.ub[x.ur:x.uw], and writes the part of them
+// that is the body to the device, after out (the head) when it is not nil; all of them unless
+// the body ends among them.
+func (x *exchange) passSeg(out *[]byte, mode int) error {
+	seg := []byte(nil)
+	if x.ub != nil {
+		seg = (*x.ub)[x.ur:x.uw]
+	}
+	if mode == passChunked {
+		used := 0
+		for used < len(seg) && !x.bodyEnd {
+			n, data, done, err := x.ch.Next(seg[used:])
+			used += n
+			x.sawData(data)
+			if err != nil {
+				if out != nil {
+					putOut(out)
 				}
-				x.bodyEnd = done
+				return err
 			}
-			seg = seg[:used]
-		} else {
-			n := min(int64(len(seg)), x.left)
-			seg = seg[:n]
-			x.left -= n
-			x.sawData(seg)
-			x.bodyEnd = x.left == 0
+			x.bodyEnd = done
 		}
-		x.ur += len(seg)
-		var err error
-		if first {
-			first = false
-			*out = append(*out, seg...)
-			err = x.d.write(*out)
-			putOut(out)
-			out = nil
-		} else if len(seg) > 0 {
-			err = x.d.write(seg)
-		}
-		if err != nil {
-			return devErr(err)
-		}
-		if x.bodyEnd {
+		seg = seg[:used]
+	} else {
+		n := min(int64(len(seg)), x.left)
+		seg = seg[:n]
+		x.left -= n
+		x.sawData(seg)
+		x.bodyEnd = x.left == 0
+	}
+	x.ur += len(seg)
+	var err error
+	if out != nil {
+		*out = append(*out, seg...)
+		err = x.d.write(*out)
+		putOut(out)
+	} else if len(seg) > 0 {
+		err = x.d.write(seg)
+	}
+	if err != nil {
+		return devErr(err)
+	}
+	return nil
+}
+
+// passRaw is pass on a plain provider connection: the reads and the writes to the device in one
+// RawRead for as long as the answer flows. A read that did not fill the buffer took all the
+// socket held, so the next one waits for the poller's word that more came, instead of reading
+// at once to find nothing (a system call per event). A new RawRead could not do that: it
+// forgets what the poller said before it, so its first read is always tried.
+func (x *exchange) passRaw(mode int) error {
+	x.passMode = mode
+	if !x.sw.on {
+		x.startSweep()
+	}
+	for {
+		x.upErr, x.passErr = nil, nil
+		err := x.uc.raw.Read(x.passFn)
+		switch {
+		case x.passErr != nil:
+			return x.passErr
+		case x.bodyEnd:
 			return nil
+		case err == nil:
+			err = x.upErr
+		}
+		if err = x.waited(err); err != nil {
+			return x.upErrAfterHead(err)
+		}
+	}
+}
+
+// rawPass is passRaw's RawRead function: it reads into x.ub and passes what came on, until the
+// body ends, a read or write fails (true), or the socket is empty (false: the runtime parks the
+// goroutine until the poller says more came). Between reads it holds no buffer.
+func (x *exchange) rawPass(fd uintptr) bool {
+	for {
+		if x.ub == nil {
+			x.ub = getBuf()
+		}
+		x.ur, x.uw = 0, 0 // passSeg used all before, unless the body ended
+		n, err := readFD(fd, *x.ub)
+		switch {
+		case err == syscall.EAGAIN:
+			if testHookEmptyRead != nil {
+				testHookEmptyRead()
+			}
+			putBuf(x.ub)
+			x.ub = nil
+			return false
+		case err != nil:
+			x.upErr = err
+			return true
+		case n == 0:
+			x.upErr = io.EOF
+			return true
+		}
+		x.uw = n
+		x.fresh()
+		if x.passErr = x.passSeg(nil, x.passMode); x.passErr != nil || x.bodyEnd {
+			return true
+		}
+		if x.sw.swept.Load() { // the device left (see sweep)
+			x.devGone = true
+			x.passErr = errDeviceGone
+			return true
+		}
+		if n < len(*x.ub) {
+			putBuf(x.ub)
+			x.ub = nil
+			return false
 		}
 	}
 }
@@ -329,70 +413,129 @@ func (dataReader) Close() error { return nil }
 
 // encode sends the data re-framed: chunked to an HTTP/1.1 device, as it is to an HTTP/1.0 one
 // (which reads until the close). The answers that come here: stream_usage streams, answers
-// that run until the provider closes, and chunked answers to HTTP/1.0 devices.
+// that run until the provider closes, and chunked answers to HTTP/1.0 devices. From a plain
+// provider it runs inside one RawRead, as passRaw does: a read that took all the socket held is
+// followed by a wait for the poller, not by a read that finds nothing.
 func (x *exchange) encode(out *[]byte) error {
-	chunked := x.r.Minor == 1
-	var src io.Reader = dataReader{x}
+	x.enc = encodeState{chunked: x.r.Minor == 1, out: out, buf: getBuf()}
+	x.enc.src = dataReader{x}
 	if x.strip.r != nil {
-		src = &x.strip
+		x.enc.src = &x.strip
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	const room = 18
-	b := *buf
-	pending := *out // the head, sent with the first data
 	defer func() {
-		if out != nil {
-			putOut(out)
+		putBuf(x.enc.buf)
+		if x.enc.out != nil {
+			putOut(x.enc.out)
 		}
+		x.enc = encodeState{}
 	}()
-	for {
-		n, err := src.Read(b[room : len(b)-2])
-		if n > 0 {
-			start := room
-			if chunked {
-				var tmp [16]byte
-				hdr := h1.AppendChunkHeader(tmp[:0], n)
-				start = room - len(hdr)
-				copy(b[start:], hdr)
-				b[room+n], b[room+n+1] = '\r', '\n'
-				n += 2
+	if x.uc.raw == nil {
+		for {
+			if done, err := x.encodeStep(); done {
+				return err
 			}
-			var werr error
-			if out != nil {
-				*out = append(pending, b[start:room+n]...)
-				werr = x.d.write(*out)
-				putOut(out)
-				out = nil
-			} else {
-				werr = x.d.write(b[start : room+n])
-			}
-			if werr != nil {
-				return devErr(werr)
-			}
-		}
-		if err == io.EOF {
-			x.bodyEnd = true
-			var werr error
-			switch {
-			case out != nil && chunked:
-				*out = append(pending, "0\r\n\r\n"...)
-				werr = x.d.write(*out)
-			case out != nil:
-				werr = x.d.write(pending)
-			case chunked:
-				werr = x.d.write(lastChunk)
-			}
-			if werr != nil {
-				return devErr(werr)
-			}
-			return nil
-		}
-		if err != nil {
-			if out != nil { // nothing sent yet: the head at least
-				x.d.write(pending)
-			}
-			return err
 		}
 	}
+	if !x.sw.on {
+		x.startSweep()
+	}
+	for {
+		x.inRaw, x.drained = true, false
+		err := x.uc.raw.Read(x.encFn)
+		x.inRaw = false
+		if x.enc.done {
+			return x.enc.err
+		}
+		if err = x.waited(err); err != nil {
+			return x.upErrAfterHead(err)
+		}
+	}
+}
+
+// encodeState is what encode keeps across its steps.
+type encodeState struct {
+	chunked bool
+	src     io.Reader
+	buf     *[]byte
+	out     *[]byte // the head, sent with the first data; nil once sent
+	done    bool    // rawEncode: encode is through, with err
+	err     error
+}
+
+// errWouldWait: inside rawEncode, the provider's socket has nothing more for now.
+var errWouldWait = errors.New("would wait for the provider")
+
+// rawEncode is encode's RawRead function on a plain provider connection: it runs encode's steps
+// until one ends it (true) or the socket is empty (false: the runtime parks the goroutine until
+// the poller says more came).
+func (x *exchange) rawEncode(fd uintptr) bool {
+	x.rawFD = fd
+	for {
+		done, err := x.encodeStep()
+		if err == errWouldWait {
+			return false
+		}
+		if done {
+			x.enc.done, x.enc.err = true, err
+			return true
+		}
+	}
+}
+
+// encodeStep reads the next data and writes it to the device, framed; done when the answer is
+// through or broke off, with why.
+func (x *exchange) encodeStep() (done bool, _ error) {
+	const room = 18
+	e := &x.enc
+	b := *e.buf
+	n, err := e.src.Read(b[room : len(b)-2])
+	if n > 0 {
+		start := room
+		if e.chunked {
+			var tmp [16]byte
+			hdr := h1.AppendChunkHeader(tmp[:0], n)
+			start = room - len(hdr)
+			copy(b[start:], hdr)
+			b[room+n], b[room+n+1] = '\r', '\n'
+			n += 2
+		}
+		var werr error
+		if e.out != nil {
+			*e.out = append(*e.out, b[start:room+n]...)
+			werr = x.d.write(*e.out)
+			putOut(e.out)
+			e.out = nil
+		} else {
+			werr = x.d.write(b[start : room+n])
+		}
+		if werr != nil {
+			return true, devErr(werr)
+		}
+	}
+	switch {
+	case err == errWouldWait:
+		return false, err
+	case err == io.EOF:
+		x.bodyEnd = true
+		var werr error
+		switch {
+		case e.out != nil && e.chunked:
+			*e.out = append(*e.out, "0\r\n\r\n"...)
+			werr = x.d.write(*e.out)
+		case e.out != nil:
+			werr = x.d.write(*e.out)
+		case e.chunked:
+			werr = x.d.write(lastChunk)
+		}
+		if werr != nil {
+			return true, devErr(werr)
+		}
+		return true, nil
+	case err != nil:
+		if e.out != nil { // nothing sent yet: the head at least
+			x.d.write(*e.out)
+		}
+		return true, err
+	}
+	return false, nil
 }

@@ -481,6 +481,9 @@ func (s *usageStrip) Read(p []byte) (int, error) {
 			s.buf = append(s.buf, make([]byte, 4<<10)...)[:len(s.buf)]
 		}
 		n, err := s.r.Read(s.buf[len(s.buf):cap(s.buf)])
+		if err == errWouldWait { // nothing yet (see rawEncode): not the stream's end
+			return 0, err
+		}
 		s.buf = s.buf[:len(s.buf)+n]
 		s.err = err
 		s.split()

@@ -232,87 +232,89 @@ func FuzzUsageStrip(f *testing.F) {
 // stream_options {} or include_usage false or null, keys with escapes), and the device gets
 // exactly the stream it asked for: byte for byte what the provider sends for its own request.
 func TestStreamUsageWhateverTheDeviceSent(t *testing.T) {
-	up := startUpstream(t, keyOpenAI)
-	e := startGateway(t, mainSection("max_body", "1M")+provider("openai", up.URL(), keyOpenAI, "bearer", "stream_usage", "1"))
-	direct := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: mustCA(t).Pool()}}}
-	long := strings.Repeat("lorem ipsum \"dolor\" sit amet, \\u00e9 ", 20<<10/36) // 20 KiB of history
-	msgs := `"messages":[{"role":"user","content":"` + strings.ReplaceAll(long, `"`, `\"`) + `"}]`
-	inTok, outTok := up.Usage()
-	for _, tc := range []struct {
-		name, body string
-		chunked    bool
-		wantUsage  bool // the device asked for the usage chunk itself
-	}{
-		{"small, no stream_options", `{"model":"m","stream":true,"messages":[]}`, false, false},
-		{"20 KiB, no stream_options", `{"model":"m",` + msgs + `,"stream":true}`, false, false},
-		{"20 KiB chunked, no stream_options", `{"model":"m",` + msgs + `,"stream":true}`, true, false},
-		{"stream_options {}", `{"model":"m","stream":true,"stream_options":{},"messages":[]}`, false, false},
-		{"include_usage false", `{"model":"m","stream":true,"stream_options":{"include_usage":false},"messages":[]}`, false, false},
-		{"include_usage null, spaced", `{"model":"m", "stream" : true, "stream_options": { "include_usage" : null } }`, false, false},
-		{"stream_options null", `{"model":"m","stream":true,"stream_options":null,"messages":[]}`, false, false},
-		{"other stream_options", `{"model":"m","stream_options":{"x":1},"stream":true}`, false, false},
-		{"escaped keys", `{"model":"m","\u0073tream":true,"stream\u005foptions":{"include\u005Fusage":false}}`, false, false},
-		{"20 KiB, stream_options {} before stream", `{"model":"m","stream_options":{},` + msgs + `,"stream":true}`, false, false},
-		{"20 KiB chunked, include_usage false", `{"model":"m",` + msgs + `,"stream":true,"stream_options":{"include_usage":false}}`, true, false},
-		{"device asks itself", `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`, false, true},
-		{"20 KiB, device asks itself", `{"model":"m",` + msgs + `,"stream_options":{"include_usage":true},"stream":true}`, false, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if !json.Valid([]byte(tc.body)) {
-				t.Fatalf("test body is not JSON: %.100q", tc.body)
-			}
-			// What the provider sends for the device's own request, without the gateway.
-			req, _ := http.NewRequest("POST", up.URL()+"/v1/chat/completions", strings.NewReader(tc.body))
-			req.Header.Set("Authorization", "Bearer "+keyOpenAI)
-			res, err := direct.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			nextArrival(t, up)
-			if strings.Contains(string(want), `"usage":{`) != tc.wantUsage {
-				t.Fatalf("the fake's own answer: usage %v, want %v", !tc.wantUsage, tc.wantUsage)
-			}
-
-			before := e.values("openai")
-			var rd io.Reader = strings.NewReader(tc.body)
-			if tc.chunked {
-				rd = io.MultiReader(rd) // no length: the client sends it chunked
-			}
-			req, _ = http.NewRequest("POST", e.base+"/openai/v1/chat/completions", rd)
-			req.Header.Set("Authorization", "Bearer sk-placeholder")
-			res, err = e.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode != 200 || string(got) != string(want) {
-				t.Errorf("the device got (%d):\n%s\nwant what the provider sends for its request:\n%s", res.StatusCode, got, want)
-			}
-			rec := nextArrival(t, up)
-			var sent map[string]any
-			if err := json.Unmarshal(rec.Body, &sent); err != nil {
-				t.Fatalf("the provider got no JSON: %v: %.200q", err, rec.Body)
-			}
-			if so, _ := sent["stream_options"].(map[string]any); so == nil || so["include_usage"] != true {
-				t.Errorf("the provider was not asked for usage: stream_options %v", sent["stream_options"])
-			}
-			var orig map[string]any
-			json.Unmarshal([]byte(tc.body), &orig)
-			for k, v := range orig {
-				if k != "stream_options" && !reflect.DeepEqual(sent[k], v) {
-					t.Errorf("%q changed on the way: %.100v", k, sent[k])
+	overTLSAndPlain(t, func(t *testing.T, url func(*upstream) string) {
+		up := startUpstream(t, keyOpenAI)
+		e := startGateway(t, mainSection("max_body", "1M")+provider("openai", url(up), keyOpenAI, "bearer", "stream_usage", "1"))
+		direct := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: mustCA(t).Pool()}}}
+		long := strings.Repeat("lorem ipsum \"dolor\" sit amet, \\u00e9 ", 20<<10/36) // 20 KiB of history
+		msgs := `"messages":[{"role":"user","content":"` + strings.ReplaceAll(long, `"`, `\"`) + `"}]`
+		inTok, outTok := up.Usage()
+		for _, tc := range []struct {
+			name, body string
+			chunked    bool
+			wantUsage  bool // the device asked for the usage chunk itself
+		}{
+			{"small, no stream_options", `{"model":"m","stream":true,"messages":[]}`, false, false},
+			{"20 KiB, no stream_options", `{"model":"m",` + msgs + `,"stream":true}`, false, false},
+			{"20 KiB chunked, no stream_options", `{"model":"m",` + msgs + `,"stream":true}`, true, false},
+			{"stream_options {}", `{"model":"m","stream":true,"stream_options":{},"messages":[]}`, false, false},
+			{"include_usage false", `{"model":"m","stream":true,"stream_options":{"include_usage":false},"messages":[]}`, false, false},
+			{"include_usage null, spaced", `{"model":"m", "stream" : true, "stream_options": { "include_usage" : null } }`, false, false},
+			{"stream_options null", `{"model":"m","stream":true,"stream_options":null,"messages":[]}`, false, false},
+			{"other stream_options", `{"model":"m","stream_options":{"x":1},"stream":true}`, false, false},
+			{"escaped keys", `{"model":"m","\u0073tream":true,"stream\u005foptions":{"include\u005Fusage":false}}`, false, false},
+			{"20 KiB, stream_options {} before stream", `{"model":"m","stream_options":{},` + msgs + `,"stream":true}`, false, false},
+			{"20 KiB chunked, include_usage false", `{"model":"m",` + msgs + `,"stream":true,"stream_options":{"include_usage":false}}`, true, false},
+			{"device asks itself", `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`, false, true},
+			{"20 KiB, device asks itself", `{"model":"m",` + msgs + `,"stream_options":{"include_usage":true},"stream":true}`, false, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if !json.Valid([]byte(tc.body)) {
+					t.Fatalf("test body is not JSON: %.100q", tc.body)
 				}
-			}
-			e.idle()
-			v := e.values("openai")
-			if v.TokensIn-before.TokensIn != uint64(inTok) || v.TokensOut-before.TokensOut != uint64(outTok) || v.TokensEstimated != 0 {
-				t.Errorf("tokens %d/%d (estimated %d), want %d/%d reported", v.TokensIn-before.TokensIn, v.TokensOut-before.TokensOut, v.TokensEstimated, inTok, outTok)
-			}
-		})
-	}
+				// What the provider sends for the device's own request, without the gateway.
+				req, _ := http.NewRequest("POST", up.URL()+"/v1/chat/completions", strings.NewReader(tc.body))
+				req.Header.Set("Authorization", "Bearer "+keyOpenAI)
+				res, err := direct.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				nextArrival(t, up)
+				if strings.Contains(string(want), `"usage":{`) != tc.wantUsage {
+					t.Fatalf("the fake's own answer: usage %v, want %v", !tc.wantUsage, tc.wantUsage)
+				}
+
+				before := e.values("openai")
+				var rd io.Reader = strings.NewReader(tc.body)
+				if tc.chunked {
+					rd = io.MultiReader(rd) // no length: the client sends it chunked
+				}
+				req, _ = http.NewRequest("POST", e.base+"/openai/v1/chat/completions", rd)
+				req.Header.Set("Authorization", "Bearer sk-placeholder")
+				res, err = e.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 || string(got) != string(want) {
+					t.Errorf("the device got (%d):\n%s\nwant what the provider sends for its request:\n%s", res.StatusCode, got, want)
+				}
+				rec := nextArrival(t, up)
+				var sent map[string]any
+				if err := json.Unmarshal(rec.Body, &sent); err != nil {
+					t.Fatalf("the provider got no JSON: %v: %.200q", err, rec.Body)
+				}
+				if so, _ := sent["stream_options"].(map[string]any); so == nil || so["include_usage"] != true {
+					t.Errorf("the provider was not asked for usage: stream_options %v", sent["stream_options"])
+				}
+				var orig map[string]any
+				json.Unmarshal([]byte(tc.body), &orig)
+				for k, v := range orig {
+					if k != "stream_options" && !reflect.DeepEqual(sent[k], v) {
+						t.Errorf("%q changed on the way: %.100v", k, sent[k])
+					}
+				}
+				e.idle()
+				v := e.values("openai")
+				if v.TokensIn-before.TokensIn != uint64(inTok) || v.TokensOut-before.TokensOut != uint64(outTok) || v.TokensEstimated != 0 {
+					t.Errorf("tokens %d/%d (estimated %d), want %d/%d reported", v.TokensIn-before.TokensIn, v.TokensOut-before.TokensOut, v.TokensEstimated, inTok, outTok)
+				}
+			})
+		}
+	})
 }
 
 // TestTokensEstimatedWhenUnknown: a stream whose usage is never reported (a provider without

@@ -45,8 +45,23 @@ const (
 	scanNum          // in the number
 )
 
+// tokenKeyPart is in every key of ours, written without escapes.
+var tokenKeyPart = []byte("oken")
+
 // Feed scans the next bytes of the body.
 func (s *usageScanner) Feed(p []byte) {
+	// Most of a stream cannot hold usage: bytes that start between strings and end in a raw
+	// newline (a whole SSE event) end between strings too (a raw newline ends any string), and
+	// without an escape they hold a key of ours only written out, so only where "oken" is.
+	if s.st == scanOut && len(p) > 0 && p[len(p)-1] == '\n' &&
+		bytes.IndexByte(p, '\\') < 0 && !bytes.Contains(p, tokenKeyPart) {
+		return
+	}
+	s.feed(p)
+}
+
+// feed is Feed without the shortcut.
+func (s *usageScanner) feed(p []byte) {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch s.st {

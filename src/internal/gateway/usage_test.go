@@ -175,10 +175,30 @@ func FuzzUsageScanner(f *testing.F) {
 	} {
 		f.Add([]byte(s), uint16(7))
 	}
+	// Lines that Feed may pass over, and some it may not.
+	f.Add([]byte("data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: {\"usage\":{\"prompt_tokens\":3,\n\"completion_tokens\":4}}\n\n"), uint16(3))
+	f.Add([]byte("data: {\"a\":\"\\n\"}\ndata: {\"prompt_t\\u006fkens\":5}\n"), uint16(1))
 	f.Fuzz(func(t *testing.T, data []byte, split uint16) {
 		var whole usageScanner
 		whole.Feed(data)
 		in, out := whole.Tokens()
+		var full usageScanner // without Feed's shortcut past what cannot hold usage
+		full.feed(data)
+		if i, o := full.Tokens(); i != in || o != out {
+			t.Fatalf("shortcut %d/%d, byte by byte %d/%d", in, out, i, o)
+		}
+		var lines usageScanner // a line at a time: Feed's shortcut taken where it may be
+		for p := data; len(p) > 0; {
+			n := bytes.IndexByte(p, '\n') + 1
+			if n == 0 {
+				n = len(p)
+			}
+			lines.Feed(p[:n])
+			p = p[n:]
+		}
+		if i, o := lines.Tokens(); i != in || o != out {
+			t.Fatalf("line by line: %d/%d, whole: %d/%d", i, o, in, out)
+		}
 
 		k := int(split) % (len(data) + 1)
 		var two usageScanner
