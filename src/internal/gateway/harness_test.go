@@ -52,7 +52,7 @@ func (u *upstream) URL() string { return u.srv.URL }
 func (u *upstream) PlainURL() string {
 	if u.plain == nil {
 		u.plain = httptest.NewServer(u.Server)
-		u.plain.Config.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
+		u.plain.Config.ErrorLog = slog.NewLogLogger(discardHandler{}, slog.LevelError)
 		p := u.plain
 		u.t.Cleanup(func() { p.CloseClientConnections(); p.Close() })
 	}
