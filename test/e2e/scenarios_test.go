@@ -598,9 +598,11 @@ func restart(s *sc) {
 	if c.ok() {
 		s.fatalf("the relay answered while airelay was down")
 	}
-	// dnsmasq answers an exact AI name itself with the router's address on the asking
-	// device's network (interface-name), so the device goes on failing at once at the router
-	// (nothing listens behind the redirect); never with another address
+	// dnsmasq answers an exact AI name's A itself with the router's address on the asking
+	// device's network (interface-name), so the device goes on failing at the router (nothing
+	// listens behind the redirect), never with another address; a query dnsmasq forwards to
+	// airelay (AAAA here, where br-lan has no IPv6) waits for dnsmasq's own timeout, so the
+	// failure can take seconds rather than come at once
 	down := s.dig(h.lan, "+tries=1", "api.groq.com", "A")
 	if len(down.answers) > 1 || len(down.answers) == 1 && down.answers[0] != "A "+routerLAN {
 		s.errorf("a name nobody asked before resolved to something other than the router while airelay was down: %v", down.answers)
@@ -611,7 +613,7 @@ func restart(s *sc) {
 	} else if len(down.answers) == 1 {
 		downRcode += " " + down.answers[0]
 	}
-	s.prove("airelay SIGKILLed: device's HTTPS fails at once (curl exit %d in %s); a new AI name gets %s", c.code, dur(c.took), downRcode)
+	s.prove("airelay SIGKILLed: device's HTTPS fails (curl exit %d in %s); a new AI name gets %s", c.code, dur(c.took), downRcode)
 
 	began := time.Now()
 	if err := h.startDaemon(); err != nil { // procd's respawn
