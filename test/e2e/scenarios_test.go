@@ -600,9 +600,9 @@ func restart(s *sc) {
 	}
 	// dnsmasq answers an exact AI name's A itself with the router's address on the asking
 	// device's network (interface-name), so the device goes on failing at the router (nothing
-	// listens behind the redirect), never with another address; a query dnsmasq forwards to
-	// airelay (AAAA here, where br-lan has no IPv6) waits for dnsmasq's own timeout, so the
-	// failure can take seconds rather than come at once
+	// listens behind the redirect), never with another address; a query dnsmasq still forwards to
+	// airelay (probably the AAAA: br-lan has no IPv6 here) waits for dnsmasq's timeout, so the
+	// failure has taken up to curl's 5 s here rather than coming at once
 	down := s.dig(h.lan, "+tries=1", "api.groq.com", "A")
 	if len(down.answers) > 1 || len(down.answers) == 1 && down.answers[0] != "A "+routerLAN {
 		s.errorf("a name nobody asked before resolved to something other than the router while airelay was down: %v", down.answers)
