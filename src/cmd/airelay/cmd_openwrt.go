@@ -226,12 +226,12 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	// Start or boot: the last valid config, else the failing one read strictly.
 	if *lastValid != "" {
 		if lv, rerr := os.ReadFile(*lastValid); rerr == nil {
-			lvt, lvErr := config.LoadBytes(*lastValid, lv)
+			lvt, lvErr := usable(*lastValid, lv, ports)
 			if lvErr == nil {
-				lvErr = errors.Join(ports(lvt)...)
-			}
-			if lvErr == nil {
-				lvErr = fill(lv, lvt, func(tmp string) error { return usable(tmp, nil, ports) })
+				lvErr = fill(lv, lvt, func(tmp string) error {
+					_, err := usable(tmp, nil, ports)
+					return err
+				})
 			}
 			if lvErr == nil {
 				st := openwrt.State{State: openwrt.StateLastValid, Errors: problems,
@@ -266,9 +266,9 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 	return exitFallback
 }
 
-// usable reports why the config at path (text data, or read from path when nil) cannot
-// serve: it does not load, or the daemon's user may not bind a listener.
-func usable(path string, data []byte, ports func(*config.Table) []error) error {
+// usable reads the config at path (text data, or read from path when nil) and reports why it
+// cannot serve: it does not load, or the daemon's user may not bind a listener.
+func usable(path string, data []byte, ports func(*config.Table) []error) (*config.Table, error) {
 	var t *config.Table
 	var err error
 	if data == nil {
@@ -277,9 +277,9 @@ func usable(path string, data []byte, ports func(*config.Table) []error) error {
 		t, err = config.LoadBytes(path, data)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return errors.Join(ports(t)...)
+	return t, errors.Join(ports(t)...)
 }
 
 // modTime is the time the file at path (else at alt) was last written, in the router's zone,
