@@ -54,6 +54,8 @@ type pollHalf struct {
 
 type poller struct {
 	epfd  int
+	file  *os.File        // epfd, registered with the runtime's poller (see run)
+	wait  syscall.RawConn // file's
 	mu    sync.Mutex
 	conns map[int]*pollConn // by either of its descriptors
 	pipes [][2]int          // empty pipes kept for reuse
@@ -71,7 +73,12 @@ func getPoller() *poller {
 		if err != nil {
 			return
 		}
-		thePoller = &poller{epfd: epfd, conns: map[int]*pollConn{}}
+		file, wait, err := pollable(epfd)
+		if err != nil {
+			syscall.Close(epfd)
+			return
+		}
+		thePoller = &poller{epfd: epfd, file: file, wait: wait, conns: map[int]*pollConn{}}
 		go thePoller.run()
 		go thePoller.sweep()
 	})
@@ -151,11 +158,19 @@ func (p *poller) firstFlight(pc *pollConn) {
 	n, err := rc.up.Read(*bufp)
 	stalled := false
 	if n > 0 {
-		if pc.wt > 0 { // a device that does not take the answer is cut after write_timeout
-			_ = rc.c.SetWriteDeadline(time.Now().Add(pc.wt))
-		}
-		if _, werr := rc.c.Write((*bufp)[:n]); werr != nil {
-			err, stalled = werr, errors.Is(werr, os.ErrDeadlineExceeded)
+		// The device's socket has room for a first flight almost always: one non-blocking
+		// write, and a deadline (a runtime timer) only for what it did not take.
+		w := writeFD(pc.fd[0], (*bufp)[:n])
+		if w < n {
+			if w < 0 {
+				w = 0
+			}
+			if pc.wt > 0 { // a device that does not take the answer is cut after write_timeout
+				_ = rc.c.SetWriteDeadline(time.Now().Add(pc.wt))
+			}
+			if _, werr := rc.c.Write((*bufp)[w:n]); werr != nil {
+				err, stalled = werr, errors.Is(werr, os.ErrDeadlineExceeded)
+			}
 		}
 	}
 	helloBufs.Put(bufp)
@@ -183,7 +198,7 @@ func (p *poller) firstFlight(pc *pollConn) {
 	switch {
 	case err == io.EOF: // the provider shut its sending side: pass the half-close on
 		pc.h[1].eof = true
-		syscall.Shutdown(pc.fd[0], syscall.SHUT_WR)
+		shutdownFD(pc.fd[0], syscall.SHUT_WR)
 	case err != nil:
 		p.close(pc)
 		return
@@ -191,24 +206,59 @@ func (p *poller) firstFlight(pc *pollConn) {
 	p.pump(pc)
 }
 
+// run waits for the epoll set's events in Go's own poller, not in a blocking epoll_wait: a
+// goroutine blocked in a system call keeps the runtime's only P (GOMAXPROCS=1 on a router) until
+// sysmon takes it back, at least 20 µs later, with a thread switch and a futex each time, and
+// every new connection's accept and first read waited for that. The epoll set's descriptor is
+// itself pollable (readable while it has events), so the goroutine parks in the runtime's
+// poller like any socket reader and drains the set with non-blocking waits when it wakes.
 func (p *poller) run() {
 	events := make([]syscall.EpollEvent, 128)
-	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
-		if err != nil {
+	var werr error
+	drain := func(uintptr) bool {
+		for {
+			n, err := epollWaitNow(p.epfd, events)
 			if err == syscall.EINTR {
 				continue
 			}
-			return
-		}
-		p.mu.Lock()
-		for _, ev := range events[:n] {
-			if pc := p.conns[int(ev.Fd)]; pc != nil && !pc.closed {
-				p.pump(pc)
+			if err != nil { // a bad epoll descriptor: nothing more can be waited for
+				werr = err
+				return true
+			}
+			if n == 0 {
+				return false
+			}
+			p.handle(events[:n])
+			if n < len(events) {
+				return false // all it had: the next waits for the runtime's poller
 			}
 		}
-		p.mu.Unlock()
 	}
+	for werr == nil {
+		if err := p.wait.Read(drain); err != nil {
+			break // the runtime could not take the descriptor: wait in a blocking call
+		}
+	}
+	for werr == nil {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		p.handle(events[:n])
+	}
+}
+
+func (p *poller) handle(events []syscall.EpollEvent) {
+	p.mu.Lock()
+	for _, ev := range events {
+		if pc := p.conns[int(ev.Fd)]; pc != nil && !pc.closed {
+			p.pump(pc)
+		}
+	}
+	p.mu.Unlock()
 }
 
 // pump moves what both directions of pc can move now, and closes pc when both have ended or
@@ -235,7 +285,7 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 	src, dst := pc.fd[i], pc.fd[1-i]
 	for {
 		if h.pending > 0 {
-			n, err := syscall.Splice(h.pipe[0], nil, dst, nil, h.pending, spliceFlags)
+			n, err := spliceFD(h.pipe[0], dst, h.pending)
 			if err == syscall.EAGAIN {
 				return p.watch(pc, 1-i, true) // the destination is full: its EPOLLOUT brings us back
 			}
@@ -254,7 +304,7 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 				}
 			}
 			if h.pending == 0 && h.eof {
-				syscall.Shutdown(dst, syscall.SHUT_WR)
+				shutdownFD(dst, syscall.SHUT_WR)
 			}
 			continue
 		}
@@ -267,7 +317,7 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 				return err
 			}
 		}
-		n, err := syscall.Splice(src, nil, h.pipe[1], nil, spliceMax, spliceFlags)
+		n, err := spliceFD(src, h.pipe[1], spliceMax)
 		switch {
 		case err == syscall.EAGAIN:
 			p.putPipe(h)
@@ -279,7 +329,7 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 		case n == 0: // the source shut its sending side: pass the half-close on
 			h.eof = true
 			p.putPipe(h)
-			syscall.Shutdown(dst, syscall.SHUT_WR)
+			shutdownFD(dst, syscall.SHUT_WR)
 			return nil
 		}
 		h.pending += int(n)
@@ -313,14 +363,14 @@ func (pc *pollConn) events(i int) uint32 {
 // bytes that came before are not missed.
 func (p *poller) add(pc *pollConn, i int) error {
 	ev := syscall.EpollEvent{Events: pc.events(i), Fd: int32(pc.fd[i])}
-	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, pc.fd[i], &ev)
+	return epollCtl(p.epfd, syscall.EPOLL_CTL_ADD, pc.fd[i], &ev)
 }
 
 // modify sets what pc's socket i is watched for to pc.events(i); a socket ready for it is
 // reported at once.
 func (p *poller) modify(pc *pollConn, i int) error {
 	ev := syscall.EpollEvent{Events: pc.events(i), Fd: int32(pc.fd[i])}
-	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, pc.fd[i], &ev)
+	return epollCtl(p.epfd, syscall.EPOLL_CTL_MOD, pc.fd[i], &ev)
 }
 
 // watch asks for (or stops asking for) pc's socket i becoming writable.
@@ -351,8 +401,8 @@ func (p *poller) putPipe(h *pollHalf) {
 	if h.pending == 0 && len(p.pipes) < 64 {
 		p.pipes = append(p.pipes, h.pipe)
 	} else {
-		syscall.Close(h.pipe[0])
-		syscall.Close(h.pipe[1])
+		closeFD(h.pipe[0])
+		closeFD(h.pipe[1])
 	}
 	h.pipe, h.pending = [2]int{-1, -1}, 0
 }
@@ -367,13 +417,16 @@ func (p *poller) close(pc *pollConn) {
 	for i := range pc.h {
 		p.putPipe(&pc.h[i])
 	}
+	held := pc.h[1].held
 	for _, fd := range pc.fd {
 		delete(p.conns, fd)
-		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
-		// Shut down first: during firstFlight the net.Conns still hold the sockets open, and
-		// their reads must end too.
-		syscall.Shutdown(fd, syscall.SHUT_RDWR)
-		syscall.Close(fd)
+		if held {
+			// During firstFlight the net.Conns still hold the sockets open: closing the
+			// duplicate neither takes a socket out of the epoll set nor ends their reads.
+			epollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+			shutdownFD(fd, syscall.SHUT_RDWR)
+		}
+		closeFD(fd)
 	}
 	pc.rc.upBytes, pc.rc.downBytes = pc.h[0].bytes, pc.h[1].bytes
 	pc.rc.left.Store(1)

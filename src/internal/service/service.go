@@ -425,7 +425,11 @@ func (s *Service) bind(t *config.Table, role, addr, device string) (*binding, er
 		ln = s.inherited.takeStream(role, addr)
 	}
 	b.inherited = ln != nil // systemd binds it (BindToDevice= in the socket unit)
-	var lc net.ListenConfig
+	// No TCP keep-alive probes toward LAN devices (Go turns them on for every accepted
+	// connection: four setsockopt calls each): idle_timeout and write_timeout end what a device
+	// left behind, as nginx and HAProxy do by default. Provider connections keep theirs (a NAT
+	// on the WAN side may drop a quiet one).
+	lc := net.ListenConfig{KeepAlive: -1}
 	if !b.inherited {
 		if b.device = device; b.device != "" {
 			lc.Control = egress.BindToDevice(b.device)
