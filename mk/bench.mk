@@ -7,16 +7,16 @@
 BENCH_DIR   := build/bench
 BENCH_QUICK ?=
 BENCH_OUT   := $(if $(BENCH_QUICK),$(BENCH_DIR)/quick,.)
+# The mipsle binary as `make cross` builds it, but with its symbol table (no -s -w): what
+# `airbench size` reads to share the binary out by package. Defined before BENCH_ARGS, which
+# := expands at once (it was empty there, so -symbols took "-md" as its value).
+SIZE_BIN     := $(BENCH_DIR)/airelay-mipsle-symbols
+SIZE_LDFLAGS := $(filter-out -s -w,$(LDFLAGS))
 BENCH_ARGS  := $(if $(BENCH_QUICK),-quick) -airelay $(BENCH_DIR)/airelay -dist $(BENCH_DIR)/tree/dist -symbols $(SIZE_BIN) \
 	-md $(BENCH_OUT)/BENCHMARKS.md -json $(BENCH_OUT)/$(if $(BENCH_QUICK),,bench/)results.json \
 	-svg $(BENCH_OUT)/$(if $(BENCH_QUICK),,bench/)chart.svg
 # The profiling build: airelay plus a pprof listener, added through -overlay (never in src/).
 BENCH_PPROF_OVERLAY := $(BENCH_DIR)/pprof-overlay.json
-
-# The mipsle binary as `make cross` builds it, but with its symbol table (no -s -w): what
-# `airbench size` reads to share the binary out by package.
-SIZE_BIN     := $(BENCH_DIR)/airelay-mipsle-symbols
-SIZE_LDFLAGS := $(filter-out -s -w,$(LDFLAGS))
 
 .PHONY: bench bench-deps bench-build bench-footprint bench-profile bench-probe size size-build
 bench: bench-deps bench-build bench-footprint
