@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -24,11 +25,13 @@ import (
 // finding where the CPU goes (bench/PROFILE.md) on a machine too busy for timings:
 //
 //	airbench probe -what events -n 10 -tick 1ms -secs 5
+//	airbench probe -what requests -count 20000 -c 32 -target nginx
 //	airbench probe -what handshakes -count 300 -target nginx
 //
-// The load is either SSE events (-what events: n streams through the gateway, the fake sending
-// one event per stream per tick) or relay handshakes (-what handshakes: full TLS handshakes one
-// after another through the relay). Over the window it reads, per event or handshake, the CPU
+// The load is SSE events (-what events: n streams through the gateway, the fake sending one
+// event per stream per tick), small JSON requests (-what requests: count of them from c
+// kept-alive connections, as wrk sends them in the l7 section) or relay handshakes (-what
+// handshakes: full TLS handshakes one after another through the relay). Over the window it reads, per event or handshake, the CPU
 // time (/proc) and the voluntary and involuntary context switches of all its threads, and with
 // perf the system calls by kind, the ones that returned EAGAIN and the scheduler's switches.
 // -strace takes strace -c's table instead of perf's counts (and slows the program); -record FILE
@@ -37,12 +40,13 @@ import (
 func runProbe(args []string) {
 	fs := flag.NewFlagSet("probe", flag.ExitOnError)
 	var o options
-	what := fs.String("what", "events", "events or handshakes")
+	what := fs.String("what", "events", "events, requests or handshakes")
 	target := fs.String("target", "airelay", "airelay, nginx, haproxy (handshakes) or portkey (events)")
 	n := fs.Int("n", 10, "events: open streams")
 	tick := fs.Duration("tick", time.Millisecond, "events: an event per stream every tick")
 	secs := fs.Float64("secs", 5, "the measured window, seconds")
-	count := fs.Int("count", 300, "handshakes: how many in the window (it ends when they are done)")
+	count := fs.Int("count", 300, "handshakes, requests: how many in the window (it ends when they are done)")
+	conc := fs.Int("c", 8, "requests: kept-alive connections sending them")
 	wrap := fs.String("wrap", "", "command line put before airelay's (e.g. 'valgrind --tool=callgrind --callgrind-out-file=cg.out')")
 	record := fs.String("record", "", "perf record -g of the window into this file")
 	straceC := fs.Bool("strace", false, "strace -c -f over the window (slows the program) instead of perf stat")
@@ -119,6 +123,15 @@ func runProbe(args []string) {
 			time.Sleep(window)
 			units, took = events.Load()-ev0, time.Since(t0)
 		})
+	case "requests":
+		_, base, hdr := e.gatewayOf(*target, "/openai/v1")
+		send := requestSender(base, hdr(""), *conc)
+		send(200) // warm: every connection open
+		c = measure(func() {
+			t0 := time.Now()
+			units = send(*count)
+			took = time.Since(t0)
+		})
 	case "handshakes":
 		var addr string
 		for _, t := range e.relayTargets() {
@@ -150,6 +163,40 @@ func runProbe(args []string) {
 		log.Fatalf("unknown -what %q", *what)
 	}
 	c.print(os.Stdout, *target, *what, units, took)
+}
+
+// requestSender returns a function that sends n small JSON chat requests (not streamed)
+// through base from c kept-alive connections and returns how many got a 200.
+func requestSender(base string, hdr []string, c int) func(n int) int64 {
+	tr := &http.Transport{MaxIdleConnsPerHost: c, DisableCompression: true}
+	cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	body := strings.Replace(chatStreamBody, `"stream":true`, `"stream":false`, 1)
+	return func(n int) int64 {
+		var next, ok atomic.Int64
+		var wg sync.WaitGroup
+		for range c {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(n) {
+					req, _ := http.NewRequest("POST", base+"/chat/completions", strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					setHeaders(req.Header, hdr)
+					res, err := cl.Do(req)
+					if err != nil {
+						continue
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode == 200 {
+						ok.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return ok.Load()
+	}
 }
 
 // probeCounts is what one window cost.

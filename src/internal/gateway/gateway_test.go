@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -841,13 +842,73 @@ func TestStreamEventsReadOncePerEvent(t *testing.T) {
 // waitParked waits until a goroutine whose stack holds fn waits for its socket.
 func waitParked(t *testing.T, fn string) {
 	t.Helper()
+	if !parked(fn) {
+		t.Fatalf("no goroutine in %s waits for its socket", fn)
+	}
+}
+
+// parked reports whether, within 5 s, a goroutine whose stack holds fn waits for its socket.
+func parked(fn string) bool {
 	buf := make([]byte, 1<<20)
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
 			if strings.Contains(g, "[IO wait") && strings.Contains(g, fn) {
-				return
+				return true
 			}
 		}
 	}
-	t.Fatalf("no goroutine in %s waits for its socket", fn)
+	return false
+}
+
+// TestNoProviderReadBeforeItsAnswer: a request held in memory for a plain provider is written
+// from inside the wait for its answer, so the gateway never reads the provider's socket before
+// the answer can have come (a read that finds nothing per request before: 20 in 20).
+func TestNoProviderReadBeforeItsAnswer(t *testing.T) {
+	var empty atomic.Int64
+	testHookEmptyRead = func() { empty.Add(1) }
+	t.Cleanup(func() { testHookEmptyRead = nil })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+	go func() { // one kept-alive connection; each answer only once the gateway waits for it
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			if !parked("gateway.(*exchange).upFill(") {
+				t.Error("the gateway never waited for the answer")
+				return
+			}
+			if _, err := io.WriteString(c, answer); err != nil {
+				return
+			}
+		}
+	}()
+	e := startGateway(t, mainSection()+provider("openai", "http://"+ln.Addr().String(), keyOpenAI, "bearer"))
+	const n = 20
+	for i := range n {
+		res, err := e.client.Post(e.base+"/openai/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m","messages":[]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || string(b) != "{}" {
+			t.Fatalf("request %d: %d %q", i, res.StatusCode, b)
+		}
+	}
+	if got := empty.Load(); got != 0 {
+		t.Errorf("%d reads of the provider found nothing in %d requests", got, n)
+	}
 }

@@ -78,22 +78,27 @@ type exchange struct {
 	inRaw         bool                  // upFill runs inside rawEncode: it reads rawFD itself
 	rawFD         uintptr
 	drained       bool // inRaw: the last read took all the socket held
-	gotData       bool // bytes came from the provider since its read deadline last fired
-	upRn          int
-	upErr         error
-	res           h1.Response
-	headLen       int // the response head, at (*x.ub)[x.ur:]
-	ch            h1.Chunked
-	left          int64 // Content-Length bytes of the answer still to come
-	bodyEnd       bool  // the answer's body ended cleanly
-	askUsage      bool  // the answer carries usage the device did not ask for: strip it
-	noScan        bool
-	uncounted     bool // bytes down are counted by strip
-	scan          usageScanner
-	strip         usageStrip
-	tokIn         uint64
-	tokOut        uint64
-	pend          []byte // data next() returned that dataReader has not passed on yet
+	// A request held whole in memory for a plain provider is written from inside the RawRead
+	// that waits for its answer (rawUpRead): a read is never tried before the answer can have
+	// come. reqOut is the pooled buffer reqPend lies in.
+	reqPend   []byte
+	reqOut    *[]byte
+	gotData   bool // bytes came from the provider since its read deadline last fired
+	upRn      int
+	upErr     error
+	res       h1.Response
+	headLen   int // the response head, at (*x.ub)[x.ur:]
+	ch        h1.Chunked
+	left      int64 // Content-Length bytes of the answer still to come
+	bodyEnd   bool  // the answer's body ended cleanly
+	askUsage  bool  // the answer carries usage the device did not ask for: strip it
+	noScan    bool
+	uncounted bool // bytes down are counted by strip
+	scan      usageScanner
+	strip     usageStrip
+	tokIn     uint64
+	tokOut    uint64
+	pend      []byte // data next() returned that dataReader has not passed on yet
 }
 
 // Causes of a failed or cut attempt besides the provider's own errors.
@@ -329,6 +334,7 @@ func (x *exchange) countStatus(status int) {
 
 // finish counts what the device got and frees what the request held.
 func (x *exchange) finish(routed *config.Provider) {
+	x.dropPend()
 	if x.kept != nil {
 		putOut(x.kept)
 		x.kept = nil
@@ -466,8 +472,13 @@ func skipHeader(name []byte) bool {
 func (x *exchange) send() error {
 	r, pl, p := x.r, x.pl, x.p
 	x.ur, x.uw = 0, 0
+	x.dropPend()
 	out := getOut()
-	defer putOut(out)
+	defer func() {
+		if out != nil {
+			putOut(out)
+		}
+	}()
 	b := append(*out, r.Method...)
 	b = append(b, ' ')
 	b = append(b, pl.basePath...)
@@ -533,7 +544,10 @@ func (x *exchange) send() error {
 	b = append(b, '\r', '\n')
 	b = append(b, inMem...)
 	*out = b
-	if _, err := x.uc.c.Write(b); err != nil {
+	if x.uc.raw != nil && (inMem != nil || !x.hasBody) {
+		// Written by rawUpRead, inside the RawRead that waits for the answer.
+		x.reqPend, x.reqOut, out = b, out, nil
+	} else if _, err := x.uc.c.Write(b); err != nil {
 		return err
 	}
 	if inMem != nil {
@@ -784,7 +798,18 @@ func (x *exchange) upFill(maxHead int) error {
 		}
 		if x.uc.raw != nil {
 			x.upRn, x.upErr = 0, nil
-			if err = x.uc.raw.Read(x.upRdFn); err == nil {
+			err = x.uc.raw.Read(x.upRdFn)
+			if err == nil && x.reqPend != nil {
+				// The socket did not take the whole request at once: the rest with a
+				// write that waits, then the answer is read as usual.
+				_, err = x.uc.c.Write(x.reqPend)
+				x.dropPend()
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if err == nil {
 				err = x.upErr
 				if err == nil && x.upRn == 0 {
 					err = io.EOF
@@ -843,9 +868,31 @@ func (x *exchange) waited(err error) error {
 	return nil
 }
 
+// dropPend gives back the buffer of a request not (or no longer) waiting to be written.
+func (x *exchange) dropPend() {
+	if x.reqOut != nil {
+		putOut(x.reqOut)
+	}
+	x.reqPend, x.reqOut = nil, nil
+}
+
 // rawUpRead reads from a plain provider connection into x.ub, giving the buffer back while it
 // waits when nothing unread is in it (a stream between events holds no buffer).
 func (x *exchange) rawUpRead(fd uintptr) bool {
+	if x.reqPend != nil {
+		// The request first, then wait for the answer: the runtime's poller was told to
+		// forget what it had seen of this socket when this RawRead began, so what the
+		// provider sends from now on wakes it, and no read is tried before that.
+		n, err := writeFD(fd, x.reqPend)
+		if err == nil && n == len(x.reqPend) {
+			x.dropPend()
+			return false
+		}
+		if err == nil && n > 0 {
+			x.reqPend = x.reqPend[n:]
+		}
+		return true // upFill writes the rest
+	}
 	if x.ub == nil {
 		x.ub, x.ur, x.uw = getBuf(), 0, 0
 	}
