@@ -54,8 +54,12 @@ type upConn struct {
 
 	// stale's read that never waits: over TLS, tls.Conn reads through sock (nbConn), which
 	// answers errWouldBlock instead of waiting while noWait is set.
-	sock    syscall.RawConn // the TCP socket under c; nil when the dialer gave no syscall.Conn
-	noWait  bool
+	sock   syscall.RawConn // the TCP socket under c; nil when the dialer gave no syscall.Conn
+	noWait bool
+	// check: over TLS, get left stale's check to the request's send, which makes it inside the
+	// wait for the answer (sendChecked); inFD is the socket while that runs, read directly.
+	check   bool
+	inFD    uintptr
 	nbFn    func(fd uintptr) bool // made once per connection, so a check allocates nothing
 	nbBuf   []byte
 	nbN     int
@@ -86,7 +90,9 @@ func (uc *upConn) stale() bool {
 // readNoWait reads what the socket holds now; errWouldBlock when it holds nothing.
 func (uc *upConn) readNoWait(p []byte) (int, error) {
 	uc.nbBuf, uc.nbN, uc.nbErr = p, 0, nil
-	if err := uc.sock.Read(uc.nbFn); err != nil {
+	if uc.inFD != 0 { // inside a RawRead of this socket already (sendChecked)
+		uc.nbRead(uc.inFD)
+	} else if err := uc.sock.Read(uc.nbFn); err != nil {
 		return 0, err
 	}
 	uc.nbBuf = nil
@@ -170,9 +176,15 @@ func (pl *pool) get() *upConn {
 		pl.idle[n-1] = nil
 		pl.idle = pl.idle[:n-1]
 		pl.mu.Unlock()
-		if time.Since(c.idleAt) < idleConnTTL && !c.stale() {
-			c.reused = true
-			return c
+		if time.Since(c.idleAt) < idleConnTTL {
+			if c.raw == nil && c.sock != nil {
+				c.check, c.reused = true, true // over TLS: checked as the request goes (send)
+				return c
+			}
+			if !c.stale() {
+				c.reused = true
+				return c
+			}
 		}
 		c.c.Close()
 	}

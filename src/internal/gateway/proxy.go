@@ -544,11 +544,25 @@ func (x *exchange) send() error {
 	b = append(b, '\r', '\n')
 	b = append(b, inMem...)
 	*out = b
-	if x.uc.raw != nil && (inMem != nil || !x.hasBody) {
+	whole := inMem != nil || !x.hasBody
+	switch {
+	case x.uc.raw != nil && whole:
 		// Written by rawUpRead, inside the RawRead that waits for the answer.
 		x.reqPend, x.reqOut, out = b, out, nil
-	} else if _, err := x.uc.c.Write(b); err != nil {
-		return err
+	case x.uc.check && whole:
+		x.armRead()
+		if err := x.sendChecked(b); err != nil {
+			return err
+		}
+	default:
+		if x.uc.check {
+			if x.uc.check = false; x.uc.stale() {
+				return errStale
+			}
+		}
+		if _, err := x.uc.c.Write(b); err != nil {
+			return err
+		}
 	}
 	if inMem != nil {
 		x.conn.AddBytes(uint64(len(*x.kept)), 0) // what the device sent
@@ -560,6 +574,46 @@ func (x *exchange) send() error {
 		x.askUsage = asks && x.ask.asked()
 	}
 	x.armRead()
+	return nil
+}
+
+// errStale: a kept connection the provider sent bytes on, or closed, after its last answer
+// (see upConn.stale); try dials a new one.
+var errStale = errors.New("the kept connection is stale")
+
+// sendChecked makes a kept TLS connection's check (stale) and writes the request inside one
+// RawRead of its socket, then waits there for the answer: the check's read is the only one
+// before the answer, where a check, the write and a read that finds nothing were three calls.
+// RawRead begins by making the runtime's poller forget what it saw of the socket, so whatever
+// comes after the check (the answer) wakes it.
+func (x *exchange) sendChecked(b []byte) error {
+	uc := x.uc
+	uc.check = false
+	var werr error
+	stale, wrote := false, false
+	err := uc.sock.Read(func(fd uintptr) bool {
+		if wrote {
+			return true // the answer came (or the deadline fired, or the socket closed)
+		}
+		uc.inFD, uc.noWait = fd, true
+		n, rerr := uc.c.Read(uc.scratch[:]) // tls.Conn: buffered bytes, records, then fd
+		uc.noWait = false
+		if stale = n > 0 || rerr != errWouldBlock; !stale {
+			_, werr = uc.c.Write(b)
+		}
+		uc.inFD = 0
+		wrote = !stale && werr == nil
+		return !wrote
+	})
+	switch {
+	case stale:
+		return errStale
+	case werr != nil:
+		return werr
+	case !wrote:
+		return err
+	}
+	// A deadline that fired while it waited is the answer's read's to handle (upFill).
 	return nil
 }
 
