@@ -276,7 +276,7 @@ func (e *env) runL7TLS() error {
 	ts := []l7Target{{name: "direct (HTTPS)", base: "https://" + e.addr("tls") + "/v1", auth: true,
 		note: "the client speaks HTTPS/1.1 to the fake itself"}}
 	ts = append(ts, l7Target{name: "airelay", base: "http://" + e.addr("air_http") + "/openai-tls/v1", proxy: e.air,
-		note: "HTTP/2 to the fake (ALPN), one multiplexed connection"})
+		note: "HTTP/1.1 over TLS to the fake (ALPN http/1.1), its own keep-alive pool"})
 	if e.ngx != nil {
 		ts = append(ts, l7Target{name: "nginx", base: "http://" + e.addr("ngx_http") + "/openai-tls/v1", proxy: e.ngx,
 			note: "HTTP/1.1 over TLS to the fake, keepalive pool"})
