@@ -274,9 +274,11 @@ func (r *Relay) handle(c *net.TCPConn) {
 	sc.Each(func(k *stats.Counters) { k.Conns.Add(1) })
 	dec := r.Guard.Check(t, client, p, from.Addr(), access.Relay)
 	if !dec.Allowed {
+		// Counted and logged before the device hears of it: whoever looks after the device's
+		// error finds why.
 		sc.Each(func(k *stats.Counters) { k.Denied.Add(1) })
-		alert(c, deniedAlert)
 		r.Log.Info("relay: denied", "client", from.Addr().String(), "mac", macString(mac), "provider", p.ID, "sni", name, "why", dec.Code())
+		alert(c, deniedAlert)
 		return
 	}
 
@@ -289,16 +291,16 @@ func (r *Relay) handle(c *net.TCPConn) {
 	cancel()
 	if err != nil {
 		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
-		alert(c, internalErrorAlert)
 		r.Log.Warn("relay: dial failed", "client", from.Addr().String(), "provider", p.ID, "addr", addr, "err", err)
+		alert(c, internalErrorAlert)
 		return
 	}
 	_ = up.SetWriteDeadline(time.Now().Add(t.Main.ConnectTimeout))
 	if _, err := up.Write(hello); err != nil {
 		up.Close()
 		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
-		alert(c, internalErrorAlert)
 		r.Log.Warn("relay: upstream write failed", "provider", p.ID, "err", err)
+		alert(c, internalErrorAlert)
 		return
 	}
 	nhello := int64(len(hello))
@@ -388,15 +390,15 @@ func (rc *relayed) done() {
 // fallback hands a connection that is not for a provider to tls_fallback, or closes it.
 func (r *Relay) fallback(c *net.TCPConn, t *config.Table, hello []byte, name string, from netip.AddrPort) {
 	if t.Main.TLSFallback == "" {
-		alert(c, unrecognizedAlert)
 		r.Log.Debug("relay: no provider for name; closed", "client", from.String(), "sni", name)
+		alert(c, unrecognizedAlert)
 		return
 	}
 	d := net.Dialer{Timeout: t.Main.ConnectTimeout}
 	up, err := d.Dial("tcp", t.Main.TLSFallback)
 	if err != nil {
-		alert(c, internalErrorAlert)
 		r.Log.Warn("relay: fallback dial failed", "addr", t.Main.TLSFallback, "err", err)
+		alert(c, internalErrorAlert)
 		return
 	}
 	defer up.Close()
