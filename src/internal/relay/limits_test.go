@@ -114,7 +114,7 @@ func TestEarlySendPastProviderBuffers(t *testing.T) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, pc := range p.conns {
-			if int(pc.rc.from.Port()) == port && pc.out[1] && pc.h[1].held {
+			if int(pc.rc.from.Port()) == port && pc.out[1] && pc.h[1].bytes == 0 {
 				waiting = true
 				return true
 			}

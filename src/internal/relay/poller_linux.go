@@ -1,8 +1,6 @@
 package relay
 
 import (
-	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -18,12 +16,11 @@ import (
 // splice does), until the kernel says EAGAIN. An open connection costs no goroutine and no
 // stack, and a pipe only while bytes wait in it for a slow receiver.
 //
-// The poller owns duplicates of the two sockets (the net.Conns are closed once the provider's
-// first answer went through, see firstFlight), so no other code can close or reuse a
-// descriptor it still watches. Both sockets are in the epoll set from the start; while
-// firstFlight reads the provider's socket, the poller watches it only for becoming writable
-// (when the device sends more than it can take before the provider's first answer) and for
-// errors, so that answer wakes only the goroutine that reads it.
+// The poller owns duplicates of the two sockets (the net.Conns are closed as it takes them), so
+// no other code can close or reuse a descriptor it still watches. It has both directions from
+// the start, the provider's first answer (ServerHello …) included: since the poller parks in the
+// runtime's own poller (see run), that answer wakes it as soon as it would have woken a
+// goroutine reading it, and one goroutine switch and a read that found nothing are saved.
 //
 // Once a second the sweep closes connections idle both ways for idle_timeout, and those whose
 // device took no byte of what waits for it for write_timeout (a device that stopped reading
@@ -45,7 +42,6 @@ type pollConn struct {
 }
 
 type pollHalf struct {
-	held    bool   // the setup goroutine still moves this direction (firstFlight)
 	pipe    [2]int // read and write end; -1 when none
 	pending int    // bytes in the pipe, not yet written on
 	eof     bool   // the source ended; the destination was shut for writing
@@ -131,79 +127,19 @@ func pollStart(rc *relayed, idle, wt time.Duration) bool {
 		p.mu.Unlock()
 	}
 	rc.cutPoll.Store(&cut)
-	pc.h[1].held = true
+	// The duplicates keep the sockets open: the net.Conns go now, and the poller has both
+	// directions from the start, the provider's first answer included.
+	rc.c.Close()
+	rc.up.Close()
 	p.mu.Lock()
 	p.conns[dfd], p.conns[ufd] = pc, pc
-	// Both sockets now: the device's for reading, the provider's (held) for writable and
-	// errors only.
 	if err := p.add(pc, 0); err != nil {
 		p.close(pc)
 	} else if err := p.add(pc, 1); err != nil {
 		p.close(pc)
 	}
 	p.mu.Unlock()
-	p.firstFlight(pc)
 	return true
-}
-
-// firstFlight passes the provider's first answer (ServerHello …) to the device from the
-// goroutine that set the connection up, through Go's own poller, while the device's side is
-// already in the epoll set: the handshake does not wait on the poller's wake-up. Then the
-// net.Conns go (the duplicates keep the sockets open) and the poller has both directions.
-func (p *poller) firstFlight(pc *pollConn) {
-	rc := pc.rc
-	// No deadline here: the sweep closes a connection idle both ways (traffic from the device
-	// counts), and closing shuts the sockets down, which ends this read.
-	bufp := helloBufs.Get().(*[]byte)
-	n, err := rc.up.Read(*bufp)
-	stalled := false
-	if n > 0 {
-		// The device's socket has room for a first flight almost always: one non-blocking
-		// write, and a deadline (a runtime timer) only for what it did not take.
-		w := writeFD(pc.fd[0], (*bufp)[:n])
-		if w < n {
-			if w < 0 {
-				w = 0
-			}
-			if pc.wt > 0 { // a device that does not take the answer is cut after write_timeout
-				_ = rc.c.SetWriteDeadline(time.Now().Add(pc.wt))
-			}
-			if _, werr := rc.c.Write((*bufp)[w:n]); werr != nil {
-				err, stalled = werr, errors.Is(werr, os.ErrDeadlineExceeded)
-			}
-		}
-	}
-	helloBufs.Put(bufp)
-	rc.c.Close()
-	rc.up.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	pc.h[1].held = false
-	pc.h[1].bytes += int64(n)
-	if n > 0 {
-		pc.moved = true
-	}
-	if pc.closed {
-		return
-	}
-	if stalled {
-		p.closeStalled(pc)
-		return
-	}
-	// The provider's socket is the poller's now: readable too.
-	if merr := p.modify(pc, 1); merr != nil {
-		p.close(pc)
-		return
-	}
-	switch {
-	case err == io.EOF: // the provider shut its sending side: pass the half-close on
-		pc.h[1].eof = true
-		shutdownFD(pc.fd[0], syscall.SHUT_WR)
-	case err != nil:
-		p.close(pc)
-		return
-	}
-	p.pump(pc)
 }
 
 // run waits for the epoll set's events in Go's own poller, not in a blocking epoll_wait: a
@@ -279,9 +215,6 @@ const spliceMax = 1 << 16 // a pipe's default capacity: a read into an empty pip
 
 func (p *poller) pumpHalf(pc *pollConn, i int) error {
 	h := &pc.h[i]
-	if h.held {
-		return nil
-	}
 	src, dst := pc.fd[i], pc.fd[1-i]
 	for {
 		if h.pending > 0 {
@@ -346,13 +279,9 @@ const (
 )
 
 // events is what the poller watches pc's socket i for: readable, and writable while bytes wait
-// for it (see watch). The provider's socket while firstFlight reads it (held): writable when
-// asked and errors only, which epoll reports whatever the mask.
+// for it (see watch).
 func (pc *pollConn) events(i int) uint32 {
 	ev := pollIn
-	if i == 1 && pc.h[1].held {
-		ev = epollET
-	}
 	if pc.out[i] {
 		ev |= syscall.EPOLLOUT
 	}
@@ -417,15 +346,10 @@ func (p *poller) close(pc *pollConn) {
 	for i := range pc.h {
 		p.putPipe(&pc.h[i])
 	}
-	held := pc.h[1].held
 	for _, fd := range pc.fd {
+		// The duplicate is the socket's only descriptor: closing it takes it out of the
+		// epoll set.
 		delete(p.conns, fd)
-		if held {
-			// During firstFlight the net.Conns still hold the sockets open: closing the
-			// duplicate neither takes a socket out of the epoll set nor ends their reads.
-			epollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
-			shutdownFD(fd, syscall.SHUT_RDWR)
-		}
 		closeFD(fd)
 	}
 	pc.rc.upBytes, pc.rc.downBytes = pc.h[0].bytes, pc.h[1].bytes

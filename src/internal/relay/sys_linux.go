@@ -55,13 +55,3 @@ func spliceFD(from, to int, n int) (int, error) {
 func closeFD(fd int) { syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) }
 
 func shutdownFD(fd, how int) { syscall.RawSyscall(syscall.SYS_SHUTDOWN, uintptr(fd), uintptr(how), 0) }
-
-// writeFD writes b to a non-blocking socket once: how much it took, or -1 (EAGAIN or an
-// error, which the net.Conn's own write then meets).
-func writeFD(fd int, b []byte) int {
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return -1
-	}
-	return int(n)
-}
