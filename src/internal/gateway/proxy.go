@@ -426,6 +426,11 @@ func (x *exchange) try(canRetry bool) {
 		if x.uc.reused && x.uw == 0 && !x.sent && !x.devGone && err != x.timeoutErr {
 			x.uc.c.Close()
 			x.uc = nil
+			if err == errStale { // found stale as it was about to be used: the next kept one
+				if x.uc = x.pl.get(); x.uc != nil {
+					continue
+				}
+			}
 			if x.uc, err = x.pl.dialConn(context.Background()); err == nil {
 				continue
 			}

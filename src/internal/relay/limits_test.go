@@ -141,8 +141,8 @@ func TestEarlySendPastProviderBuffers(t *testing.T) {
 // TestWriteTimeoutCutsStalledReader (issue 23.3): a device that stops reading while the provider
 // still sends is cut after write_timeout, and counted, although it keeps sending (so the
 // connection is never idle) and idle_timeout is an hour. Both ways the provider's bytes reach
-// the device are tried: the first answer, written by the goroutine that set the connection up
-// (a relay socket with a small send buffer fills at once), and the poller.
+// the device are tried: a relay socket with a small send buffer (full with the first answer)
+// and a normal one.
 func TestWriteTimeoutCutsStalledReader(t *testing.T) {
 	for _, small := range []bool{true, false} {
 		t.Run(fmt.Sprintf("small-relay-buffers=%v", small), func(t *testing.T) {

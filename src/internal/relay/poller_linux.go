@@ -102,6 +102,10 @@ func dupFD(c syscall.Conn) (int, error) {
 	return nfd, derr
 }
 
+// testHookHandOver, when set (by tests), runs while pollStart hands rc's sockets over: both
+// duplicated, nothing of the poller's set up yet.
+var testHookHandOver func(rc *relayed)
+
 // pollStart hands rc to the poller; false: it could not (not two TCP sockets, no epoll), and
 // rc is untouched.
 func pollStart(rc *relayed, idle, wt time.Duration) bool {
@@ -119,6 +123,9 @@ func pollStart(rc *relayed, idle, wt time.Duration) bool {
 		syscall.Close(dfd)
 		return false
 	}
+	if testHookHandOver != nil {
+		testHookHandOver(rc)
+	}
 	pc := &pollConn{rc: rc, fd: [2]int{dfd, ufd}, idle: idle, wt: wt, quiet: time.Now()}
 	pc.h[0].pipe, pc.h[1].pipe = [2]int{-1, -1}, [2]int{-1, -1}
 	cut := func() { // schedule_cut: the poller owns the sockets now
@@ -132,6 +139,13 @@ func pollStart(rc *relayed, idle, wt time.Duration) bool {
 	rc.c.Close()
 	rc.up.Close()
 	p.mu.Lock()
+	if pc.closed || rc.cutFired.Load() || rc.r.forced.Load() {
+		// A schedule_cut or a forced Shutdown came while the sockets changed hands: it closed
+		// the net.Conns (which the duplicates outlive) or pc itself; it is not taken in.
+		p.close(pc)
+		p.mu.Unlock()
+		return true
+	}
 	p.conns[dfd], p.conns[ufd] = pc, pc
 	if err := p.add(pc, 0); err != nil {
 		p.close(pc)

@@ -51,6 +51,7 @@ type Relay struct {
 	active    atomic.Int64
 	slot      chan struct{} // signalled when a connection ends, for max_conns
 	closing   atomic.Bool
+	forced    atomic.Bool  // Shutdown's deadline passed: what is left is closed
 	capLogged atomic.Int64 // when a refusal past max_conns_per_device was last logged (unix ns)
 }
 
@@ -193,6 +194,7 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	for r.active.Load() > 0 {
 		select {
 		case <-ctx.Done():
+			r.forced.Store(true) // a connection the poller is taking now is closed by pollStart
 			r.mu.Lock()
 			for c := range r.conns {
 				c.Close()
@@ -333,11 +335,13 @@ type relayed struct {
 	left             atomic.Int32
 	cut              *time.Timer            // schedule_cut; nil: none
 	cutPoll          atomic.Pointer[func()] // set when the poller took the connection: how to end it there
+	cutFired         atomic.Bool            // cutNow ran
 }
 
 // cutNow ends the connection when its client's schedule_cut passes: through the poller when it
 // holds the sockets, else by closing them under the copiers.
 func (rc *relayed) cutNow() {
+	rc.cutFired.Store(true) // for pollStart, should the poller be taking the sockets right now
 	if f := rc.cutPoll.Load(); f != nil {
 		(*f)()
 		return

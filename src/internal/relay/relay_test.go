@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -607,5 +608,46 @@ func TestScheduleCut(t *testing.T) {
 	}
 	if took := time.Since(start); took < time.Second {
 		t.Errorf("cut after %v, before the window even closed", took)
+	}
+}
+
+// TestCutWhileHandedOver: a schedule_cut or a Shutdown past its deadline that comes while the
+// poller takes a connection's sockets (its net.Conns closed, the duplicates not yet watched)
+// still ends the connection; before, it closed only the net.Conns, which the duplicates
+// outlived, and the connection went on until idle_timeout.
+func TestCutWhileHandedOver(t *testing.T) {
+	if getPoller() == nil {
+		t.Skip("no epoll")
+	}
+	for _, tc := range []struct {
+		name string
+		cut  func(e *env, rc *relayed)
+	}{
+		{"schedule_cut", func(_ *env, rc *relayed) { rc.cutNow() }},
+		{"shutdown deadline", func(e *env, _ *relayed) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			e.relay.Shutdown(ctx)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "")
+			tb := *e.table.Load()
+			tb.Main.IdleTimeout = time.Hour // only the cut can end it within the test's deadline
+			e.table.Store(&tb)
+			var once sync.Once
+			testHookHandOver = func(rc *relayed) { once.Do(func() { tc.cut(e, rc) }) }
+			t.Cleanup(func() { testHookHandOver = nil })
+			c := tls.Client(mustDial(t, e.addr), &tls.Config{RootCAs: e.ca.Pool(), ServerName: "api.openai.com"})
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			err := c.Handshake()
+			if err == nil {
+				_, err = c.Read(make([]byte, 1))
+			}
+			if err == nil || isTimeout(err) {
+				t.Fatalf("the connection outlived its cut: %v", err)
+			}
+			waitFor(t, func() bool { return e.relay.Active() == 0 })
+		})
 	}
 }
