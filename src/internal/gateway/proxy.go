@@ -600,10 +600,8 @@ func (x *exchange) sendChecked(b []byte) error {
 		if wrote {
 			return true // the answer came (or the deadline fired, or the socket closed)
 		}
-		uc.inFD, uc.noWait = fd, true
-		n, rerr := uc.c.Read(uc.scratch[:]) // tls.Conn: buffered bytes, records, then fd
-		uc.noWait = false
-		if stale = n > 0 || rerr != errWouldBlock; !stale {
+		uc.inFD = fd // stale's read goes to fd directly: this RawRead holds the socket's read lock
+		if stale = uc.stale(); !stale {
 			_, werr = uc.c.Write(b)
 		}
 		uc.inFD = 0
