@@ -271,18 +271,7 @@ func (d *nsDialer) dial(addr string) (net.Conn, error) {
 
 // handshake is relay.go's handshake, dialled from d's namespace.
 func (d *nsDialer) handshake(addr string, cfg *tls.Config) (*tls.Conn, time.Duration, error) {
-	t0 := time.Now()
-	c, err := d.dial(addr)
-	if err != nil {
-		return nil, 0, err
-	}
-	tc := tls.Client(c, cfg)
-	tc.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := tc.Handshake(); err != nil {
-		c.Close()
-		return nil, 0, err
-	}
-	return tc, time.Since(t0), nil
+	return handshakeVia(d.dial, addr, cfg)
 }
 
 // newConnRequest is a device's first gateway request on a new connection: connect, one

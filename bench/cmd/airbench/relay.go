@@ -37,8 +37,13 @@ func (e *env) tlsConfig() *tls.Config {
 // handshake connects and completes a TLS handshake through addr; it returns the time from the
 // start of the TCP connect to the end of the handshake.
 func handshake(addr string, cfg *tls.Config) (*tls.Conn, time.Duration, error) {
+	return handshakeVia(func(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 10*time.Second) }, addr, cfg)
+}
+
+// handshakeVia is handshake over a connection made by dial (lan.go's from a namespace).
+func handshakeVia(dial func(addr string) (net.Conn, error), addr string, cfg *tls.Config) (*tls.Conn, time.Duration, error) {
 	t0 := time.Now()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	c, err := dial(addr)
 	if err != nil {
 		return nil, 0, err
 	}
