@@ -24,6 +24,25 @@ type Dialer struct {
 
 	// AllowPrivate accepts refused-class addresses (see ErrRefused) learned from Resolve.
 	AllowPrivate bool
+
+	// KeepAliveLater leaves TCP keep-alive off: the caller turns it on (KeepAliveConfig) once
+	// its first bytes are sent, so that its two system calls are not on the path a handshake
+	// waits for (the relay does).
+	KeepAliveLater bool
+}
+
+// KeepAliveConfig is the TCP keep-alive of provider connections: a probe after 15 s without
+// traffic keeps a NAT or firewall on the WAN side from dropping a quiet connection (a stream
+// waiting for a slow model). The probes' interval and count stay the kernel's: a provider that
+// is gone for good is ended by idle_timeout anyway, and two system calls per dial are saved.
+var KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: -1, Count: -1}
+
+// netDialer is the net.Dialer for one dial of d's: its keep-alive, and nothing bound yet.
+func (d *Dialer) netDialer() net.Dialer {
+	if d.KeepAliveLater {
+		return net.Dialer{KeepAlive: -1}
+	}
+	return net.Dialer{KeepAliveConfig: KeepAliveConfig}
 }
 
 const defaultTimeout = 10 * time.Second
@@ -83,12 +102,62 @@ func splitHostPort(addr string) (host string, port uint16, err error) {
 
 // dialDirect dials from the router itself, optionally bound to d.Spec.Iface.
 func (d *Dialer) dialDirect(ctx context.Context, network, host string, port uint16) (*net.TCPConn, error) {
-	var nd net.Dialer
+	nd := d.netDialer()
 	if d.Spec.Kind == Iface {
 		nd.Control = BindToDevice(d.Spec.Iface)
 	}
+	var arr [8]netip.AddrPort // a few fit on the stack
+	to, err := d.addrs(ctx, network, host, port, arr[:0])
+	if err != nil {
+		return nil, err
+	}
+	var first error
+	for i, ap := range to {
+		actx, cancel := ShareOf(ctx, len(to)-i)
+		c, err := dialTCP(actx, &nd, network, ap)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+			if _, perr := netip.ParseAddr(host); perr != nil { // a name: say which
+				first = fmt.Errorf("egress: %s: %w", host, err)
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, first
+}
+
+// DirectAddrs is what a direct dial of addr (host:port) through d tries, in order: the address
+// itself when host is an IP (it comes from the operator and is trusted), else the acceptable
+// addresses Resolve gives for it; iface is the interface to bind the socket to, "" for none.
+// ok is false when d's egress is a proxy, which resolves names itself: then dial with
+// DialContext. For callers that make the connection themselves (the relay).
+func (d *Dialer) DirectAddrs(ctx context.Context, network, addr string) (to []netip.AddrPort, iface string, ok bool, err error) {
+	switch d.Spec.Kind {
+	case SOCKS5, Connect:
+		return nil, "", false, nil
+	case Iface:
+		iface = d.Spec.Iface
+	}
+	host, port, err := splitHostPort(addr)
+	if err != nil {
+		return nil, "", true, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout())
+	defer cancel()
+	to, err = d.addrs(ctx, network, host, port, nil)
+	return to, iface, true, err
+}
+
+// addrs appends to dst the addresses a direct dial of host:port tries, in order.
+func (d *Dialer) addrs(ctx context.Context, network, host string, port uint16, dst []netip.AddrPort) ([]netip.AddrPort, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return dialTCP(ctx, &nd, network, netip.AddrPortFrom(ip, port)) // trusted literal
+		return append(dst, netip.AddrPortFrom(ip, port)), nil // trusted literal
 	}
 	if d.Resolve == nil {
 		return nil, fmt.Errorf("egress: cannot resolve %s: no resolver given", host)
@@ -97,10 +166,7 @@ func (d *Dialer) dialDirect(ctx context.Context, network, host string, port uint
 	if err != nil {
 		return nil, fmt.Errorf("egress: resolve %s: %w", host, err)
 	}
-
-	// Keep the acceptable addresses, in order; a few fit on the stack.
-	var arr [8]netip.Addr
-	ok := arr[:0]
+	// Keep the acceptable addresses, in order.
 	var refused error
 	for _, ip := range ips {
 		ip = ip.Unmap()
@@ -115,52 +181,35 @@ func (d *Dialer) dialDirect(ctx context.Context, network, host string, port uint
 				continue
 			}
 		}
-		ok = append(ok, ip)
+		dst = append(dst, netip.AddrPortFrom(ip, port))
 	}
-	if len(ok) == 0 {
+	if len(dst) == 0 {
 		if refused != nil {
 			return nil, refused
 		}
 		return nil, fmt.Errorf("egress: %s has no %s address", host, network)
 	}
+	return dst, nil
+}
 
-	// Like net.Dialer: each address gets an equal share of what is left, at least 2s.
-	var first error
-	for i, ip := range ok {
-		actx := ctx
-		var cancel context.CancelFunc
-		if left := len(ok) - i; left > 1 {
-			if dl, has := ctx.Deadline(); has {
-				share := time.Until(dl) / time.Duration(left)
-				if share < 2*time.Second {
-					share = 2 * time.Second
-				}
-				if t := time.Now().Add(share); t.Before(dl) {
-					actx, cancel = context.WithDeadline(ctx, t)
-				}
+// ShareOf is the context for one of left addresses still to try within ctx's deadline: like
+// net.Dialer, each gets an equal share of what is left, at least 2s.
+func ShareOf(ctx context.Context, left int) (context.Context, context.CancelFunc) {
+	if left > 1 {
+		if dl, has := ctx.Deadline(); has {
+			share := max(time.Until(dl)/time.Duration(left), 2*time.Second)
+			if t := time.Now().Add(share); t.Before(dl) {
+				return context.WithDeadline(ctx, t)
 			}
 		}
-		c, err := dialTCP(actx, &nd, network, netip.AddrPortFrom(ip, port))
-		if cancel != nil {
-			cancel()
-		}
-		if err == nil {
-			return c, nil
-		}
-		if first == nil {
-			first = fmt.Errorf("egress: %s: %w", host, err)
-		}
-		if ctx.Err() != nil {
-			break
-		}
 	}
-	return nil, first
+	return ctx, func() {}
 }
 
 // viaProxy dials the proxy, then asks it for host:port. The proxy's own address is from the
 // operator's config and is resolved by the system (it is usually a LAN name or address).
 func (d *Dialer) viaProxy(ctx, parent context.Context, addr, host string, port uint16) (*net.TCPConn, error) {
-	var nd net.Dialer
+	nd := d.netDialer()
 	nc, err := nd.DialContext(ctx, "tcp", d.Spec.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("egress %s: %w", d.Spec, err)

@@ -8,37 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/airelay/airelay/src/internal/testnet"
 )
-
-// errSkip carries a reason to skip out of the namespaced goroutine, which may not call t.Skip.
-type errSkip struct{ why string }
-
-func (e errSkip) Error() string { return e.why }
-
-// inFreshNetns runs fn on a thread of its own in a new, empty network namespace. The thread is
-// never unlocked, so when fn returns the runtime ends it and the kernel frees the namespace
-// with everything fn created in it — even when fn fails or panics halfway.
-func inFreshNetns(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				errc <- fmt.Errorf("panic: %v", p)
-			}
-		}()
-		runtime.LockOSThread()
-		if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
-			errc <- errSkip{"cannot create a network namespace: " + err.Error()}
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
 
 // TestKernelTable adds permanent neighbours in a namespace of its own and finds them through
 // a real rtnetlink dump. Processes started from the locked thread inherit its namespace.
@@ -58,11 +32,11 @@ func TestKernelTable(t *testing.T) {
 		return nil
 	}
 	v4, v6, stale := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7"), netip.MustParseAddr("192.0.2.8")
-	err = inFreshNetns(func() error {
+	testnet.InFreshNetns(t, func() error {
 		// A dummy link where the module exists, else a veth pair; both die with the namespace.
 		if err := run("link", "add", "airelay0", "type", "dummy"); err != nil {
 			if err2 := run("link", "add", "airelay0", "type", "veth", "peer", "name", "airelay1"); err2 != nil {
-				return errSkip{fmt.Sprintf("cannot create a link to hang neighbours on: %v; %v", err, err2)}
+				return testnet.Skip(fmt.Sprintf("cannot create a link to hang neighbours on: %v; %v", err, err2))
 			}
 		}
 		for _, args := range [][]string{
@@ -124,13 +98,6 @@ func TestKernelTable(t *testing.T) {
 		}
 		return errors.Join(errs...)
 	})
-	var skip errSkip
-	if errors.As(err, &skip) {
-		t.Skip(skip.why)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestHostTable dumps this host's own table: whatever it holds must parse.
@@ -165,10 +132,10 @@ func TestKernelAddressChangesHands(t *testing.T) {
 		return nil
 	}
 	const allowed, denied = "02:00:00:00:00:0a", "02:00:00:00:00:0d"
-	err = inFreshNetns(func() error {
+	testnet.InFreshNetns(t, func() error {
 		if err := run("link", "add", "airelay0", "type", "dummy"); err != nil {
 			if err2 := run("link", "add", "airelay0", "type", "veth", "peer", "name", "airelay1"); err2 != nil {
-				return errSkip{fmt.Sprintf("cannot create a link to hang neighbours on: %v; %v", err, err2)}
+				return testnet.Skip(fmt.Sprintf("cannot create a link to hang neighbours on: %v; %v", err, err2))
 			}
 		}
 		for _, args := range [][]string{
@@ -229,13 +196,6 @@ func TestKernelAddressChangesHands(t *testing.T) {
 		}
 		return errors.Join(errs...)
 	})
-	var skip errSkip
-	if errors.As(err, &skip) {
-		t.Skip(skip.why)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // BenchmarkKernelLookup measures a Lookup against the real kernel in a namespace of its own
@@ -254,10 +214,10 @@ func BenchmarkKernelLookup(b *testing.B) {
 	}
 	for _, mode := range []string{"hit", "miss", "get"} {
 		b.Run(mode, func(b *testing.B) {
-			err := inFreshNetns(func() error {
+			testnet.InFreshNetns(b, func() error {
 				if exec.Command(ip, "link", "add", "airelay0", "type", "dummy").Run() != nil {
 					if out, err := exec.Command(ip, "link", "add", "airelay0", "type", "veth", "peer", "name", "airelay1").CombinedOutput(); err != nil {
-						return errSkip{fmt.Sprintf("cannot create a link: %v: %s", err, out)}
+						return testnet.Skip(fmt.Sprintf("cannot create a link: %v: %s", err, out))
 					}
 				}
 				batch := "link set airelay0 up\naddr add 192.0.2.1/24 dev airelay0\n"
@@ -267,7 +227,7 @@ func BenchmarkKernelLookup(b *testing.B) {
 				cmd := exec.Command(ip, "-batch", "-")
 				cmd.Stdin = strings.NewReader(batch)
 				if out, err := cmd.CombinedOutput(); err != nil {
-					return errSkip{fmt.Sprintf("ip -batch: %v: %s", err, out)}
+					return testnet.Skip(fmt.Sprintf("ip -batch: %v: %s", err, out))
 				}
 				tb := New()
 				defer tb.Close()
@@ -291,13 +251,6 @@ func BenchmarkKernelLookup(b *testing.B) {
 				b.StopTimer()
 				return tb.Err()
 			})
-			var skip errSkip
-			if errors.As(err, &skip) {
-				b.Skip(skip.why)
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
 		})
 	}
 }
