@@ -45,7 +45,12 @@ func TestEarlySendPastProviderBuffers(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the poller is Linux only")
 	}
-	e := newEnv(t, "")
+	e := newEnv(t, "", func(r *Relay) {
+		r.Dial = func(ctx context.Context, _ *config.Provider, network, addr string) (net.Conn, error) {
+			d := net.Dialer{Control: smallBuffers(syscall.SO_SNDBUF)}
+			return d.DialContext(ctx, network, addr)
+		}
+	})
 	lc := net.ListenConfig{Control: smallBuffers(syscall.SO_RCVBUF)}
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,10 +86,9 @@ func TestEarlySendPastProviderBuffers(t *testing.T) {
 	tb := *e.table.Load()
 	tb.Main.IdleTimeout = time.Minute
 	e.table.Store(&tb)
-	e.relay.Dial = func(ctx context.Context, _ *config.Provider, network, addr string) (net.Conn, error) {
-		d := net.Dialer{Control: smallBuffers(syscall.SO_SNDBUF)}
-		return d.DialContext(ctx, network, addr)
-	}
+	small := func(fd int) { _ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096) }
+	testHookSocket.Store(&small)
+	t.Cleanup(func() { testHookSocket.Store(nil) })
 
 	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
@@ -114,7 +118,7 @@ func TestEarlySendPastProviderBuffers(t *testing.T) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, pc := range p.conns {
-			if int(pc.rc.from.Port()) == port && pc.out[1] && pc.h[1].bytes == 0 {
+			if int(pc.rc.from.Port()) == port && pc.h[0].pending > 0 && pc.out[1] && pc.h[1].bytes == 0 {
 				waiting = true
 				return true
 			}

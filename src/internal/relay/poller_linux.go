@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,7 @@ type pollConn struct {
 	wt     time.Duration // write_timeout; 0: none
 	out    [2]bool       // socket i is watched for writable too
 	moved  bool          // bytes moved since the last sweep
+	kaSet  bool          // the provider's keep-alive is on (the sweep turns it on)
 	quiet  time.Time     // since when nothing has moved
 	stuck  time.Time     // since when bytes wait for the device without it taking any; zero: not
 	stuckN int64         // h[1].bytes when stuck was set
@@ -55,6 +57,34 @@ type poller struct {
 	mu    sync.Mutex
 	conns map[int]*pollConn // by either of its descriptors
 	pipes [][2]int          // empty pipes kept for reuse
+	// Sockets a setup goroutine waits for (setup_linux.go): their events only wake it.
+	waiters map[int]*sock
+}
+
+// sock is a raw socket in setup.
+type sock struct {
+	fd    int
+	inSet bool          // in the poller's epoll set (as a waiter until the poller takes it)
+	wake  chan struct{} // the poller's signal: s had an event (or a forced Shutdown)
+	seq   atomic.Uint32 // events the poller passed on, so that none is lost at the hand-over
+	ev    atomic.Uint32 // the last event's mask
+}
+
+func newSock(fd int) *sock { return &sock{fd: fd, wake: make(chan struct{}, 1)} }
+
+// ready passes an event for s on to its setup goroutine. Called by the poller with p.mu held.
+func (s *sock) ready(ev uint32) {
+	s.ev.Store(ev)
+	s.seq.Add(1)
+	s.kick()
+}
+
+// kick wakes the goroutine waiting for s, if any (and the next one to wait, if none).
+func (s *sock) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 var (
@@ -74,7 +104,7 @@ func getPoller() *poller {
 			syscall.Close(epfd)
 			return
 		}
-		thePoller = &poller{epfd: epfd, file: file, wait: wait, conns: map[int]*pollConn{}}
+		thePoller = &poller{epfd: epfd, file: file, wait: wait, conns: map[int]*pollConn{}, waiters: map[int]*sock{}}
 		go thePoller.run()
 		go thePoller.sweep()
 	})
@@ -104,7 +134,7 @@ func dupFD(c syscall.Conn) (int, error) {
 
 // testHookHandOver, when set (by tests), runs while pollStart hands rc's sockets over: both
 // duplicated, nothing of the poller's set up yet.
-var testHookHandOver func(rc *relayed)
+var testHookHandOver atomic.Pointer[func(rc *relayed)] // atomic: the test sets it, then connects
 
 // pollStart hands rc to the poller; false: it could not (not two TCP sockets, no epoll), and
 // rc is untouched.
@@ -123,8 +153,8 @@ func pollStart(rc *relayed, idle, wt time.Duration) bool {
 		syscall.Close(dfd)
 		return false
 	}
-	if testHookHandOver != nil {
-		testHookHandOver(rc)
+	if f := testHookHandOver.Load(); f != nil {
+		(*f)(rc)
 	}
 	pc := &pollConn{rc: rc, fd: [2]int{dfd, ufd}, idle: idle, wt: wt, quiet: time.Now()}
 	pc.h[0].pipe, pc.h[1].pipe = [2]int{-1, -1}, [2]int{-1, -1}
@@ -204,11 +234,47 @@ func (p *poller) run() {
 func (p *poller) handle(events []syscall.EpollEvent) {
 	p.mu.Lock()
 	for _, ev := range events {
-		if pc := p.conns[int(ev.Fd)]; pc != nil && !pc.closed {
-			p.pump(pc)
+		if pc := p.conns[int(ev.Fd)]; pc != nil {
+			if !pc.closed {
+				p.pumpEvent(pc, int(ev.Fd), ev.Events)
+			}
+		} else if s := p.waiters[int(ev.Fd)]; s != nil {
+			s.ready(ev.Events)
 		}
 	}
 	p.mu.Unlock()
+}
+
+// pumpEvent moves what the event ev on pc's socket fd lets move: readable, the direction it is
+// the source of; writable with bytes waiting for it, the one it is the destination of (an
+// error or hang-up, both). Trying a direction with nothing to move would be a splice that
+// finds nothing (EPOLLOUT, once watched, comes with every event of the socket).
+func (p *poller) pumpEvent(pc *pollConn, fd int, ev uint32) {
+	i := 0
+	if fd == pc.fd[1] {
+		i = 1
+	}
+	const fail = syscall.EPOLLERR | syscall.EPOLLHUP
+	if ev&(syscall.EPOLLIN|syscall.EPOLLRDHUP|fail) != 0 {
+		if err := p.pumpHalf(pc, i); err != nil {
+			p.close(pc)
+			return
+		}
+	}
+	if ev&fail != 0 || ev&syscall.EPOLLOUT != 0 && pc.h[1-i].pending > 0 {
+		if err := p.pumpHalf(pc, 1-i); err != nil {
+			p.close(pc)
+			return
+		}
+	}
+	p.closeIfDone(pc)
+}
+
+// closeIfDone closes pc when both directions have ended and delivered all they had.
+func (p *poller) closeIfDone(pc *pollConn) {
+	if pc.h[0].eof && pc.h[1].eof && pc.h[0].pending == 0 && pc.h[1].pending == 0 {
+		p.close(pc)
+	}
 }
 
 // pump moves what both directions of pc can move now, and closes pc when both have ended or
@@ -220,9 +286,7 @@ func (p *poller) pump(pc *pollConn) {
 			return
 		}
 	}
-	if pc.h[0].eof && pc.h[1].eof && pc.h[0].pending == 0 && pc.h[1].pending == 0 {
-		p.close(pc)
-	}
+	p.closeIfDone(pc)
 }
 
 const spliceMax = 1 << 16 // a pipe's default capacity: a read into an empty pipe never blocks on it
@@ -245,11 +309,6 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 			h.pending -= int(n)
 			h.bytes += int64(n)
 			pc.moved = true
-			if h.pending == 0 && pc.out[1-i] {
-				if err := p.watch(pc, 1-i, false); err != nil {
-					return err
-				}
-			}
 			if h.pending == 0 && h.eof {
 				shutdownFD(dst, syscall.SHUT_WR)
 			}
@@ -285,14 +344,14 @@ func (p *poller) pumpHalf(pc *pollConn, i int) error {
 
 const spliceFlags = 0x1 | 0x2 // SPLICE_F_MOVE | SPLICE_F_NONBLOCK
 
-// pollIn is what the poller watches a socket for; EPOLLOUT is added while bytes wait for it.
+// pollIn is what the poller watches a socket for; EPOLLOUT is added once bytes wait for it.
 // (EPOLLET is spelt out: its sign in package syscall differs between architectures.)
 const (
 	epollET        = 1 << 31
 	pollIn  uint32 = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
 )
 
-// events is what the poller watches pc's socket i for: readable, and writable while bytes wait
+// events is what the poller watches pc's socket i for: readable, and writable once bytes waited
 // for it (see watch).
 func (pc *pollConn) events(i int) uint32 {
 	ev := pollIn
@@ -316,7 +375,9 @@ func (p *poller) modify(pc *pollConn, i int) error {
 	return epollCtl(p.epfd, syscall.EPOLL_CTL_MOD, pc.fd[i], &ev)
 }
 
-// watch asks for (or stops asking for) pc's socket i becoming writable.
+// watch asks for pc's socket i becoming writable, from now on: with edge-triggered events
+// EPOLLOUT comes only when a full socket has room again, so it costs nothing while the socket
+// keeps up, and is not taken back (one epoll_ctl saved each time a socket fills).
 func (p *poller) watch(pc *pollConn, i int, out bool) error {
 	if pc.out[i] == out {
 		return nil
@@ -361,9 +422,11 @@ func (p *poller) close(pc *pollConn) {
 		p.putPipe(&pc.h[i])
 	}
 	for _, fd := range pc.fd {
-		// The duplicate is the socket's only descriptor: closing it takes it out of the
-		// epoll set.
-		delete(p.conns, fd)
+		// The duplicate (or the raw socket) is the socket's only descriptor: closing it takes
+		// it out of the epoll set. A pc closed before it was taken in is in no map.
+		if p.conns[fd] == pc {
+			delete(p.conns, fd)
+		}
 		closeFD(fd)
 	}
 	pc.rc.upBytes, pc.rc.downBytes = pc.h[0].bytes, pc.h[1].bytes
@@ -380,6 +443,12 @@ func (p *poller) sweep() {
 		for fd, pc := range p.conns {
 			if fd != pc.fd[0] {
 				continue
+			}
+			if !pc.kaSet {
+				// Here, not at the hand-over: a connection shorter than a second never
+				// needs it, and the handshake does not wait for these calls.
+				pc.kaSet = true
+				keepAliveFD(pc.fd[1])
 			}
 			if p.stalled(pc, now) {
 				p.closeStalled(pc)
@@ -399,7 +468,7 @@ func (p *poller) sweep() {
 // stalled reports whether bytes have waited for pc's device for write_timeout without it
 // taking one. Called with p.mu held, once a second.
 func (p *poller) stalled(pc *pollConn, now time.Time) bool {
-	if pc.wt <= 0 || !pc.out[0] || pc.h[1].pending == 0 {
+	if pc.wt <= 0 || pc.h[1].pending == 0 { // bytes wait in the pipe only when the device is full
 		pc.stuck = time.Time{}
 		return false
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/airelay/airelay/src/internal/access"
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/egress"
 	"github.com/airelay/airelay/src/internal/sni"
 	"github.com/airelay/airelay/src/internal/stats"
 	"github.com/airelay/airelay/src/internal/usage"
@@ -37,23 +38,33 @@ type Relay struct {
 	Table func() *config.Table
 	Stats *stats.Registry
 	// Dial connects to a provider; addr is host:port (the SNI name and 443, or the provider's
-	// connect override).
+	// connect override). It may leave TCP keep-alive off: the relay turns it on
+	// (egress.KeepAliveConfig) itself, off the handshake's path (the poller's sweep).
 	Dial func(ctx context.Context, p *config.Provider, network, addr string) (net.Conn, error)
 	MAC  func(netip.Addr) net.HardwareAddr // neighbour lookup; nil → none
+	// Direct, when set, lets the relay connect to a provider itself (setup_linux.go): the
+	// addresses to try for addr in order and the interface to bind to ("" none); ok false
+	// when the provider's egress is a proxy, and Dial is used.
+	Direct func(ctx context.Context, p *config.Provider, network, addr string) (to []netip.AddrPort, iface string, ok bool, err error)
 	// Guard adds schedules and daily quotas to the client rules; nil: the rules alone.
 	Guard *access.Guard
 	Log   *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*net.TCPConn]usage.ID // open connections, by the device they count for
-	perDevice map[usage.ID]int          // open connections per device, for max_conns_per_device
+	lsocks    map[*sock]struct{} // listening sockets serveRaw waits for: Shutdown wakes them
+	conns     map[any]usage.ID   // open connections (*net.TCPConn, *rawConn), by the device they count for
+	perDevice map[usage.ID]int   // open connections per device, for max_conns_per_device
 	active    atomic.Int64
 	slot      chan struct{} // signalled when a connection ends, for max_conns
 	closing   atomic.Bool
 	forced    atomic.Bool  // Shutdown's deadline passed: what is left is closed
 	capLogged atomic.Int64 // when a refusal past max_conns_per_device was last logged (unix ns)
 }
+
+// testHookSocket, when set (by tests), is called with each provider socket the relay opens
+// itself (setup_linux.go), before it connects.
+var testHookSocket atomic.Pointer[func(fd int)] // atomic: the test sets it, then connects
 
 // helloBufs holds read buffers for ClientHellos; a buffer is held only until the hello is
 // forwarded, so a handful serve any number of established connections.
@@ -80,7 +91,8 @@ func (r *Relay) init() {
 	r.mu.Lock()
 	if r.listeners == nil {
 		r.listeners = map[net.Listener]struct{}{}
-		r.conns = map[*net.TCPConn]usage.ID{}
+		r.lsocks = map[*sock]struct{}{}
+		r.conns = map[any]usage.ID{}
 		r.perDevice = map[usage.ID]int{}
 		r.slot = make(chan struct{}, 1)
 	}
@@ -98,23 +110,20 @@ func (r *Relay) Serve(ln net.Listener) error {
 		delete(r.listeners, ln)
 		r.mu.Unlock()
 	}()
+	if tl, ok := ln.(*net.TCPListener); ok {
+		if served, err := r.serveRaw(tl); served {
+			return err
+		}
+	}
 	var backoff time.Duration
 	for {
-		// Past max_conns, stop accepting: new connections wait in the kernel's queue.
-		for r.active.Load() >= int64(r.Table().Main.MaxConns) && !r.closing.Load() {
-			select {
-			case <-r.slot:
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
+		r.waitSlot()
 		c, err := ln.Accept()
 		if err != nil {
 			if r.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			if backoff = acceptBackoff(err, backoff); backoff > 0 {
 				r.Log.Warn("relay accept failed; retrying", "err", err, "backoff", backoff)
 				time.Sleep(backoff)
 				continue
@@ -132,13 +141,32 @@ func (r *Relay) Serve(ln net.Listener) error {
 	}
 }
 
+// waitSlot waits while max_conns connections are open: new ones wait in the kernel's queue.
+func (r *Relay) waitSlot() {
+	for r.active.Load() >= int64(r.Table().Main.MaxConns) && !r.closing.Load() {
+		select {
+		case <-r.slot:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// backoff is how long to wait before accepting again after err; 0: err is not worth retrying.
+func acceptBackoff(err error, last time.Duration) time.Duration {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
+		return min(max(2*last, 5*time.Millisecond), time.Second)
+	}
+	return 0
+}
+
 // isTemporary reports accept errors worth retrying (EMFILE, ENFILE, ECONNABORTED…).
 func isTemporary(err error) bool {
 	var t interface{ Temporary() bool }
 	return errors.As(err, &t) && t.Temporary()
 }
 
-func (r *Relay) track(c *net.TCPConn, add bool) {
+func (r *Relay) track(c any, add bool) {
 	r.mu.Lock()
 	if add {
 		r.conns[c] = usage.ID{}
@@ -165,7 +193,7 @@ func (r *Relay) track(c *net.TCPConn, add bool) {
 
 // claim counts open connection c for device id; false when the device already has max open
 // connections (max_conns_per_device), and c is not counted for it.
-func (r *Relay) claim(c *net.TCPConn, id usage.ID, max int) bool {
+func (r *Relay) claim(c any, id usage.ID, max int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.conns[c]; !ok || max > 0 && r.perDevice[id] >= max {
@@ -188,6 +216,9 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	for ln := range r.listeners {
 		ln.Close()
 	}
+	for ls := range r.lsocks {
+		ls.kick() // its Serve sees closing, not a second later
+	}
 	r.mu.Unlock()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -197,7 +228,12 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 			r.forced.Store(true) // a connection the poller is taking now is closed by pollStart
 			r.mu.Lock()
 			for c := range r.conns {
-				c.Close()
+				switch c := c.(type) {
+				case net.Conn:
+					c.Close()
+				case *rawConn:
+					c.kick() // its setup sees forced and ends
+				}
 			}
 			r.mu.Unlock()
 			if p := getPoller(); p != nil {
@@ -211,23 +247,97 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 }
 
 // handle sets a connection up (hello, match, access, dial, hello forwarded) and hands it to
-// two fresh copy goroutines (see relayed), so the stack this setup grew, dial included, is not
-// kept for the connection's life.
+// the poller or two fresh copy goroutines (see relayed), so the stack this setup grew, dial
+// included, is not kept for the connection's life. setup_linux.go does the same steps on raw
+// sockets; the steps they share are the methods below.
 func (r *Relay) handle(c *net.TCPConn) {
+	var from netip.AddrPort
+	if ap, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		from = ap.AddrPort()
+	}
+	t := r.Table()
+	mac, ok := r.admit(c, t, from)
+	if !ok {
+		c.Close()
+		r.track(c, false)
+		return
+	}
+	bufp := helloBufs.Get().(*[]byte)
+	hello, name, err := readHello(c, *bufp, t.Main.HelloTimeout)
+	if err != nil {
+		r.helloFailed(from, err)
+		helloBufs.Put(bufp)
+		c.Close()
+		r.track(c, false)
+		return
+	}
+	r.proceed(c, t, from, mac, bufp, hello, name)
+}
+
+// proceed is handle past the ClientHello (in bufp): on to the provider, tls_fallback or an
+// alert. It owns c.
+func (r *Relay) proceed(c *net.TCPConn, t *config.Table, from netip.AddrPort, mac net.HardwareAddr, bufp *[]byte, hello []byte, name string) {
 	handedOff := false
 	defer func() {
+		if bufp != nil {
+			helloBufs.Put(bufp)
+		}
 		if !handedOff {
 			c.Close()
 			r.track(c, false)
 		}
 	}()
-	t := r.Table()
-	var from netip.AddrPort
-	if ap, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		from = ap.AddrPort()
+	p := r.match(t, name)
+	if p == nil {
+		r.fallback(c, t, hello, name, from)
+		return
 	}
-	// One device (its MAC, else its IPv4 address or IPv6 /64) holds at most
-	// max_conns_per_device of the relay's connections, so it cannot take every slot.
+	sc, dec, ok := r.decide(t, p, from, mac, name)
+	if !ok {
+		alert(c, deniedAlert)
+		return
+	}
+	r.dialGo(c, t, p, from, name, sc, dec, &bufp, hello, &handedOff)
+}
+
+// dialGo dials p with r.Dial, forwards the hello and starts the relayed connection; it owns sc
+// and, once *handedOff is set, c. The hello's buffer goes back to the pool once sent.
+func (r *Relay) dialGo(c *net.TCPConn, t *config.Table, p *config.Provider, from netip.AddrPort, name string, sc stats.Conn, dec access.Decision, bufp **[]byte, hello []byte, handedOff *bool) {
+	addr := providerAddr(p, name)
+	ctx, cancel := context.WithTimeout(context.Background(), t.Main.ConnectTimeout)
+	up, err := r.Dial(ctx, p, "tcp", addr)
+	cancel()
+	if err != nil {
+		r.dialFailed(sc, from, p, addr, err)
+		alert(c, internalErrorAlert)
+		return
+	}
+	_ = up.SetWriteDeadline(time.Now().Add(t.Main.ConnectTimeout))
+	if _, err := up.Write(hello); err != nil {
+		up.Close()
+		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+		sc.End()
+		r.Log.Warn("relay: upstream write failed", "provider", p.ID, "err", err)
+		alert(c, internalErrorAlert)
+		return
+	}
+	nhello := int64(len(hello))
+	helloBufs.Put(*bufp)
+	*bufp = nil
+	r.Log.Debug("relay: open", "client", from.Addr().String(), "provider", p.ID, "sni", name, "upstream", up.RemoteAddr().String())
+	*handedOff = true
+	rc := &relayed{r: r, key: c, c: c, up: up, sc: sc, from: from, provider: p.ID, up0: nhello}
+	if dec.CutIn > 0 { // schedule_cut: the window closes while the connection may still be open
+		rc.cut = time.AfterFunc(dec.CutIn, rc.cutNow)
+	}
+	rc.start(t.Main.IdleTimeout, t.Main.WriteTimeout)
+}
+
+// admit counts connection c (its key in r.conns) for its device and returns the device's MAC;
+// false: the device (its MAC, else its IPv4 address or IPv6 /64) already holds
+// max_conns_per_device of the relay's connections, so that it cannot take every slot, and c
+// is to be closed.
+func (r *Relay) admit(c any, t *config.Table, from netip.AddrPort) (net.HardwareAddr, bool) {
 	var mac net.HardwareAddr
 	if r.MAC != nil {
 		mac = r.MAC(from.Addr())
@@ -237,84 +347,60 @@ func (r *Relay) handle(c *net.TCPConn) {
 			r.capLogged.Store(now)
 			r.Log.Info("relay: device at max_conns_per_device; connection closed", "client", from.Addr().String(), "mac", macString(mac), "max", t.Main.MaxConnsPerDevice)
 		}
-		return
+		return mac, false
 	}
+	return mac, true
+}
 
-	bufp := helloBufs.Get().(*[]byte)
-	hello, name, err := readHello(c, *bufp, t.Main.HelloTimeout)
-	defer func() {
-		if bufp != nil {
-			helloBufs.Put(bufp)
-		}
-	}()
-	if err != nil {
-		if errors.Is(err, sni.ErrNotTLS) || errors.Is(err, errNoData) {
-			r.Log.Debug("relay: not TLS", "client", from.String(), "err", err)
-		} else {
-			r.Log.Info("relay: unreadable ClientHello", "client", from.String(), "err", err)
-		}
-		return
+func (r *Relay) helloFailed(from netip.AddrPort, err error) {
+	if errors.Is(err, sni.ErrNotTLS) || errors.Is(err, errNoData) {
+		r.Log.Debug("relay: not TLS", "client", from.String(), "err", err)
+	} else {
+		r.Log.Info("relay: unreadable ClientHello", "client", from.String(), "err", err)
 	}
-	var p *config.Provider
+}
+
+// match is the provider serving name; nil: tls_fallback or an alert.
+func (r *Relay) match(t *config.Table, name string) *config.Provider {
 	if t.Main.Enabled && name != "" {
-		p = t.MatchHost(name)
+		return t.MatchHost(name)
 	}
-	if p == nil {
-		r.fallback(c, t, hello, name, from)
-		return
-	}
+	return nil
+}
 
+// decide counts the connection for its device and provider and checks its access. false: it
+// is refused, counted and logged before the device hears of it (so whoever looks after the
+// device's error finds why), and sc has ended.
+func (r *Relay) decide(t *config.Table, p *config.Provider, from netip.AddrPort, mac net.HardwareAddr, name string) (stats.Conn, access.Decision, bool) {
 	dev := r.Stats.Device(from.Addr())
 	dev.SetMAC(mac)
 	client := t.ClientFor(from.Addr(), mac)
 	sc := r.Stats.Begin(dev, p.ID)
-	defer func() {
-		if !handedOff {
-			sc.End()
-		}
-	}()
 	sc.Each(func(k *stats.Counters) { k.Conns.Add(1) })
 	dec := r.Guard.Check(t, client, p, from.Addr(), access.Relay)
 	if !dec.Allowed {
-		// Counted and logged before the device hears of it: whoever looks after the device's
-		// error finds why.
 		sc.Each(func(k *stats.Counters) { k.Denied.Add(1) })
 		r.Log.Info("relay: denied", "client", from.Addr().String(), "mac", macString(mac), "provider", p.ID, "sni", name, "why", dec.Code())
-		alert(c, deniedAlert)
-		return
+		sc.End()
+		return sc, dec, false
 	}
+	return sc, dec, true
+}
 
-	addr := p.Connect
-	if addr == "" {
-		addr = net.JoinHostPort(name, "443")
+// dialFailed counts and logs a provider that could not be reached, and ends sc.
+func (r *Relay) dialFailed(sc stats.Conn, from netip.AddrPort, p *config.Provider, addr string, err error) {
+	sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+	sc.End()
+	r.Log.Warn("relay: dial failed", "client", from.Addr().String(), "provider", p.ID, "addr", addr, "err", err)
+}
+
+// providerAddr is where a connection for name goes: the provider's connect override, else the
+// name itself on 443.
+func providerAddr(p *config.Provider, name string) string {
+	if p.Connect != "" {
+		return p.Connect
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), t.Main.ConnectTimeout)
-	up, err := r.Dial(ctx, p, "tcp", addr)
-	cancel()
-	if err != nil {
-		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
-		r.Log.Warn("relay: dial failed", "client", from.Addr().String(), "provider", p.ID, "addr", addr, "err", err)
-		alert(c, internalErrorAlert)
-		return
-	}
-	_ = up.SetWriteDeadline(time.Now().Add(t.Main.ConnectTimeout))
-	if _, err := up.Write(hello); err != nil {
-		up.Close()
-		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
-		r.Log.Warn("relay: upstream write failed", "provider", p.ID, "err", err)
-		alert(c, internalErrorAlert)
-		return
-	}
-	nhello := int64(len(hello))
-	helloBufs.Put(bufp)
-	bufp = nil
-	r.Log.Debug("relay: open", "client", from.Addr().String(), "provider", p.ID, "sni", name, "upstream", up.RemoteAddr().String())
-	handedOff = true
-	rc := &relayed{r: r, c: c, up: up, sc: sc, from: from, provider: p.ID, up0: nhello}
-	if dec.CutIn > 0 { // schedule_cut: the window closes while the connection may still be open
-		rc.cut = time.AfterFunc(dec.CutIn, rc.cutNow)
-	}
-	rc.start(t.Main.IdleTimeout, t.Main.WriteTimeout)
+	return net.JoinHostPort(name, "443")
 }
 
 // relayed is a connection past its setup: two goroutines copy it, one each way, and the one
@@ -322,8 +408,9 @@ func (r *Relay) handle(c *net.TCPConn) {
 // blocked copy needs.
 type relayed struct {
 	r        *Relay
-	c        *net.TCPConn
-	up       net.Conn
+	key      any          // in r.conns
+	c        *net.TCPConn // nil when set up raw (setup_linux.go)
+	up       net.Conn     // nil when set up raw
 	sc       stats.Conn
 	from     netip.AddrPort
 	provider string
@@ -346,13 +433,18 @@ func (rc *relayed) cutNow() {
 		(*f)()
 		return
 	}
-	rc.c.Close()
-	rc.up.Close()
+	if rc.c != nil {
+		rc.c.Close()
+		rc.up.Close()
+	}
 }
 
 func (rc *relayed) start(idle, wt time.Duration) {
 	if pollStart(rc, idle, wt) {
-		return
+		return // the poller's sweep turns the provider's keep-alive on
+	}
+	if tc, ok := rc.up.(*net.TCPConn); ok {
+		_ = tc.SetKeepAliveConfig(egress.KeepAliveConfig)
 	}
 	rc.left.Store(2)
 	go rc.copyDown(idle, wt)
@@ -383,11 +475,13 @@ func (rc *relayed) done() {
 	if rc.cut != nil {
 		rc.cut.Stop()
 	}
-	rc.up.Close()
-	rc.c.Close()
+	if rc.c != nil {
+		rc.up.Close()
+		rc.c.Close()
+	}
 	rc.sc.AddBytes(uint64(rc.upBytes+rc.up0), uint64(rc.downBytes))
 	rc.sc.End()
-	rc.r.track(rc.c, false)
+	rc.r.track(rc.key, false)
 	rc.r.Log.Debug("relay: closed", "client", rc.from.Addr().String(), "provider", rc.provider, "up", rc.upBytes+rc.up0, "down", rc.downBytes)
 }
 

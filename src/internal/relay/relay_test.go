@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/airelay/airelay/src/internal/access"
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/egress"
 	"github.com/airelay/airelay/src/internal/stats"
 	"github.com/airelay/airelay/src/internal/testnet"
 	"github.com/airelay/airelay/src/testca"
@@ -38,7 +40,13 @@ type env struct {
 	logs     *bytes.Buffer
 }
 
-func newEnv(t *testing.T, extra string) *env {
+// netConnPath, set by TestNetConnPath, makes newEnv's relay set connections up on net.Conns
+// (no Direct), as it does on 386 and elsewhere than Linux.
+var netConnPath bool
+
+// newEnv starts a relay with the fake provider and the router UI; opts set its fields before it
+// serves (they are not to change after: the raw setup path reads them with no lock).
+func newEnv(t *testing.T, extra string, opts ...func(*Relay)) *env {
 	t.Helper()
 	ca, err := testca.New("airelay test CA")
 	if err != nil {
@@ -52,10 +60,20 @@ func newEnv(t *testing.T, extra string) *env {
 		Table: e.table.Load,
 		Stats: e.stats,
 		Dial: func(ctx context.Context, p *config.Provider, network, addr string) (net.Conn, error) {
-			var d net.Dialer
+			d := net.Dialer{KeepAlive: -1} // as the service's: the relay turns it on itself
 			return d.DialContext(ctx, network, addr)
 		},
+		Direct: func(ctx context.Context, p *config.Provider, network, addr string) ([]netip.AddrPort, string, bool, error) {
+			d := egress.Dialer{AllowPrivate: true}
+			return d.DirectAddrs(ctx, network, addr)
+		},
 		Log: slog.New(slog.NewTextHandler(syncWriter{e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, o := range opts {
+		o(e.relay)
+	}
+	if netConnPath {
+		e.relay.Direct = nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -553,7 +571,11 @@ func TestOpenConnectionsHoldNoGoroutine(t *testing.T) {
 // schedule_cut after, even once the poller holds its sockets; the provider keeps talking all
 // along, so neither side's idle timeout could have ended it.
 func TestScheduleCut(t *testing.T) {
-	e := newEnv(t, "")
+	start := time.Now()
+	clock := time.Date(2026, 12, 7, 11, 59, 59, 0, time.UTC) // the window closes in 1s
+	g := &access.Guard{Clock: func() time.Time { return clock.Add(time.Since(start)) }}
+	g.SetZone(time.UTC)
+	e := newEnv(t, "", func(r *Relay) { r.Guard = g })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -587,11 +609,6 @@ func TestScheduleCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.table.Store(tb)
-	start := time.Now()
-	clock := time.Date(2026, 12, 7, 11, 59, 59, 0, time.UTC) // the window closes in 1s
-	g := &access.Guard{Clock: func() time.Time { return clock.Add(time.Since(start)) }}
-	g.SetZone(time.UTC)
-	e.relay.Guard = g
 	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -636,8 +653,9 @@ func TestCutWhileHandedOver(t *testing.T) {
 			tb.Main.IdleTimeout = time.Hour // only the cut can end it within the test's deadline
 			e.table.Store(&tb)
 			var once sync.Once
-			testHookHandOver = func(rc *relayed) { once.Do(func() { tc.cut(e, rc) }) }
-			t.Cleanup(func() { testHookHandOver = nil })
+			hook := func(rc *relayed) { once.Do(func() { tc.cut(e, rc) }) }
+			testHookHandOver.Store(&hook)
+			t.Cleanup(func() { testHookHandOver.Store(nil) })
 			c := tls.Client(mustDial(t, e.addr), &tls.Config{RootCAs: e.ca.Pool(), ServerName: "api.openai.com"})
 			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 			err := c.Handshake()

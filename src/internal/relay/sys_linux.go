@@ -53,7 +53,3 @@ func spliceFD(from, to int, n int) (int, error) {
 }
 
 func closeFD(fd int) { syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) }
-
-// shutdownFD is syscall.Shutdown (not raw: SYS_SHUTDOWN does not exist on every Linux target,
-// 386 has socketcall); it runs only when one side has ended.
-func shutdownFD(fd, how int) { syscall.Shutdown(fd, how) }

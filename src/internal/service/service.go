@@ -204,7 +204,7 @@ func newService(opts Options, t *config.Table) *Service {
 		return m
 	}
 	s.home = newHome(s.stats, t)
-	s.relay = &relay.Relay{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Guard: s.home.guard, Log: s.log}
+	s.relay = &relay.Relay{Table: s.table.Load, Stats: s.stats, Dial: s.dialRelay, Direct: s.direct, MAC: mac, Guard: s.home.guard, Log: s.log}
 	s.gateway = gateway.New(gateway.Options{Table: s.table.Load, Stats: s.stats, Dial: s.dial, MAC: mac, Guard: s.home.guard, Log: s.log})
 	s.dns = &dnsserver.Handler{Table: s.table.Load, Log: s.log, Servers: s.resolver.Upstreams}
 	s.apply(t)
@@ -247,14 +247,33 @@ func (s *Service) logFallback(t *config.Table) {
 // an upstream IP) are trusted; names are resolved upstream and private results refused unless
 // allow_private.
 func (s *Service) dial(ctx context.Context, p *config.Provider, network, addr string) (net.Conn, error) {
-	t := s.table.Load()
-	d := egress.Dialer{
-		Spec:         p.Egress,
-		Timeout:      t.Main.ConnectTimeout,
-		Resolve:      s.resolver.LookupNetIP,
-		AllowPrivate: p.AllowPrivate || (p.Connect != "" && addr == p.Connect),
+	return s.dialWith(ctx, p, network, addr, false)
+}
+
+// dialRelay is dial for the relay, which turns keep-alive on itself once the ClientHello is
+// sent (relay.Relay.Dial).
+func (s *Service) dialRelay(ctx context.Context, p *config.Provider, network, addr string) (net.Conn, error) {
+	return s.dialWith(ctx, p, network, addr, true)
+}
+
+// direct is what the relay connects to itself for p: dialWith's addresses and interface
+// (egress.Dialer.DirectAddrs).
+func (s *Service) direct(ctx context.Context, p *config.Provider, network, addr string) ([]netip.AddrPort, string, bool, error) {
+	return s.dialer(p, addr, true).DirectAddrs(ctx, network, addr)
+}
+
+func (s *Service) dialWith(ctx context.Context, p *config.Provider, network, addr string, keepAliveLater bool) (net.Conn, error) {
+	return s.dialer(p, addr, keepAliveLater).DialContext(ctx, network, addr)
+}
+
+func (s *Service) dialer(p *config.Provider, addr string, keepAliveLater bool) *egress.Dialer {
+	return &egress.Dialer{
+		Spec:           p.Egress,
+		Timeout:        s.table.Load().Main.ConnectTimeout,
+		Resolve:        s.resolver.LookupNetIP,
+		AllowPrivate:   p.AllowPrivate || (p.Connect != "" && addr == p.Connect),
+		KeepAliveLater: keepAliveLater,
 	}
-	return d.DialContext(ctx, network, addr)
 }
 
 func listenAddrOf(t *config.Table, role string) string {
