@@ -264,15 +264,18 @@ func TestServeReloadStop(t *testing.T) {
 		t.Fatal("old tls listener still accepts")
 	}
 
-	// SIGTERM while a response is streaming: it completes, then Run returns.
+	// SIGTERM while a response is streaming: it completes, then Run returns. The connections
+	// before it have ended first, so that the one counted open is the stream's, accepted (one
+	// still in the listener's queue when SIGTERM closes the listener is reset by the kernel).
+	h.waitIdle("openai")
 	got := make(chan string, 1)
-	go func() { b, _ := h.tlsGet(moved, "/slow"); got <- b }()
+	go func() { b, err := h.tlsGet(moved, "/slow"); got <- fmt.Sprint(b, err) }()
 	h.waitActive("openai", 1)
 	h.sig <- syscall.SIGTERM
 	select {
 	case b := <-got:
 		if !strings.Contains(b, "backend /slow") {
-			t.Fatalf("in-flight response cut by SIGTERM: %q", b)
+			t.Fatalf("in-flight response cut by SIGTERM: %q\n%s", b, h.logs.String())
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("in-flight response never finished")
@@ -288,6 +291,27 @@ func TestServeReloadStop(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), "msg=stopped") {
 		t.Fatal("no stopped line")
+	}
+}
+
+// waitIdle waits until provider p has no open connection.
+func (h *harness) waitIdle(p string) {
+	h.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		idle := true
+		for _, ps := range h.status().Providers {
+			if ps.ID == p && ps.Active != 0 {
+				idle = false
+			}
+		}
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("provider %s kept open connections", p)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
