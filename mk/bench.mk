@@ -18,7 +18,7 @@ BENCH_ARGS  := $(if $(BENCH_QUICK),-quick) -airelay $(BENCH_DIR)/airelay -dist $
 # The profiling build: airelay plus a pprof listener, added through -overlay (never in src/).
 BENCH_PPROF_OVERLAY := $(BENCH_DIR)/pprof-overlay.json
 
-.PHONY: bench bench-deps bench-build bench-footprint bench-profile bench-probe size size-build
+.PHONY: bench bench-deps bench-build bench-footprint bench-profile bench-probe size size-build size-floor
 bench: bench-deps bench-build bench-footprint
 	@mkdir -p $(BENCH_OUT)
 	$(BENCH_DIR)/airbench $(BENCH_ARGS)
@@ -41,6 +41,14 @@ size-build: embed-src
 
 size: size-build
 	$(GO) run ./bench/cmd/airbench size $(SIZE_BIN)
+
+# `make size-floor`: airelay's mipsle binary beside bench/floor (only what airelay must link),
+# both built as `make cross` builds the daemon, raw and gzip -9 (the .ipk's compression).
+size-floor: embed-src
+	@mkdir -p $(BENCH_DIR)
+	cd $(SRC_DIR) && CGO_ENABLED=0 GOOS=linux GOARCH=mipsle GOMIPS=softfloat $(GO) build $(GOFLAGS_REL) -o $(abspath $(BENCH_DIR))/size-airelay $(PKG)
+	CGO_ENABLED=0 GOOS=linux GOARCH=mipsle GOMIPS=softfloat $(GO) build $(GOFLAGS_REL) -o $(BENCH_DIR)/size-floor ./bench/floor
+	@for f in airelay floor; do printf '%-8s mipsle %9d bytes, gzip -9 %9d bytes\n' $$f $$(wc -c < $(BENCH_DIR)/size-$$f) $$(gzip -9 -c $(BENCH_DIR)/size-$$f | wc -c); done
 
 # `make cross` and `make ipk` on a copy of the tree, so that the bench never races other work
 # for dist/.
