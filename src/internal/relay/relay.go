@@ -213,13 +213,18 @@ func (r *Relay) Shutdown(ctx context.Context) error {
 	r.init()
 	r.closing.Store(true)
 	r.mu.Lock()
+	lns := make([]net.Listener, 0, len(r.listeners))
 	for ln := range r.listeners {
-		ln.Close()
+		lns = append(lns, ln)
 	}
 	for ls := range r.lsocks {
 		ls.kick() // its Serve sees closing, not a second later
 	}
 	r.mu.Unlock()
+	for _, ln := range lns {
+		// Not under r.mu: a listener's Close waits for serveRaw's Control to return.
+		ln.Close()
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for r.active.Load() > 0 {

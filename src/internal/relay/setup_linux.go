@@ -52,6 +52,12 @@ func (c *rawConn) kick() {
 
 var errForced = errors.New("the relay is shutting down")
 
+// listenerLook is how often serveRaw looks whether its listener was closed by its owner (a
+// closed listener leaves the epoll set without an event), in nanoseconds; tests change it.
+var listenerLook atomic.Int64
+
+func init() { listenerLook.Store(int64(time.Second)) }
+
 // await waits until the poller reports an event for s (putting s in the epoll set for events
 // the first time), until the deadline, or until a forced Shutdown.
 func (p *poller) await(r *Relay, s *sock, events uint32, until time.Time) error {
@@ -103,7 +109,8 @@ func (p *poller) release(s *sock) {
 }
 
 // toConn turns s into a *net.TCPConn for the net.Conn path. It leaves the epoll set first: the
-// net.Conn's duplicate would keep the registration (and its events) alive.
+// net.Conn's duplicate would keep the registration (and its events) alive. s's descriptor is
+// closed whatever the outcome (the net.Conn has its own).
 func (p *poller) toConn(s *sock) (*net.TCPConn, error) {
 	p.mu.Lock()
 	if s.inSet {
@@ -175,7 +182,7 @@ func (r *Relay) serveRaw(ln *net.TCPListener) (served bool, err error) {
 		}
 		p.mu.Unlock()
 	}()
-	look := time.NewTimer(time.Second)
+	look := time.NewTimer(time.Duration(listenerLook.Load()))
 	defer look.Stop()
 	var backoff time.Duration
 	for {
@@ -185,9 +192,16 @@ func (r *Relay) serveRaw(ln *net.TCPListener) (served bool, err error) {
 		}
 		aerr = nil
 		drained := false
-		max := int64(r.Table().Main.MaxConns)
+		// Accepted inside Control (which holds the listener open), set up after it: nothing
+		// that takes a lock runs while a Close of the listener may be waiting for Control.
+		var got [32]struct {
+			fd   int
+			from netip.AddrPort
+		}
+		n := 0
+		room := int64(r.Table().Main.MaxConns) - r.active.Load()
 		cerr := raw.Control(func(lfd uintptr) {
-			for r.active.Load() < max {
+			for n < len(got) && int64(n) < room {
 				fd, from, err := acceptFD(int(lfd))
 				switch err {
 				case nil:
@@ -200,13 +214,17 @@ func (r *Relay) serveRaw(ln *net.TCPListener) (served bool, err error) {
 					aerr = os.NewSyscallError("accept4", err)
 					return
 				}
-				// As Go does for every TCP connection: a TLS record is sent when written.
-				_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
-				c := &rawConn{dev: newSock(fd)}
-				r.track(c, true)
-				go r.handleRaw(c, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+				got[n].fd, got[n].from = fd, from
+				n++
 			}
 		})
+		for _, a := range got[:n] {
+			// As Go does for every TCP connection: a TLS record is sent when written.
+			_ = setsockoptInt(a.fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+			c := &rawConn{dev: newSock(a.fd)}
+			r.track(c, true)
+			go r.handleRaw(c, netip.AddrPortFrom(a.from.Addr().Unmap(), a.from.Port()))
+		}
 		if cerr != nil {
 			if r.closing.Load() || errors.Is(cerr, net.ErrClosed) {
 				return true, nil
@@ -223,7 +241,7 @@ func (r *Relay) serveRaw(ln *net.TCPListener) (served bool, err error) {
 		}
 		backoff = 0
 		if drained && !r.closing.Load() { // Shutdown kicks ls after it sets closing
-			look.Reset(time.Second)
+			look.Reset(time.Duration(listenerLook.Load()))
 			select {
 			case <-ls.wake:
 			case <-look.C:
@@ -260,6 +278,8 @@ func (r *Relay) handleRaw(c *rawConn, from netip.AddrPort) {
 	if prov == nil { // tls_fallback or an alert, on the net.Conn path
 		if tc := r.toGo(c); tc != nil {
 			r.proceed(tc, t, from, mac, bufp, hello, name)
+		} else {
+			helloBufs.Put(bufp)
 		}
 		return
 	}
@@ -278,6 +298,7 @@ func (r *Relay) handleRaw(c *rawConn, from netip.AddrPort) {
 		tc := r.toGo(c)
 		if tc == nil {
 			sc.End()
+			helloBufs.Put(bufp)
 			return
 		}
 		handedOff := false
@@ -294,7 +315,7 @@ func (r *Relay) handleRaw(c *rawConn, from netip.AddrPort) {
 	var up *sock
 	sent := 0
 	if err == nil {
-		up, sent, err = r.connect(p, ctx, to, iface, hello)
+		up, sent, err = r.connect(p, ctx, c, to, iface, hello)
 	}
 	if err != nil {
 		r.dialFailed(sc, from, prov, addr, err)
@@ -302,8 +323,10 @@ func (r *Relay) handleRaw(c *rawConn, from netip.AddrPort) {
 		end()
 		return
 	}
-	c.up.Store(up)
-	upSeen := up.seq.Load() // what comes after (the provider's answer) is the poller's
+	// What comes after this (the provider's answer) is the poller's; what the connect's wait
+	// took besides EPOLLOUT (a provider that spoke or hung up at once) brings no later edge.
+	upSeen := up.seq.Load()
+	upMore := up.ev.Load()&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
 	dl, _ := ctx.Deadline()
 	if err := r.writeAll(p, up, hello[sent:], dl); err != nil {
 		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
@@ -323,15 +346,14 @@ func (r *Relay) handleRaw(c *rawConn, from netip.AddrPort) {
 	if dec.CutIn > 0 { // schedule_cut: the window closes while the connection may still be open
 		rc.cut = time.AfterFunc(dec.CutIn, rc.cutNow)
 	}
-	p.startRaw(rc, c.dev, up, devSeen, upSeen, devMore, t.Main.IdleTimeout, t.Main.WriteTimeout)
+	p.startRaw(rc, c.dev, up, devSeen, upSeen, devMore || upMore, t.Main.IdleTimeout, t.Main.WriteTimeout)
 }
 
 // toGo carries c on in the net.Conn path; nil: it could not, and c has ended.
 func (r *Relay) toGo(c *rawConn) *net.TCPConn {
 	tc, err := thePoller.toConn(c.dev)
-	if err != nil {
+	if err != nil { // toConn has closed the socket: its number may be another's by now
 		r.Log.Warn("relay: cannot hand a connection to the net.Conn path", "err", err)
-		closeFD(c.dev.fd)
 		r.track(c, false)
 		return nil
 	}
@@ -381,7 +403,9 @@ func (r *Relay) readHelloRaw(p *poller, s *sock, buf []byte, timeout time.Durati
 			}
 			return nil, "", 0, false, fmt.Errorf("ClientHello cut short after %d bytes: %w", n, errEOF)
 		}
-		more = m == len(buf)-n
+		// A hang-up that came with the bytes (hello and FIN together) brings no later edge
+		// either: the hand-over must look.
+		more = m == len(buf)-n || s.ev.Load()&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
 		n += m
 	}
 }
@@ -389,12 +413,13 @@ func (r *Relay) readHelloRaw(p *poller, s *sock, buf []byte, timeout time.Durati
 var errEOF = errors.New("EOF")
 
 // connect connects to the first of to that answers, each in its share of ctx's time, as
-// egress's direct dial does, and sends what it can of hello at once (sent).
-func (r *Relay) connect(p *poller, ctx context.Context, to []netip.AddrPort, iface string, hello []byte) (s *sock, sent int, err error) {
+// egress's direct dial does, and sends what it can of hello at once (sent). The socket being
+// connected is c.up meanwhile, so that a forced Shutdown's kick ends the wait.
+func (r *Relay) connect(p *poller, ctx context.Context, c *rawConn, to []netip.AddrPort, iface string, hello []byte) (s *sock, sent int, err error) {
 	var first error
 	for i, ap := range to {
 		actx, cancel := egress.ShareOf(ctx, len(to)-i)
-		s, sent, err := r.connectOne(p, actx, ap, iface, hello)
+		s, sent, err := r.connectOne(p, actx, c, ap, iface, hello)
 		cancel()
 		if err == nil {
 			return s, sent, nil
@@ -412,39 +437,36 @@ func (r *Relay) connect(p *poller, ctx context.Context, to []netip.AddrPort, ifa
 // connectOne connects to one address. It writes hello as soon as the connect is started: a
 // connection that is already up (the provider close by) takes it without a wait for its
 // EPOLLOUT, and one that is not returns EAGAIN and gets it once writable (by the caller).
-func (r *Relay) connectOne(p *poller, ctx context.Context, to netip.AddrPort, iface string, hello []byte) (*sock, int, error) {
-	fail := func(op string, err error) error {
-		if errno, ok := err.(syscall.Errno); ok {
-			err = os.NewSyscallError(op, errno)
-		}
-		return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(to), Err: err}
-	}
+func (r *Relay) connectOne(p *poller, ctx context.Context, c *rawConn, to netip.AddrPort, iface string, hello []byte) (*sock, int, error) {
 	fd, err := socketFD(to)
 	if err != nil {
-		return nil, 0, fail("socket", err)
+		return nil, 0, dialError(to, "socket", err)
 	}
 	s := newSock(fd)
+	c.up.Store(s)
+	fail := func(op string, err error) (*sock, int, error) {
+		c.up.Store(nil)
+		p.release(s)
+		return nil, 0, dialError(to, op, err)
+	}
 	if f := testHookSocket.Load(); f != nil {
 		(*f)(fd)
 	}
 	if err := setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1); err != nil {
-		p.release(s)
-		return nil, 0, fail("setsockopt", err)
+		return fail("setsockopt", err)
 	}
 	if iface != "" {
 		if err := bindToDeviceFD(fd, iface); err != nil {
-			p.release(s)
 			if err == syscall.ENODEV {
-				return nil, 0, fail("setsockopt", fmt.Errorf("interface %q does not exist", iface))
+				return fail("setsockopt", fmt.Errorf("interface %q does not exist", iface))
 			}
-			return nil, 0, fail("setsockopt", fmt.Errorf("bind to interface %q: %w", iface, err))
+			return fail("setsockopt", fmt.Errorf("bind to interface %q: %w", iface, err))
 		}
 	}
 	switch err := connectFD(fd, to); err {
 	case nil, syscall.EINPROGRESS:
 	default:
-		p.release(s)
-		return nil, 0, fail("connect", err)
+		return fail("connect", err)
 	}
 	// s is in no epoll set yet, so no event can be missed: the hand-over adds it.
 	switch n, err := writeFD(fd, hello); err {
@@ -452,8 +474,7 @@ func (r *Relay) connectOne(p *poller, ctx context.Context, to netip.AddrPort, if
 		return s, n, nil
 	case syscall.EAGAIN, syscall.EINTR: // not connected yet
 	default: // refused, unreachable…
-		p.release(s)
-		return nil, 0, fail("connect", err)
+		return fail("connect", err)
 	}
 	dl, ok := ctx.Deadline()
 	if !ok {
@@ -461,23 +482,29 @@ func (r *Relay) connectOne(p *poller, ctx context.Context, to netip.AddrPort, if
 	}
 	for {
 		if err := p.await(r, s, pollIn|syscall.EPOLLOUT, dl); err != nil {
-			p.release(s)
-			return nil, 0, fail("connect", err)
+			return fail("connect", err)
 		}
-		// Writable: connected. An error or hang-up: SO_ERROR says which.
+		// Writable: connected. An error or hang-up: SO_ERROR says which; none means the
+		// event was not this socket's (one fetched for an earlier socket of this number).
 		ev := s.ev.Load()
 		if ev&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
-			err := soError(fd)
-			if err == nil {
-				err = syscall.ECONNRESET
+			if err := soError(fd); err != nil {
+				return fail("connect", err)
 			}
-			p.release(s)
-			return nil, 0, fail("connect", err)
+			continue
 		}
 		if ev&syscall.EPOLLOUT != 0 {
 			return s, 0, nil
 		}
 	}
+}
+
+// dialError is what a failed connect says, as Go's dialer says it.
+func dialError(to netip.AddrPort, op string, err error) error {
+	if errno, ok := err.(syscall.Errno); ok {
+		err = os.NewSyscallError(op, errno)
+	}
+	return &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(to), Err: err}
 }
 
 // writeAll writes b to s by until.
@@ -519,9 +546,9 @@ func upAddr(fd int) string {
 
 // startRaw hands a connection set up on raw sockets to the poller. Its sockets may be in the
 // epoll set already as waiters: they stay, and what the setup goroutine left (an event it did
-// not take: seq moved past what it saw; or more of the device's bytes than its buffer took)
-// is acted on now.
-func (p *poller) startRaw(rc *relayed, dev, up *sock, devSeen, upSeen uint32, devMore bool, idle, wt time.Duration) {
+// not take: seq moved past what it saw; or more than it read: bytes past its buffer, a
+// hang-up that came with what it waited for) is acted on now.
+func (p *poller) startRaw(rc *relayed, dev, up *sock, devSeen, upSeen uint32, more bool, idle, wt time.Duration) {
 	pc := &pollConn{rc: rc, fd: [2]int{dev.fd, up.fd}, idle: idle, wt: wt, quiet: time.Now()}
 	pc.h[0].pipe, pc.h[1].pipe = [2]int{-1, -1}, [2]int{-1, -1}
 	pc.out[1] = up.inSet // it waited for its connect with EPOLLOUT
@@ -556,7 +583,7 @@ func (p *poller) startRaw(rc *relayed, dev, up *sock, devSeen, upSeen uint32, de
 			}
 		}
 	}
-	if devMore || dev.seq.Load() != devSeen || up.seq.Load() != upSeen {
+	if more || dev.seq.Load() != devSeen || up.seq.Load() != upSeen {
 		p.pump(pc)
 	}
 }
