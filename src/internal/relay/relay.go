@@ -151,7 +151,8 @@ func (r *Relay) waitSlot() {
 	}
 }
 
-// backoff is how long to wait before accepting again after err; 0: err is not worth retrying.
+// acceptBackoff is how long to wait before accepting again after err, last the wait before;
+// 0: err is not worth retrying.
 func acceptBackoff(err error, last time.Duration) time.Duration {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
@@ -263,8 +264,7 @@ func (r *Relay) handle(c *net.TCPConn) {
 	t := r.Table()
 	mac, ok := r.admit(c, t, from)
 	if !ok {
-		c.Close()
-		r.track(c, false)
+		r.drop(c)
 		return
 	}
 	bufp := helloBufs.Get().(*[]byte)
@@ -272,42 +272,36 @@ func (r *Relay) handle(c *net.TCPConn) {
 	if err != nil {
 		r.helloFailed(from, err)
 		helloBufs.Put(bufp)
-		c.Close()
-		r.track(c, false)
+		r.drop(c)
 		return
 	}
 	r.proceed(c, t, from, mac, bufp, hello, name)
 }
 
 // proceed is handle past the ClientHello (in bufp): on to the provider, tls_fallback or an
-// alert. It owns c.
+// alert. It owns c and bufp.
 func (r *Relay) proceed(c *net.TCPConn, t *config.Table, from netip.AddrPort, mac net.HardwareAddr, bufp *[]byte, hello []byte, name string) {
-	handedOff := false
-	defer func() {
-		if bufp != nil {
-			helloBufs.Put(bufp)
-		}
-		if !handedOff {
-			c.Close()
-			r.track(c, false)
-		}
-	}()
 	p := r.match(t, name)
 	if p == nil {
 		r.fallback(c, t, hello, name, from)
+		helloBufs.Put(bufp)
+		r.drop(c)
 		return
 	}
 	sc, dec, ok := r.decide(t, p, from, mac, name)
 	if !ok {
 		alert(c, deniedAlert)
+		helloBufs.Put(bufp)
+		r.drop(c)
 		return
 	}
-	r.dialGo(c, t, p, from, name, sc, dec, &bufp, hello, &handedOff)
+	r.dialGo(c, t, p, from, name, sc, dec, bufp, hello)
 }
 
-// dialGo dials p with r.Dial, forwards the hello and starts the relayed connection; it owns sc
-// and, once *handedOff is set, c. The hello's buffer goes back to the pool once sent.
-func (r *Relay) dialGo(c *net.TCPConn, t *config.Table, p *config.Provider, from netip.AddrPort, name string, sc stats.Conn, dec access.Decision, bufp **[]byte, hello []byte, handedOff *bool) {
+// dialGo dials p with r.Dial, forwards the hello and starts the relayed connection. It owns c,
+// sc and bufp (back to the pool once the hello is sent, or on failure).
+func (r *Relay) dialGo(c *net.TCPConn, t *config.Table, p *config.Provider, from netip.AddrPort, name string, sc stats.Conn, dec access.Decision, bufp *[]byte, hello []byte) {
+	defer helloBufs.Put(bufp) // hello is written (or dropped) before this returns
 	addr := providerAddr(p, name)
 	ctx, cancel := context.WithTimeout(context.Background(), t.Main.ConnectTimeout)
 	up, err := r.Dial(ctx, p, "tcp", addr)
@@ -315,27 +309,36 @@ func (r *Relay) dialGo(c *net.TCPConn, t *config.Table, p *config.Provider, from
 	if err != nil {
 		r.dialFailed(sc, from, p, addr, err)
 		alert(c, internalErrorAlert)
+		r.drop(c)
 		return
 	}
 	_ = up.SetWriteDeadline(time.Now().Add(t.Main.ConnectTimeout))
 	if _, err := up.Write(hello); err != nil {
 		up.Close()
-		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
-		sc.End()
-		r.Log.Warn("relay: upstream write failed", "provider", p.ID, "err", err)
+		r.writeFailed(sc, p, err)
 		alert(c, internalErrorAlert)
+		r.drop(c)
 		return
 	}
-	nhello := int64(len(hello))
-	helloBufs.Put(*bufp)
-	*bufp = nil
 	r.Log.Debug("relay: open", "client", from.Addr().String(), "provider", p.ID, "sni", name, "upstream", up.RemoteAddr().String())
-	*handedOff = true
-	rc := &relayed{r: r, key: c, c: c, up: up, sc: sc, from: from, provider: p.ID, up0: nhello}
-	if dec.CutIn > 0 { // schedule_cut: the window closes while the connection may still be open
+	rc := r.newRelayed(c, c, up, sc, from, p, len(hello), dec)
+	rc.start(t.Main.IdleTimeout, t.Main.WriteTimeout)
+}
+
+// drop closes c, a connection that is not relayed, and stops counting it.
+func (r *Relay) drop(c *net.TCPConn) {
+	c.Close()
+	r.track(c, false)
+}
+
+// newRelayed records a connection past its setup (its key in r.conns; c and up nil when set up
+// on raw sockets), with its schedule_cut timer when its window closes while it may be open.
+func (r *Relay) newRelayed(key any, c *net.TCPConn, up net.Conn, sc stats.Conn, from netip.AddrPort, p *config.Provider, hello int, dec access.Decision) *relayed {
+	rc := &relayed{r: r, key: key, c: c, up: up, sc: sc, from: from, provider: p.ID, up0: int64(hello)}
+	if dec.CutIn > 0 {
 		rc.cut = time.AfterFunc(dec.CutIn, rc.cutNow)
 	}
-	rc.start(t.Main.IdleTimeout, t.Main.WriteTimeout)
+	return rc
 }
 
 // admit counts connection c (its key in r.conns) for its device and returns the device's MAC;
@@ -397,6 +400,14 @@ func (r *Relay) dialFailed(sc stats.Conn, from netip.AddrPort, p *config.Provide
 	sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
 	sc.End()
 	r.Log.Warn("relay: dial failed", "client", from.Addr().String(), "provider", p.ID, "addr", addr, "err", err)
+}
+
+// writeFailed counts and logs a provider that took the connection but not the hello, and
+// ends sc.
+func (r *Relay) writeFailed(sc stats.Conn, p *config.Provider, err error) {
+	sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
+	sc.End()
+	r.Log.Warn("relay: upstream write failed", "provider", p.ID, "err", err)
 }
 
 // providerAddr is where a connection for name goes: the provider's connect override, else the

@@ -16,7 +16,6 @@ import (
 
 	"github.com/airelay/airelay/src/internal/egress"
 	"github.com/airelay/airelay/src/internal/sni"
-	"github.com/airelay/airelay/src/internal/stats"
 )
 
 // The raw setup path: the relay accepts, reads the ClientHello, connects to the provider and
@@ -295,20 +294,11 @@ func (r *Relay) handleRaw(c *rawConn, from netip.AddrPort) {
 	to, iface, direct, err := r.Direct(ctx, prov, "tcp", addr)
 	if !direct { // a proxy: dialled on the net.Conn path
 		cancel()
-		tc := r.toGo(c)
-		if tc == nil {
+		if tc := r.toGo(c); tc != nil {
+			r.dialGo(tc, t, prov, from, name, sc, dec, bufp, hello)
+		} else {
 			sc.End()
 			helloBufs.Put(bufp)
-			return
-		}
-		handedOff := false
-		r.dialGo(tc, t, prov, from, name, sc, dec, &bufp, hello, &handedOff)
-		if bufp != nil {
-			helloBufs.Put(bufp)
-		}
-		if !handedOff {
-			tc.Close()
-			r.track(tc, false)
 		}
 		return
 	}
@@ -329,23 +319,17 @@ func (r *Relay) handleRaw(c *rawConn, from netip.AddrPort) {
 	upMore := up.ev.Load()&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
 	dl, _ := ctx.Deadline()
 	if err := r.writeAll(p, up, hello[sent:], dl); err != nil {
-		sc.Each(func(k *stats.Counters) { k.Errors.Add(1) })
-		sc.End()
-		r.Log.Warn("relay: upstream write failed", "provider", prov.ID, "err", err)
+		r.writeFailed(sc, prov, err)
 		alertFD(c.dev.fd, internalErrorAlert)
 		end()
 		return
 	}
-	nhello := int64(len(hello))
 	helloBufs.Put(bufp)
 	bufp = nil
 	if r.Log.Enabled(ctx, slog.LevelDebug) {
 		r.Log.Debug("relay: open", "client", from.Addr().String(), "provider", prov.ID, "sni", name, "upstream", upAddr(up.fd))
 	}
-	rc := &relayed{r: r, key: c, sc: sc, from: from, provider: prov.ID, up0: nhello}
-	if dec.CutIn > 0 { // schedule_cut: the window closes while the connection may still be open
-		rc.cut = time.AfterFunc(dec.CutIn, rc.cutNow)
-	}
+	rc := r.newRelayed(c, nil, nil, sc, from, prov, len(hello), dec)
 	p.startRaw(rc, c.dev, up, devSeen, upSeen, devMore || upMore, t.Main.IdleTimeout, t.Main.WriteTimeout)
 }
 

@@ -3,7 +3,10 @@ package relay
 import (
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
+
+	"github.com/airelay/airelay/src/internal/egress"
 )
 
 // The poller's system calls never block (non-blocking sockets and pipes, SPLICE_F_NONBLOCK, an
@@ -53,3 +56,9 @@ func spliceFD(from, to int, n int) (int, error) {
 }
 
 func closeFD(fd int) { syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) }
+
+// keepAliveFD turns TCP keep-alive on for a provider's socket (egress.KeepAliveConfig).
+func keepAliveFD(fd int) {
+	_ = setsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int(egress.KeepAliveConfig.Idle/time.Second))
+}

@@ -7,10 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"syscall"
-	"time"
 	"unsafe"
-
-	"github.com/airelay/airelay/src/internal/egress"
 )
 
 // Raw system calls for the setup path (setup_linux.go): all on non-blocking sockets, so none
@@ -123,12 +120,6 @@ func soError(fd int) error {
 
 // shutdownFD passes a half-close on (the poller, when one side has ended).
 func shutdownFD(fd, how int) { syscall.RawSyscall(syscall.SYS_SHUTDOWN, uintptr(fd), uintptr(how), 0) }
-
-// keepAliveFD turns TCP keep-alive on for a provider's socket (egress.KeepAliveConfig).
-func keepAliveFD(fd int) {
-	_ = setsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
-	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, int(egress.KeepAliveConfig.Idle/time.Second))
-}
 
 func readFD(fd int, b []byte) (int, error) {
 	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
