@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/testnet"
 )
 
@@ -23,11 +22,8 @@ func TestProviderKeepAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	tb, err := config.LoadBytes("test", []byte("config airelay 'main'\n\toption idle_timeout '30s'\nconfig provider 'openai'\n"+
-		"\tlist host 'api.openai.com'\n\toption connect '"+ln.Addr().String()+"'\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tb := withConnect(t, ln.Addr().String())
+	tb.Main.IdleTimeout = 30 * time.Second
 	e.table.Store(tb)
 	c := mustDial(t, e.addr)
 	defer c.Close()

@@ -257,21 +257,7 @@ func TestDenied(t *testing.T) {
 // that has already shut down its sending side.
 func TestHalfClose(t *testing.T) {
 	e := newEnv(t, "")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		n, _ := io.Copy(io.Discard, c)
-		fmt.Fprintf(c, "got %d bytes", n)
-		c.Close()
-	}()
-	e.table.Store(withConnect(t, ln.Addr().String()))
+	e.table.Store(withConnect(t, countingProvider(t)))
 
 	hello := testnet.ClientHello(t, "api.openai.com")
 	c, err := net.Dial("tcp", e.addr)
@@ -294,6 +280,27 @@ func TestHalfClose(t *testing.T) {
 	if want := fmt.Sprintf("got %d bytes", len(hello)+len(payload)); string(got) != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+}
+
+// countingProvider is a raw TCP provider for one connection: it counts the bytes it gets until
+// EOF, then answers "got N bytes" and closes. Its address is returned; it ends with the test.
+func countingProvider(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		fmt.Fprintf(c, "got %d bytes", n)
+		c.Close()
+	}()
+	return ln.Addr().String()
 }
 
 func withConnect(t *testing.T, addr string) *config.Table {

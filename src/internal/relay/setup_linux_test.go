@@ -171,42 +171,15 @@ func TestToConnClosesOnFailure(t *testing.T) {
 // review: the provider never saw the FIN and the connection hung until idle_timeout).
 func TestHelloThenHalfClose(t *testing.T) {
 	e := newEnv(t, "")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		n, _ := io.Copy(io.Discard, c)
-		fmt.Fprintf(c, "got %d bytes", n)
-		c.Close()
-	}()
-	tb := withConnect(t, ln.Addr().String())
+	tb := withConnect(t, countingProvider(t))
 	tb.Main.IdleTimeout = time.Hour // only the half-close can end it within the deadline
 	tb.Main.HelloTimeout = 10 * time.Second
 	e.table.Store(tb)
 	hello := testnet.ClientHello(t, "api.openai.com")
 	c := mustDial(t, e.addr)
 	defer c.Close()
-	port := c.LocalAddr().(*net.TCPAddr).Port
-	waitFor(t, func() bool { // the relay waits for the hello in the poller's set
-		p := getPoller()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for fd := range p.waiters {
-			if sa, err := syscall.Getpeername(fd); err == nil {
-				if a, ok := sa.(*syscall.SockaddrInet4); ok && a.Port == port {
-					return true
-				}
-			}
-		}
-		return false
-	})
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the hello and the FIN before the poller runs
+	waitFor(t, func() bool { return e.setupWaits(c, devSock) }) // for the hello, in the poller's set
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))             // the hello and the FIN before the poller runs
 	if _, err := c.Write(hello); err != nil {
 		t.Fatal(err)
 	}
@@ -225,25 +198,7 @@ func TestHelloThenHalfClose(t *testing.T) {
 // every provider across a WAN takes; the hello then goes out once the socket is writable.
 func TestConnectWaitsForWritable(t *testing.T) {
 	e := newEnv(t, "")
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	f := os.NewFile(uintptr(fd), "provider")
-	ln, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	filler := mustDial(t, ln.Addr().String()) // fills the queue of one
-	defer filler.Close()
+	ln := fullQueueProvider(t)
 	tb := withConnect(t, ln.Addr().String())
 	tb.Main.IdleTimeout = 10 * time.Second
 	e.table.Store(tb)
@@ -253,27 +208,9 @@ func TestConnectWaitsForWritable(t *testing.T) {
 	if _, err := c.Write(hello); err != nil {
 		t.Fatal(err)
 	}
-	port := c.LocalAddr().(*net.TCPAddr).Port
-	waitFor(t, func() bool { // the relay waits for its connect
-		p := getPoller()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		e.relay.mu.Lock()
-		defer e.relay.mu.Unlock()
-		for k := range e.relay.conns {
-			if rc, ok := k.(*rawConn); ok {
-				if up := rc.up.Load(); up != nil && p.waiters[up.fd] == up {
-					if sa, err := syscall.Getpeername(rc.dev.fd); err == nil {
-						if a, ok := sa.(*syscall.SockaddrInet4); ok && a.Port == port {
-							return true
-						}
-					}
-				}
-			}
-		}
-		return false
-	})
-	a, err := ln.Accept() // the filler: room for the retried SYN
+	waitFor(t, func() bool { return e.setupWaits(c, upSock) }) // for its connect
+	// The filler accepted: room in the queue for the retried SYN.
+	a, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,52 +268,19 @@ func TestForcedShutdownEndsSetup(t *testing.T) {
 			tb.Main.HelloTimeout = 30 * time.Second
 			tb.Main.ConnectTimeout = 30 * time.Second
 			e.table.Store(&tb)
+			pick := devSock
 			if wait == "connect" { // a provider that never answers the SYN: its queue full
-				fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer syscall.Close(fd)
-				if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-					t.Fatal(err)
-				}
-				if err := syscall.Listen(fd, 0); err != nil {
-					t.Fatal(err)
-				}
-				sa, _ := syscall.Getsockname(fd)
-				addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
-				filler := mustDial(t, addr)
-				defer filler.Close()
-				tb2 := withConnect(t, addr)
-				tb2.Main.HelloTimeout, tb2.Main.ConnectTimeout = 30*time.Second, 30*time.Second
-				e.table.Store(tb2)
+				tb := withConnect(t, fullQueueProvider(t).Addr().String())
+				tb.Main.HelloTimeout, tb.Main.ConnectTimeout = 30*time.Second, 30*time.Second
+				e.table.Store(tb)
+				pick = upSock
 			}
 			c := mustDial(t, e.addr)
 			defer c.Close()
 			if wait == "connect" {
 				c.Write(testnet.ClientHello(t, "api.openai.com"))
 			}
-			waitFor(t, func() bool { // the setup waits: for the hello, or in its connect
-				p := getPoller()
-				p.mu.Lock()
-				defer p.mu.Unlock()
-				e.relay.mu.Lock()
-				defer e.relay.mu.Unlock()
-				for k := range e.relay.conns {
-					if rc, ok := k.(*rawConn); ok {
-						s := rc.dev
-						if wait == "connect" {
-							if s = rc.up.Load(); s == nil {
-								continue
-							}
-						}
-						if p.waiters[s.fd] == s {
-							return true
-						}
-					}
-				}
-				return false
-			})
+			waitFor(t, func() bool { return e.setupWaits(c, pick) }) // for the hello, or in its connect
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			if err := e.relay.Shutdown(ctx); err == nil {
@@ -389,4 +293,61 @@ func TestForcedShutdownEndsSetup(t *testing.T) {
 			waitFor(t, func() bool { return e.relay.Active() == 0 })
 		})
 	}
+}
+
+// fullQueueProvider is a provider whose accept queue (of one) is full: a connect to it waits,
+// its SYNs dropped and retried, until something is accepted from it.
+func fullQueueProvider(t *testing.T) net.Listener {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "provider")
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	filler := mustDial(t, ln.Addr().String())
+	t.Cleanup(func() { filler.Close() })
+	return ln
+}
+
+func devSock(c *rawConn) *sock { return c.dev }
+func upSock(c *rawConn) *sock  { return c.up.Load() }
+
+// setupWaits reports whether the relay's raw setup of the device connection dev waits in the
+// poller's set for the socket pick chooses (the device's: its hello; the provider's: its
+// connect).
+func (e *env) setupWaits(dev net.Conn, pick func(*rawConn) *sock) bool {
+	port := dev.LocalAddr().(*net.TCPAddr).Port
+	p := getPoller()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e.relay.mu.Lock()
+	defer e.relay.mu.Unlock()
+	for k := range e.relay.conns {
+		rc, ok := k.(*rawConn)
+		if !ok {
+			continue
+		}
+		if s := pick(rc); s != nil && p.waiters[s.fd] == s {
+			if sa, err := syscall.Getpeername(rc.dev.fd); err == nil {
+				if a, ok := sa.(*syscall.SockaddrInet4); ok && a.Port == port {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
