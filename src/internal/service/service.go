@@ -247,25 +247,22 @@ func (s *Service) logFallback(t *config.Table) {
 // an upstream IP) are trusted; names are resolved upstream and private results refused unless
 // allow_private.
 func (s *Service) dial(ctx context.Context, p *config.Provider, network, addr string) (net.Conn, error) {
-	return s.dialWith(ctx, p, network, addr, false)
+	return s.dialer(p, addr, false).DialContext(ctx, network, addr)
 }
 
-// dialRelay is dial for the relay, which turns keep-alive on itself once the ClientHello is
-// sent (relay.Relay.Dial).
+// dialRelay is dial for the relay, which turns keep-alive on itself, off the handshake's path
+// (relay.Relay.Dial).
 func (s *Service) dialRelay(ctx context.Context, p *config.Provider, network, addr string) (net.Conn, error) {
-	return s.dialWith(ctx, p, network, addr, true)
+	return s.dialer(p, addr, true).DialContext(ctx, network, addr)
 }
 
-// direct is what the relay connects to itself for p: dialWith's addresses and interface
+// direct is what the relay connects to itself for p: the dialer's addresses and interface
 // (egress.Dialer.DirectAddrs).
 func (s *Service) direct(ctx context.Context, p *config.Provider, network, addr string) ([]netip.AddrPort, string, bool, error) {
 	return s.dialer(p, addr, true).DirectAddrs(ctx, network, addr)
 }
 
-func (s *Service) dialWith(ctx context.Context, p *config.Provider, network, addr string, keepAliveLater bool) (net.Conn, error) {
-	return s.dialer(p, addr, keepAliveLater).DialContext(ctx, network, addr)
-}
-
+// dialer is the egress dialer for a connection to p at addr.
 func (s *Service) dialer(p *config.Provider, addr string, keepAliveLater bool) *egress.Dialer {
 	return &egress.Dialer{
 		Spec:           p.Egress,
