@@ -25,9 +25,9 @@ type Dialer struct {
 	// AllowPrivate accepts refused-class addresses (see ErrRefused) learned from Resolve.
 	AllowPrivate bool
 
-	// KeepAliveLater leaves TCP keep-alive off: the caller turns it on (KeepAliveConfig) once
-	// its first bytes are sent, so that its two system calls are not on the path a handshake
-	// waits for (the relay does).
+	// KeepAliveLater leaves TCP keep-alive off: the caller turns it on (KeepAliveConfig) itself,
+	// so that its two system calls are not on the path a handshake waits for (the relay's
+	// poller does, within a second of the connection's start).
 	KeepAliveLater bool
 }
 
