@@ -19,7 +19,7 @@ import (
 
 // Buffers. A device connection holds one only while a request is read or its answer written;
 // while it waits for the next request, and a stream while it waits for the next event from a
-// plain-TCP provider, it holds none (see devConn.rawRead).
+// plain-TCP provider, it holds none (see devConn.idle and rawRead).
 const (
 	bufSize       = 4 << 10
 	maxPooledBody = 64 << 10 // larger kept bodies and heads are left to the GC, not hoarded
@@ -79,19 +79,31 @@ type devConn struct {
 	counted   bool
 	idleSince atomic.Int64 // unix nanoseconds: since when it waits for a request
 
-	buf    *[]byte // pooled; nil while nothing is buffered
-	r, w   int     // unread bytes: (*buf)[r:w]
-	pin    int     // (*buf)[:pin] is the head of the request in progress, which d.req points into
-	rn     int     // what rawRead read
-	rerr   error
-	armed  time.Time     // the read deadline set on c
-	wt     time.Duration // write_timeout of the table in use
-	wArmed time.Time     // the write deadline set on c
-	req    h1.Request
-	tab    *config.Table // the table client was looked up in
-	client *config.Client
-	x      *exchange // the request in progress, reused
-	dev    *stats.Device
+	buf   *[]byte // pooled; nil while nothing is buffered
+	r, w  int     // unread bytes: (*buf)[r:w]
+	pin   int     // (*buf)[:pin] is the head of the request in progress, which d.req points into
+	rn    int     // what rawRead read
+	rerr  error
+	timed bool // the head in progress has its header_timeout
+	inRaw bool // inside serveRaw's RawRead (step)
+	// serveRaw's state, kept between calls of step (its RawRead function).
+	m        *config.Main // the table's main section for the next request
+	admitted bool         // within max_conns_per_device (Gateway.admit)
+	headDone bool         // d.req holds a parsed head whose body step waits for
+	bodyWait bool         // that body has its idle_timeout
+	drained  bool         // step's last read found the socket empty (it did not fill the buffer)
+	pending  bool         // step hands d.req to serveRaw, to be served outside the RawRead
+	fresh    bool         // step's first call in this RawRead
+	stop     bool         // step ends the connection
+	stepFn   func(fd uintptr) bool
+	armed    time.Time     // the read deadline set on c
+	wt       time.Duration // write_timeout of the table in use
+	wArmed   time.Time     // the write deadline set on c
+	req      h1.Request
+	tab      *config.Table // the table client was looked up in
+	client   *config.Client
+	x        *exchange // the request in progress, reused
+	dev      *stats.Device
 }
 
 func newDevConn(g *Gateway, c net.Conn) *devConn {
@@ -135,40 +147,177 @@ func (d *devConn) clientFor(t *config.Table, mac net.HardwareAddr) *config.Clien
 // something is malformed.
 func (d *devConn) serve() {
 	defer d.close()
-	m := &d.g.o.Table().Main
-	d.wt = m.WriteTimeout
+	d.m = &d.g.o.Table().Main
+	d.wt = d.m.WriteTimeout
 	now := time.Now()
 	d.idleSince.Store(now.UnixNano())
 	d.key = keyOf(d.addr, d.device())
-	admitted := d.g.admit(d, m.MaxConnsPerDevice)
-	if m.HeaderTimeout > 0 {
-		d.setReadDeadline(now.Add(m.HeaderTimeout))
+	d.admitted = d.g.admit(d, d.m.MaxConnsPerDevice)
+	if d.m.HeaderTimeout > 0 {
+		d.setReadDeadline(now.Add(d.m.HeaderTimeout))
+	}
+	if d.raw != nil {
+		d.serveRaw()
+		return
+	}
+	for d.readHead(d.m) && d.serveOne() {
+	}
+}
+
+// serveOne answers the request in d.req and readies the connection for the next one; false
+// when the connection ends.
+func (d *devConn) serveOne() bool {
+	if !d.admitted {
+		d.tooMany()
+		return false
+	}
+	if !d.state.CompareAndSwap(stateIdle, stateBusy) {
+		return false
+	}
+	keep := d.g.handle(d)
+	if !keep || d.req.Close || d.g.isClosing() {
+		return false
+	}
+	d.idleSince.Store(time.Now().UnixNano())
+	if !d.state.CompareAndSwap(stateBusy, stateIdle) {
+		return false
+	}
+	if lc, ok := d.c.(*limitedConn); ok {
+		lc.l.idled()
+	}
+	d.m = &d.g.o.Table().Main
+	d.wt = d.m.WriteTimeout
+	d.idleDeadline(d.m)
+	return true
+}
+
+// serveRaw serves a connection whose socket it can reach, from inside one RawRead for as long
+// as requests come whole (a head with a Content-Length body that fits the buffer): the runtime
+// forgets what its poller saw of a socket when a RawRead begins, so only inside one does an
+// answer written, then a wait, still see a request that came meanwhile. A read that did not
+// fill the buffer took all the socket held; after the answer step then waits, as nginx does,
+// instead of reading once more to find nothing (a system call per request). Whatever else comes
+// (a chunked or larger body, Expect: 100-continue, a device that stops mid-body) is served
+// outside, as serve does, by reads that each wait on their own.
+//
+// Inside the RawRead the goroutine holds the socket's read lock, so nothing it runs may read the
+// device through the runtime (fill refuses to) and another goroutine must not Close the
+// connection while it is busy, as Close waits for the lock: it cuts it (devConn.cut).
+func (d *devConn) serveRaw() {
+	if d.stepFn == nil {
+		d.stepFn = d.step
 	}
 	for {
-		if !d.readHead(m) {
+		// What is buffered is looked at first, and the first read is made whatever came of
+		// the last one: the poller has just forgotten the socket.
+		d.stop, d.pending, d.fresh, d.drained = false, false, true, false
+		err := d.raw.Read(d.stepFn)
+		if err != nil || d.stop || !d.pending {
 			return
 		}
-		if !admitted {
-			d.tooMany()
+		d.headDone = false
+		if !d.serveOne() {
 			return
 		}
-		if !d.state.CompareAndSwap(stateIdle, stateBusy) {
-			return
+		d.startHead()
+	}
+}
+
+// step is serveRaw's RawRead function: it reads, serves the whole requests it has, and reports
+// false to wait for the socket, true to leave the RawRead (d.stop, d.pending).
+func (d *devConn) step(fd uintptr) bool {
+	d.inRaw = true
+	defer func() { d.inRaw = false }()
+	read := !d.fresh // a call comes after the socket was seen readable: read
+	d.fresh = false
+	for {
+		if read {
+			limit := int(d.m.MaxHeaderBytes)
+			if err := d.room(limit); err != nil {
+				d.stop = true
+				return true
+			}
+			if d.buf == nil {
+				d.buf, d.r, d.w = getBuf(), 0, 0
+			}
+			space := len(*d.buf) - d.w
+			n, err := readFD(fd, (*d.buf)[d.w:])
+			if err == syscall.EAGAIN {
+				d.idle()
+				return false
+			}
+			if err != nil || n == 0 {
+				// Gone, or mid-body: a request with a head is served outside, whose body read
+				// then meets the end as serve's would.
+				d.pending = d.headDone
+				d.stop = !d.headDone
+				return true
+			}
+			d.w += n
+			d.drained = n < space
+			read = false
 		}
-		keep := d.g.handle(d)
-		if !keep || d.req.Close || d.g.isClosing() {
-			return
+		if !d.headDone {
+			switch d.parseHead(d.m) {
+			case headBad:
+				d.stop = true
+				return true
+			case headMore:
+				if d.drained {
+					d.idle()
+					return false
+				}
+				read = true
+				continue
+			}
+			d.headDone, d.bodyWait = true, false
 		}
-		d.idleSince.Store(time.Now().UnixNano())
-		if !d.state.CompareAndSwap(stateBusy, stateIdle) {
-			return
+		r := &d.req
+		if have := int64(d.w - d.r); d.admitted && have < r.ContentLength &&
+			!(d.m.MaxBody > 0 && r.ContentLength > d.m.MaxBody) {
+			if r.Expect100 || r.ContentLength > int64(len(*d.buf)-d.r) {
+				d.pending = true
+				return true
+			}
+			if !d.bodyWait {
+				// A body still coming: idle_timeout per wait, as body.read gives it.
+				d.bodyWait = true
+				d.idleDeadline(d.m)
+			}
+			if d.drained {
+				return false
+			}
+			read = true
+			continue
 		}
-		if lc, ok := d.c.(*limitedConn); ok {
-			lc.l.idled()
+		if r.Chunked && d.admitted {
+			d.pending = true
+			return true
 		}
-		m = &d.g.o.Table().Main
-		d.wt = m.WriteTimeout
-		d.idleDeadline(m)
+		d.headDone = false
+		if !d.serveOne() {
+			d.stop = true
+			return true
+		}
+		d.startHead()
+		read = !d.drained && d.r == d.w
+	}
+}
+
+// idle gives the buffer back when it holds nothing, before the goroutine waits.
+func (d *devConn) idle() {
+	if d.buf != nil && d.r == d.w && d.pin == 0 {
+		putBuf(d.buf)
+		d.buf = nil
+	}
+}
+
+// cut ends a connection from another goroutine (schedule_cut, a forced Shutdown): it shuts the
+// socket down, which wakes whatever the connection's goroutine waits on, and leaves the Close
+// to that goroutine, which may hold the socket's read lock (serveRaw) that Close would wait for.
+func (d *devConn) cut() {
+	if d.raw == nil || d.raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RDWR) }) != nil {
+		d.c.Close()
 	}
 }
 
@@ -303,44 +452,68 @@ func (d *devConn) close() {
 // readHead reads and parses the next request head; a malformed or oversized one is answered
 // and the connection closed. The head stays in d.buf, d.r past it.
 func (d *devConn) readHead(m *config.Main) bool {
-	timed := false
-	d.pin = 0
-	if d.buf != nil && d.r > 0 { // a pipelined request: to the start, where heads are kept
-		d.w = copy(*d.buf, (*d.buf)[d.r:d.w])
-		d.r = 0
-	}
+	d.startHead()
 	for {
-		if d.r < d.w {
-			n, err := h1.ParseRequest((*d.buf)[d.r:d.w], &d.req)
-			if err != nil {
-				var he *h1.Error
-				errors.As(err, &he)
-				d.answer(malformed(he))
-				return false
-			}
-			if n > int(m.MaxHeaderBytes) {
-				d.answer(errHeaderTooLarge)
-				return false
-			}
-			if n > 0 {
-				d.r += n
-				d.pin = d.r
-				return true
-			}
-			if d.w-d.r >= int(m.MaxHeaderBytes) {
-				d.answer(errHeaderTooLarge)
-				return false
-			}
-			if !timed && m.HeaderTimeout > 0 {
-				// The head came in parts: it has header_timeout from its first byte.
-				timed = true
-				d.setReadDeadline(time.Now().Add(m.HeaderTimeout))
-			}
+		switch d.parseHead(m) {
+		case headReady:
+			return true
+		case headBad:
+			return false
 		}
 		if err := d.fill(int(m.MaxHeaderBytes)); err != nil {
 			return false
 		}
 	}
+}
+
+// startHead readies the buffer for the next request's head: a pipelined request moves to its
+// start, where heads are kept.
+func (d *devConn) startHead() {
+	d.pin, d.timed = 0, false
+	if d.buf != nil && d.r > 0 {
+		d.w = copy(*d.buf, (*d.buf)[d.r:d.w])
+		d.r = 0
+	}
+}
+
+// What parseHead found.
+const (
+	headMore  = iota // not whole yet: read more
+	headReady        // in d.req, d.r past it
+	headBad          // answered; the connection closes
+)
+
+// parseHead parses the head buffered so far.
+func (d *devConn) parseHead(m *config.Main) int {
+	if d.r == d.w {
+		return headMore
+	}
+	n, err := h1.ParseRequest((*d.buf)[d.r:d.w], &d.req)
+	if err != nil {
+		var he *h1.Error
+		errors.As(err, &he)
+		d.answer(malformed(he))
+		return headBad
+	}
+	if n > int(m.MaxHeaderBytes) {
+		d.answer(errHeaderTooLarge)
+		return headBad
+	}
+	if n > 0 {
+		d.r += n
+		d.pin = d.r
+		return headReady
+	}
+	if d.w-d.r >= int(m.MaxHeaderBytes) {
+		d.answer(errHeaderTooLarge)
+		return headBad
+	}
+	if !d.timed && m.HeaderTimeout > 0 {
+		// The head came in parts: it has header_timeout from its first byte.
+		d.timed = true
+		d.setReadDeadline(time.Now().Add(m.HeaderTimeout))
+	}
+	return headMore
 }
 
 // answer writes one of the gateway's errors and says the connection closes.
@@ -351,29 +524,17 @@ func (d *devConn) answer(e *apiError) {
 	putOut(out)
 }
 
+// errInRaw: a read through the runtime asked for inside serveRaw's RawRead, which holds the
+// socket's read lock (it would wait for itself).
+var errInRaw = errors.New("gateway: device read inside its RawRead")
+
 // fill reads more bytes from the device into d.buf, making room (up to limit bytes buffered).
 func (d *devConn) fill(limit int) error {
-	if d.buf != nil && d.r == d.w {
-		d.r, d.w = d.pin, d.pin
+	if d.inRaw {
+		return errInRaw
 	}
-	if d.buf != nil && d.w == len(*d.buf) {
-		if d.r > d.pin {
-			d.w = d.pin + copy((*d.buf)[d.pin:], (*d.buf)[d.r:d.w])
-			d.r = d.pin
-		} else {
-			// A head larger than a pooled buffer, or a body with no room after its head:
-			// grow, up to the limit, not pooled.
-			n := min(max(2*len(*d.buf), bufSize), d.pin+limit+1)
-			if n <= len(*d.buf) {
-				return errHeaderTooLarge
-			}
-			b := make([]byte, n)
-			copy(b, (*d.buf)[:d.w])
-			if d.pin == 0 {
-				putBuf(d.buf) // (with a head pinned, d.req still points into the old one)
-			}
-			d.buf = &b
-		}
+	if err := d.room(limit); err != nil {
+		return err
 	}
 	if d.raw == nil {
 		if d.buf == nil {
@@ -400,6 +561,34 @@ func (d *devConn) fill(limit int) error {
 		return io.EOF
 	}
 	d.w += d.rn
+	return nil
+}
+
+// room makes room in d.buf for a read: unread bytes move up to the pinned head, or the buffer
+// grows (up to limit bytes past the head).
+func (d *devConn) room(limit int) error {
+	if d.buf != nil && d.r == d.w {
+		d.r, d.w = d.pin, d.pin
+	}
+	if d.buf != nil && d.w == len(*d.buf) {
+		if d.r > d.pin {
+			d.w = d.pin + copy((*d.buf)[d.pin:], (*d.buf)[d.r:d.w])
+			d.r = d.pin
+		} else {
+			// A head larger than a pooled buffer, or a body with no room after its head:
+			// grow, up to the limit, not pooled.
+			n := min(max(2*len(*d.buf), bufSize), d.pin+limit+1)
+			if n <= len(*d.buf) {
+				return errHeaderTooLarge
+			}
+			b := make([]byte, n)
+			copy(b, (*d.buf)[:d.w])
+			if d.pin == 0 {
+				putBuf(d.buf) // (with a head pinned, d.req still points into the old one)
+			}
+			d.buf = &b
+		}
+	}
 	return nil
 }
 
@@ -569,7 +758,7 @@ func (b *body) read(p []byte) (int, error) {
 			b.timed = true
 			d.idleDeadline(&d.g.o.Table().Main)
 		}
-		if !b.chunked && len(p) >= bufSize && d.buf == nil {
+		if !b.chunked && len(p) >= bufSize && d.buf == nil && !d.inRaw {
 			// Large reads of a known length go straight to the caller.
 			n, err := d.c.Read(p[:min(int64(len(p)), b.left)])
 			b.left -= int64(n)

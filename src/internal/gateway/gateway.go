@@ -273,7 +273,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			err = ctx.Err()
 			g.mu.Lock()
 			for d := range g.conns {
-				d.c.Close()
+				d.cut()
 			}
 			g.mu.Unlock()
 		}

@@ -148,7 +148,7 @@ func (g *Gateway) handle(d *devConn) bool {
 		return d.reply(e, bodyPending)
 	} else if dec.CutIn > 0 {
 		// schedule_cut: a stream still open that long after the window closes ends
-		cut := time.AfterFunc(dec.CutIn, func() { d.c.Close() })
+		cut := time.AfterFunc(dec.CutIn, d.cut)
 		defer cut.Stop()
 	}
 	m := &t.Main
