@@ -171,7 +171,7 @@ func (d *devConn) serveOne() bool {
 		d.tooMany()
 		return false
 	}
-	if !d.state.CompareAndSwap(stateIdle, stateBusy) {
+	if !d.begin() {
 		return false
 	}
 	keep := d.g.handle(d)
@@ -189,6 +189,13 @@ func (d *devConn) serveOne() bool {
 	d.wt = d.m.WriteTimeout
 	d.idleDeadline(d.m)
 	return true
+}
+
+// begin marks the request in d.req in progress, from when its head is in (its body may still
+// be coming): Shutdown and the reclaims for max_conns and max_conns_per_device leave the
+// connection alone from then on. False when one of them closed it first.
+func (d *devConn) begin() bool {
+	return d.state.Load() == stateBusy || d.state.CompareAndSwap(stateIdle, stateBusy)
 }
 
 // serveRaw serves a connection whose socket it can reach, from inside one RawRead for as long
@@ -271,6 +278,10 @@ func (d *devConn) step(fd uintptr) bool {
 				continue
 			}
 			d.headDone, d.bodyWait = true, false
+			if d.admitted && !d.begin() {
+				d.stop = true
+				return true
+			}
 		}
 		r := &d.req
 		if have := int64(d.w - d.r); d.admitted && have < r.ContentLength &&

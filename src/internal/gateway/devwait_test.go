@@ -1,0 +1,129 @@
+//go:build linux
+
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The gateway's wait for a device inside one RawRead (serveRaw, step): what it must still see
+// and do as serve did before it.
+
+// serverSide returns the gateway's devConn for the device connection c.
+func serverSide(t *testing.T, e *env, c net.Conn) *devConn {
+	t.Helper()
+	var d *devConn
+	eventually(t, "the gateway to accept the connection", func() bool {
+		e.gw.mu.Lock()
+		defer e.gw.mu.Unlock()
+		for x := range e.gw.conns {
+			if x.c.RemoteAddr().String() == c.LocalAddr().String() {
+				d = x
+				return true
+			}
+		}
+		return false
+	})
+	return d
+}
+
+// sockInt is an ioctl's answer for c's socket (SIOCINQ, SIOCOUTQ); -1 when it failed.
+func sockInt(rc syscall.RawConn, req uint) int {
+	v := -1
+	rc.Control(func(fd uintptr) {
+		if n, err := unix.IoctlGetInt(int(fd), req); err == nil {
+			v = n
+		}
+	})
+	return v
+}
+
+func rawOf(t *testing.T, c net.Conn) syscall.RawConn {
+	t.Helper()
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// waitTaken waits until the gateway has read all c sent to d, its side of c: the gateway's
+// kernel acknowledged it and nothing of it is left in the gateway's socket (or the gateway
+// closed it).
+func waitTaken(t *testing.T, d *devConn, c net.Conn) {
+	t.Helper()
+	mine := rawOf(t, c)
+	eventually(t, "the gateway to read what the device sent", func() bool {
+		return sockInt(mine, unix.SIOCOUTQ) == 0 && sockInt(d.raw, unix.SIOCINQ) <= 0
+	})
+}
+
+func dialGateway(t *testing.T, e *env) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, bufio.NewReader(c)
+}
+
+// TestBodyOnItsWayIsBusy: a request whose head is in and whose body is still coming is in
+// progress: max_conns_per_device does not close its connection for another of the device's,
+// and Shutdown lets it finish.
+func TestBodyOnItsWayIsBusy(t *testing.T) {
+	body := `{"model":"m","messages":[]}`
+	head := "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n"
+	// start sends the head and a part of the body, and waits until the gateway has taken them.
+	start := func(t *testing.T, e *env) (net.Conn, *bufio.Reader) {
+		c, br := dialGateway(t, e)
+		d := serverSide(t, e, c)
+		io.WriteString(c, head+body[:5])
+		waitTaken(t, d, c)
+		eventually(t, "the request to count as in progress", func() bool { return d.state.Load() == stateBusy })
+		return c, br
+	}
+	finish := func(t *testing.T, c net.Conn, br *bufio.Reader) {
+		t.Helper()
+		io.WriteString(c, body[5:])
+		got, _ := readAnswers(t, c, br, 1)
+		if len(got) != 1 || !strings.Contains(got[0], "/v1/chat/completions") {
+			t.Fatalf("answers %q: the request whose body was on its way was not served", got)
+		}
+	}
+	t.Run("max_conns_per_device", func(t *testing.T) {
+		h := startHeld(t)
+		e := startGateway(t, mainSection("max_conns_per_device", "1", "idle_timeout", "60s")+provider("openai", h.srv.URL, keyOpenAI, "bearer"))
+		c, br := start(t, e)
+		got, closed := rawExchange(t, e, "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n")
+		if !strings.HasPrefix(got, "HTTP/1.1 429 ") || !closed {
+			t.Errorf("a second connection while the first one's body comes: closed %v %q", closed, got)
+		}
+		finish(t, c, br)
+	})
+	t.Run("Shutdown", func(t *testing.T) {
+		h := startHeld(t)
+		e := startGateway(t, mainSection("idle_timeout", "60s")+provider("openai", h.srv.URL, keyOpenAI, "bearer"))
+		c, br := start(t, e)
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			done <- e.gw.Shutdown(ctx)
+		}()
+		eventually(t, "Shutdown to begin", e.gw.isClosing)
+		finish(t, c, br)
+		if err := <-done; err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+}
