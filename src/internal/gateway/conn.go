@@ -219,7 +219,11 @@ func (d *devConn) serveRaw() {
 		// the last one: the poller has just forgotten the socket.
 		d.stop, d.pending, d.fresh, d.drained = false, false, true, false
 		err := d.raw.Read(d.stepFn)
-		if err != nil || d.stop || !d.pending {
+		if err != nil && d.headDone {
+			// The wait for a body ended (idle_timeout): it is served outside, where its read
+			// meets the same end and the device gets its 400, as serve's would.
+			d.pending = true
+		} else if err != nil || d.stop || !d.pending {
 			return
 		}
 		d.headDone = false
@@ -765,9 +769,12 @@ func (b *body) read(p []byte) (int, error) {
 			continue
 		}
 		if !b.timed {
-			// A body still coming: idle_timeout per wait, not header_timeout.
+			// A body still coming: idle_timeout per wait, not header_timeout (unless step gave
+			// it already).
 			b.timed = true
-			d.idleDeadline(&d.g.o.Table().Main)
+			if !d.bodyWait {
+				d.idleDeadline(&d.g.o.Table().Main)
+			}
 		}
 		if !b.chunked && len(p) >= bufSize && d.buf == nil && !d.inRaw {
 			// Large reads of a known length go straight to the caller.

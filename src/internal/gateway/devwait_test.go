@@ -77,6 +77,24 @@ func dialGateway(t *testing.T, e *env) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
+// TestBodyThatStopsGets400: a device that sends a head and part of its body, then nothing,
+// gets 400 invalid_body at idle_timeout, counted, as serve answers it.
+func TestBodyThatStopsGets400(t *testing.T) {
+	h := startHeld(t)
+	e := startGateway(t, mainSection("idle_timeout", "1s", "header_timeout", "60s")+provider("openai", h.srv.URL, keyOpenAI, "bearer"))
+	c, br := dialGateway(t, e)
+	io.WriteString(c, "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\n{\"a\":")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(br)
+	if got := string(b); !strings.HasPrefix(got, "HTTP/1.1 400 ") || !strings.Contains(got, `"code":"invalid_body"`) || err != nil {
+		t.Fatalf("got %q, %v; want a 400 invalid_body and the connection closed", got, err)
+	}
+	e.idle()
+	if v, p := e.values(""), e.values("openai"); v.Requests != 1 || v.Status[4] != 1 || p.Requests != 1 {
+		t.Errorf("counted: device %d requests, %d 4xx; provider %d requests; want 1, 1, 1", v.Requests, v.Status[4], p.Requests)
+	}
+}
+
 // TestBodyOnItsWayIsBusy: a request whose head is in and whose body is still coming is in
 // progress: max_conns_per_device does not close its connection for another of the device's,
 // and Shutdown lets it finish.
