@@ -288,9 +288,11 @@ func (d *devConn) step(fd uintptr) bool {
 			}
 		}
 		r := &d.req
-		if have := int64(d.w - d.r); d.admitted && have < r.ContentLength &&
-			!(d.m.MaxBody > 0 && r.ContentLength > d.m.MaxBody) {
-			if r.Expect100 || r.ContentLength > int64(len(*d.buf)-d.r) {
+		if have := int64(d.w - d.r); d.admitted && have < r.ContentLength {
+			// Served here only once the body is whole: handle, with the table it loads, may
+			// read it all (a request past max_body in d.m is refused there before its body,
+			// unless a reload raised max_body since).
+			if r.Expect100 || r.ContentLength > int64(len(*d.buf)-d.r) || d.m.MaxBody > 0 && r.ContentLength > d.m.MaxBody {
 				d.pending = true
 				return true
 			}

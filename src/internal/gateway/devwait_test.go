@@ -145,3 +145,47 @@ func TestBodyOnItsWayIsBusy(t *testing.T) {
 		}
 	})
 }
+
+// TestMaxBodyRaisedWhileIdle: a reload that raises max_body while a connection waits for its
+// next request: a body past the old limit and within the new one, coming in parts, is read
+// and served (not refused because its body was not read where it could have been).
+func TestMaxBodyRaisedWhileIdle(t *testing.T) {
+	h := startHeld(t)
+	rest := provider("openai", h.srv.URL, keyOpenAI, "bearer")
+	e := startGateway(t, mainSection("max_body", "1K", "idle_timeout", "60s")+rest)
+	c, br := dialGateway(t, e)
+	io.WriteString(c, "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n")
+	if got, _ := readAnswers(t, c, br, 1); len(got) != 1 {
+		t.Fatalf("first answer: %q", got)
+	}
+	<-h.bodies
+	d := serverSide(t, e, c)
+	e.table.Store(loadTable(t, mainSection("max_body", "64K", "idle_timeout", "60s")+rest))
+	body := `{"pad":"` + strings.Repeat("x", 2000) + `"}`
+	io.WriteString(c, "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body[:1000])
+	waitTaken(t, d, c)
+	io.WriteString(c, body[1000:])
+	got, _ := readAnswers(t, c, br, 1)
+	if len(got) != 1 || !strings.Contains(got[0], "/v1/chat/completions") {
+		t.Fatalf("answers %q: a body within max_body was refused", got)
+	}
+	if b := <-h.bodies; b != body {
+		t.Errorf("the provider got %d bytes, want %d", len(b), len(body))
+	}
+}
+
+// TestTooLargeRefusedBeforeItsBody: a head whose Content-Length is past max_body is answered
+// 413 at once, without waiting for a body the device may hold back, and the connection closes.
+func TestTooLargeRefusedBeforeItsBody(t *testing.T) {
+	h := startHeld(t)
+	e := startGateway(t, mainSection("max_body", "1K", "idle_timeout", "60s")+provider("openai", h.srv.URL, keyOpenAI, "bearer"))
+	for _, n := range []int{2000, 1 << 20} { // a body the buffer could hold, one it could not
+		c, br := dialGateway(t, e)
+		io.WriteString(c, "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: "+itoa(n)+"\r\n\r\n{")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(br)
+		if got := string(b); !strings.HasPrefix(got, "HTTP/1.1 413 ") || err != nil {
+			t.Errorf("Content-Length %d: got %q, %v; want a 413 and the connection closed", n, got, err)
+		}
+	}
+}
