@@ -91,7 +91,8 @@ type devConn struct {
 	admitted bool         // within max_conns_per_device (Gateway.admit)
 	headDone bool         // d.req holds a parsed head whose body step waits for
 	bodyWait bool         // that body has its idle_timeout
-	drained  bool         // step's last read found the socket empty (it did not fill the buffer)
+	drained  bool         // step's last read left the socket empty, not even a half-close in it (inqReader)
+	in       inqReader    // step's reads
 	pending  bool         // step hands d.req to serveRaw, to be served outside the RawRead
 	fresh    bool         // step's first call in this RawRead
 	stop     bool         // step ends the connection
@@ -201,9 +202,10 @@ func (d *devConn) begin() bool {
 // serveRaw serves a connection whose socket it can reach, from inside one RawRead for as long
 // as requests come whole (a head with a Content-Length body that fits the buffer): the runtime
 // forgets what its poller saw of a socket when a RawRead begins, so only inside one does an
-// answer written, then a wait, still see a request that came meanwhile. A read that did not
-// fill the buffer took all the socket held; after the answer step then waits, as nginx does,
-// instead of reading once more to find nothing (a system call per request). Whatever else comes
+// answer written, then a wait, still see a request that came meanwhile. A read after which the
+// socket holds nothing, not even the device's half-close (inqReader), took all there was; after
+// the answer step then waits, as nginx does, instead of reading once more to find nothing (a
+// system call per request). Whatever else comes
 // (a chunked or larger body, Expect: 100-continue, a device that stops mid-body) is served
 // outside, as serve does, by reads that each wait on their own.
 //
@@ -251,8 +253,7 @@ func (d *devConn) step(fd uintptr) bool {
 			if d.buf == nil {
 				d.buf, d.r, d.w = getBuf(), 0, 0
 			}
-			space := len(*d.buf) - d.w
-			n, err := readFD(fd, (*d.buf)[d.w:])
+			n, inq, err := d.in.read(fd, (*d.buf)[d.w:])
 			if err == syscall.EAGAIN {
 				d.idle()
 				return false
@@ -265,7 +266,7 @@ func (d *devConn) step(fd uintptr) bool {
 				return true
 			}
 			d.w += n
-			d.drained = n < space
+			d.drained = inq == 0
 			read = false
 		}
 		if !d.headDone {

@@ -67,6 +67,22 @@ func waitTaken(t *testing.T, d *devConn, c net.Conn) {
 	})
 }
 
+// waitFINAcked waits until the gateway's kernel has acknowledged c's half-close (c in
+// FIN_WAIT2), so the FIN, and all sent before it, is in the gateway's socket.
+func waitFINAcked(t *testing.T, c net.Conn) {
+	t.Helper()
+	rc := rawOf(t, c)
+	eventually(t, "the gateway's kernel to have the half-close", func() bool {
+		state := -1
+		rc.Control(func(fd uintptr) {
+			if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+				state = int(ti.State)
+			}
+		})
+		return state == unix.BPF_TCP_FIN_WAIT2
+	})
+}
+
 func dialGateway(t *testing.T, e *env) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
@@ -75,6 +91,28 @@ func dialGateway(t *testing.T, e *env) (net.Conn, *bufio.Reader) {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c, bufio.NewReader(c)
+}
+
+// TestHalfCloseWithTheLastRequest: a device that sends its last request and half-closes at
+// once has the connection closed after the answer, not at idle_timeout, though the read that
+// took the request took the half-close with it (both came while the answer before was on its
+// way, and the runtime tells of a readable socket once).
+func TestHalfCloseWithTheLastRequest(t *testing.T) {
+	h := startHeld(t)
+	e := startGateway(t, mainSection("idle_timeout", "60s", "header_timeout", "60s")+provider("openai", h.srv.URL, keyOpenAI, "bearer"))
+	const held = "POST /openai/v1/held HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
+	const models = "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n"
+	c, br := dialGateway(t, e)
+	io.WriteString(c, held)
+	waitFor(t, h.arrived, 10*time.Second, "the held request at the provider")
+	io.WriteString(c, models)
+	c.(*net.TCPConn).CloseWrite()
+	waitFINAcked(t, c)
+	close(h.release)
+	got, closed := readAnswers(t, c, br, 3)
+	if len(got) != 2 || !strings.Contains(got[1], "/v1/models") || !closed {
+		t.Fatalf("answers %q, closed %v: the gateway did not close after the last answer to a device that half-closed", got, closed)
+	}
 }
 
 // TestBodyThatStopsGets400: a device that sends a head and part of its body, then nothing,
