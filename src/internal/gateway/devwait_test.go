@@ -5,8 +5,10 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -225,5 +227,85 @@ func TestTooLargeRefusedBeforeItsBody(t *testing.T) {
 		if got := string(b); !strings.HasPrefix(got, "HTTP/1.1 413 ") || err != nil {
 			t.Errorf("Content-Length %d: got %q, %v; want a 413 and the connection closed", n, got, err)
 		}
+	}
+}
+
+// closingProvider answers every request with head and part1, then, once told (more), part2
+// and its half-close in one segment (TCP_CORK), so that one read of the gateway's takes both.
+type closingProvider struct {
+	ln   net.Listener
+	head string
+	more chan struct{}
+}
+
+func startClosing(t *testing.T, head string) *closingProvider {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &closingProvider{ln: ln, head: head, more: make(chan struct{})}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *closingProvider) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	io.WriteString(c, p.head+"part1")
+	<-p.more
+	rc, _ := c.(*net.TCPConn).SyscallConn()
+	rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_CORK, 1) })
+	io.WriteString(c, "part2")
+	c.(*net.TCPConn).CloseWrite()
+	io.Copy(io.Discard, c)
+}
+
+// TestProviderCloseSeen: a plain provider's close is seen when it comes, though the read that
+// took its last bytes took the close with them (of which the runtime says nothing more), not
+// at stream_idle_timeout: an answer that runs until the close ends there, one the close cuts
+// short is cut there.
+func TestProviderCloseSeen(t *testing.T) {
+	for _, tc := range []struct{ name, head, wantErr string }{
+		{"until close", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n", ""},
+		{"cut short", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n", "unexpected EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startClosing(t, tc.head)
+			e := startGateway(t, mainSection("stream_idle_timeout", "60s", "idle_timeout", "60s")+provider("openai", "http://"+p.ln.Addr().String(), keyOpenAI, "bearer"))
+			c, br := dialGateway(t, e)
+			io.WriteString(c, "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n")
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := make([]byte, 5)
+			if _, err := io.ReadFull(res.Body, first); err != nil || string(first) != "part1" {
+				t.Fatalf("first part %q, %v", first, err)
+			}
+			close(p.more)
+			rest, err := io.ReadAll(res.Body)
+			if got := fmt.Sprint(err); string(rest) != "part2" || err != nil && got != tc.wantErr || err == nil && tc.wantErr != "" {
+				t.Fatalf("the rest: %q, %v; want part2, then %q", rest, err, tc.wantErr)
+			}
+		})
 	}
 }

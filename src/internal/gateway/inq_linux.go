@@ -11,11 +11,13 @@ import (
 // tcpInq is TCP_INQ and TCP_CM_INQ (linux/tcp.h, Linux 4.18), the same on every architecture.
 const tcpInq = 36
 
-// inqReader reads a device's socket for step with recvmsg and TCP_INQ, which tells with each
-// read what the socket still holds: 0 when nothing, not even the device's half-close. A read
-// that did not fill the buffer may have taken a half-close (a FIN) along with the last bytes,
-// and of that the runtime says nothing more: only inq tells that the next read ends the
-// connection. 386 makes socket calls through socketcall: it keeps read (inq_other.go).
+// inqReader reads a socket inside a RawRead that waits for the poller once a read took all the
+// socket held (a device's in step, a plain provider's in passRaw and encode). It reads with
+// recvmsg and TCP_INQ, which tells with each read what the socket still holds: 0 when nothing,
+// not even the peer's close. A read that merely did not fill the buffer may have taken the
+// close (a FIN) along with the last bytes, and of that the runtime says nothing more: only inq
+// tells that the next read ends the connection. 386 makes socket calls through socketcall: it
+// keeps read (inq_other.go).
 type inqReader struct {
 	tried, on bool // TCP_INQ was asked for; the socket has it
 	msg       syscall.Msghdr

@@ -47,6 +47,7 @@ type pool struct {
 type upConn struct {
 	c      net.Conn
 	raw    syscall.RawConn // the socket, for reads that hold no buffer while they wait; nil over TLS
+	in     inqReader       // the reads of raw inside a RawRead that waits when they took all (passRaw, encode)
 	pool   *pool
 	idleAt time.Time
 	armed  time.Time // the read deadline set on c

@@ -77,7 +77,7 @@ type exchange struct {
 	encFn         func(fd uintptr) bool // rawEncode, made once per device connection
 	inRaw         bool                  // upFill runs inside rawEncode: it reads rawFD itself
 	rawFD         uintptr
-	drained       bool // inRaw: the last read took all the socket held
+	drained       bool // inRaw: the last read took all the socket held, its close too (inqReader)
 	// A request held whole in memory for a plain provider is written from inside the RawRead
 	// that waits for its answer (rawUpRead): a read is never tried before the answer can have
 	// come. reqOut is the pooled buffer reqPend lies in.
@@ -831,8 +831,7 @@ func (x *exchange) upFill(maxHead int) error {
 			if x.ub == nil {
 				x.ub, x.ur, x.uw = getBuf(), 0, 0
 			}
-			room := len(*x.ub) - x.uw
-			n, err := readFD(x.rawFD, (*x.ub)[x.uw:])
+			n, inq, err := x.uc.in.read(x.rawFD, (*x.ub)[x.uw:])
 			switch {
 			case err == syscall.EAGAIN:
 				if testHookEmptyRead != nil {
@@ -849,7 +848,7 @@ func (x *exchange) upFill(maxHead int) error {
 				return io.EOF
 			}
 			x.uw += n
-			x.drained = n < room
+			x.drained = inq == 0
 			x.fresh()
 			return nil
 		}

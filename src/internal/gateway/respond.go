@@ -224,10 +224,11 @@ func (x *exchange) passSeg(out *[]byte, mode int) error {
 }
 
 // passRaw is pass on a plain provider connection: the reads and the writes to the device in one
-// RawRead for as long as the answer flows. A read that did not fill the buffer took all the
-// socket held, so the next one waits for the poller's word that more came, instead of reading
-// at once to find nothing (a system call per event). A new RawRead could not do that: it
-// forgets what the poller said before it, so its first read is always tried.
+// RawRead for as long as the answer flows. A read after which the socket holds nothing, not
+// even the provider's close (inqReader), took all there was, so the next one waits for the
+// poller's word that more came, instead of reading at once to find nothing (a system call per
+// event). A new RawRead could not do that: it forgets what the poller said before it, so its
+// first read is always tried.
 func (x *exchange) passRaw(mode int) error {
 	x.passMode = mode
 	if !x.sw.on {
@@ -259,7 +260,7 @@ func (x *exchange) rawPass(fd uintptr) bool {
 			x.ub = getBuf()
 		}
 		x.ur, x.uw = 0, 0 // passSeg used all before, unless the body ended
-		n, err := readFD(fd, *x.ub)
+		n, inq, err := x.uc.in.read(fd, *x.ub)
 		switch {
 		case err == syscall.EAGAIN:
 			if testHookEmptyRead != nil {
@@ -285,7 +286,7 @@ func (x *exchange) rawPass(fd uintptr) bool {
 			x.passErr = errDeviceGone
 			return true
 		}
-		if n < len(*x.ub) {
+		if inq == 0 {
 			putBuf(x.ub)
 			x.ub = nil
 			return false
