@@ -1,3 +1,5 @@
+//go:build linux
+
 package gateway
 
 import (
@@ -101,7 +103,7 @@ func TestWhatComesDuringAnAnswer(t *testing.T) {
 			t.Fatal("the request did not reach the provider")
 		}
 		meanwhile()
-		time.Sleep(50 * time.Millisecond) // (what meanwhile sent is in the gateway's socket)
+		waitAcked(t, c) // what meanwhile sent is in the gateway's socket
 		h.release <- struct{}{}
 	}
 	h.release = make(chan struct{}) // unbuffered: one answer per send
@@ -123,11 +125,12 @@ func TestWhatComesDuringAnAnswer(t *testing.T) {
 	})
 	t.Run("body in parts", func(t *testing.T) {
 		c, br := dial(t)
+		d := serverSide(t, e, c)
 		body := `{"model":"m","messages":[]}`
 		io.WriteString(c, "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n")
-		time.Sleep(50 * time.Millisecond)
+		waitTaken(t, d, c)
 		io.WriteString(c, body[:5])
-		time.Sleep(50 * time.Millisecond)
+		waitTaken(t, d, c)
 		io.WriteString(c, body[5:]+models)
 		got, _ := readAnswers(t, c, br, 2)
 		if len(got) != 2 || !strings.Contains(got[1], "/v1/models") {
@@ -140,8 +143,9 @@ func TestWhatComesDuringAnAnswer(t *testing.T) {
 	})
 	t.Run("head in parts", func(t *testing.T) {
 		c, br := dial(t)
+		d := serverSide(t, e, c)
 		io.WriteString(c, models[:10])
-		time.Sleep(50 * time.Millisecond)
+		waitTaken(t, d, c)
 		io.WriteString(c, models[10:])
 		io.WriteString(c, models)
 		got, _ := readAnswers(t, c, br, 2)

@@ -69,6 +69,13 @@ func waitTaken(t *testing.T, d *devConn, c net.Conn) {
 	})
 }
 
+// waitAcked waits until the gateway's kernel has acknowledged all c sent, its half-close too.
+func waitAcked(t *testing.T, c net.Conn) {
+	t.Helper()
+	rc := rawOf(t, c)
+	eventually(t, "the gateway's kernel to have what the device sent", func() bool { return sockInt(rc, unix.SIOCOUTQ) == 0 })
+}
+
 // waitFINAcked waits until the gateway's kernel has acknowledged c's half-close (c in
 // FIN_WAIT2), so the FIN, and all sent before it, is in the gateway's socket.
 func waitFINAcked(t *testing.T, c net.Conn) {
