@@ -205,9 +205,9 @@ func (d *devConn) begin() bool {
 // answer written, then a wait, still see a request that came meanwhile. A read after which the
 // socket holds nothing, not even the device's half-close (inqReader), took all there was; after
 // the answer step then waits, as nginx does, instead of reading once more to find nothing (a
-// system call per request). Whatever else comes
-// (a chunked or larger body, Expect: 100-continue, a device that stops mid-body) is served
-// outside, as serve does, by reads that each wait on their own.
+// system call per request). Whatever else comes (a chunked or larger body, Expect:
+// 100-continue, a device that stops mid-body) is served outside, as serve does, by reads that
+// each wait on their own.
 //
 // Inside the RawRead the goroutine holds the socket's read lock, so nothing it runs may read the
 // device through the runtime (fill refuses to) and another goroutine must not Close the
