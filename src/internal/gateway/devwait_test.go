@@ -316,3 +316,52 @@ func TestProviderCloseSeen(t *testing.T) {
 		})
 	}
 }
+
+// TestInqReader: what inqReader says a socket holds after a read: nothing (0) once it took all,
+// more (1) when it took the peer's half-close with the last bytes, whose next read is the end.
+func TestInqReader(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var r inqReader
+	buf := make([]byte, 64)
+	// read reads as step does: inside a RawRead, waiting only while the socket is empty.
+	read := func() (n, inq int, err error) {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if rerr := rawOf(t, c).Read(func(fd uintptr) bool {
+			n, inq, err = r.read(fd, buf)
+			return err != syscall.EAGAIN
+		}); rerr != nil {
+			t.Fatal(rerr)
+		}
+		return n, inq, err
+	}
+	io.WriteString(peer, "abc")
+	if n, inq, err := read(); n != 3 || err != nil || r.on && inq != 0 {
+		t.Fatalf("a read of all there was: %d %d %v, want 3 bytes, inq 0", n, inq, err)
+	}
+	if !r.on {
+		t.Skip("no TCP_INQ here: inqReader says -1 (unknown) after every read")
+	}
+	io.WriteString(peer, "de")
+	peer.(*net.TCPConn).CloseWrite()
+	waitFINAcked(t, peer)
+	if n, inq, err := read(); n != 2 || err != nil || inq != 1 {
+		t.Fatalf("a read of the last bytes and the half-close: %d %d %v, want 2 bytes, inq 1", n, inq, err)
+	}
+	if n, _, err := read(); n != 0 || err != nil {
+		t.Fatalf("the read after: %d %v, want the end (0)", n, err)
+	}
+}

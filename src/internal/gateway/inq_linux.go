@@ -25,7 +25,7 @@ type inqReader struct {
 	oob       [4]uint64 // the TCP_CM_INQ message (uint64: a cmsghdr's alignment)
 }
 
-// read reads into b (not empty) from the non-blocking socket fd as read does; inq is what the
+// read reads into b from the non-blocking socket fd as read does; inq is what the
 // socket holds after it (1 or more after a half-close), -1 when unknown.
 func (r *inqReader) read(fd uintptr, b []byte) (n, inq int, err error) {
 	if !r.tried {
@@ -38,7 +38,10 @@ func (r *inqReader) read(fd uintptr, b []byte) (n, inq int, err error) {
 		n, err = readFD(fd, b)
 		return n, -1, err
 	}
-	r.iov.Base = &b[0]
+	r.iov.Base = &zeroByte
+	if len(b) > 0 {
+		r.iov.Base = &b[0]
+	}
 	r.iov.SetLen(len(b))
 	r.msg.Iov, r.msg.Iovlen = &r.iov, 1
 	r.msg.Control = (*byte)(unsafe.Pointer(&r.oob))
