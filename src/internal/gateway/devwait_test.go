@@ -38,7 +38,8 @@ func serverSide(t *testing.T, e *env, c net.Conn) *devConn {
 	return d
 }
 
-// sockInt is an ioctl's answer for c's socket (SIOCINQ, SIOCOUTQ); -1 when it failed.
+// sockInt is an ioctl's answer for rc's socket (SIOCINQ, SIOCOUTQ); -1 when it failed (or rc
+// is closed).
 func sockInt(rc syscall.RawConn, req uint) int {
 	v := -1
 	rc.Control(func(fd uintptr) {
