@@ -350,10 +350,10 @@ func TestInqReader(t *testing.T) {
 		return n, inq, err
 	}
 	io.WriteString(peer, "abc")
-	if n, inq, err := read(); n != 3 || err != nil || r.on && inq != 0 {
+	if n, inq, err := read(); n != 3 || err != nil || r.known() && inq != 0 {
 		t.Fatalf("a read of all there was: %d %d %v, want 3 bytes, inq 0", n, inq, err)
 	}
-	if !r.on {
+	if !r.known() {
 		t.Skip("no TCP_INQ here: inqReader says -1 (unknown) after every read")
 	}
 	io.WriteString(peer, "de")

@@ -783,6 +783,9 @@ func readStatusLine(c net.Conn) (string, error) {
 // (passRaw): a stream of n events costs no read that finds nothing, where a read after every
 // event did (a system call per event).
 func TestStreamEventsReadOncePerEvent(t *testing.T) {
+	if !inqBuilt {
+		t.Skip("this build reads until EAGAIN: without TCP_INQ a short read does not tell the socket is empty")
+	}
 	for _, tc := range []struct {
 		name, body string
 		extra      []string

@@ -65,3 +65,9 @@ func (r *inqReader) read(fd uintptr, b []byte) (n, inq int, err error) {
 	}
 	return int(m), inq, nil
 }
+
+// known reports whether reads tell what the socket still holds (TCP_INQ is on).
+func (r *inqReader) known() bool { return r.on }
+
+// inqBuilt: this build reads with TCP_INQ where the kernel has it.
+const inqBuilt = true

@@ -11,3 +11,9 @@ func (*inqReader) read(fd uintptr, b []byte) (n, inq int, err error) {
 	n, err = readFD(fd, b)
 	return n, -1, err
 }
+
+// known reports whether reads tell what the socket still holds: never here.
+func (*inqReader) known() bool { return false }
+
+// inqBuilt: this build reads until EAGAIN (no TCP_INQ).
+const inqBuilt = false
