@@ -255,6 +255,9 @@ func (d *devConn) step(fd uintptr) bool {
 			}
 			n, inq, err := d.in.read(fd, (*d.buf)[d.w:])
 			if err == syscall.EAGAIN {
+				if testHookDeviceEmptyRead != nil {
+					testHookDeviceEmptyRead()
+				}
 				d.idle()
 				return false
 			}
@@ -619,6 +622,9 @@ func (d *devConn) rawRead(fd uintptr) bool {
 	}
 	n, err := readFD(fd, (*d.buf)[d.w:])
 	if err == syscall.EAGAIN {
+		if testHookDeviceEmptyRead != nil {
+			testHookDeviceEmptyRead()
+		}
 		if d.r == d.w && d.pin == 0 {
 			putBuf(d.buf)
 			d.buf = nil
@@ -663,9 +669,9 @@ func rawIO(trap uintptr, name string, fd uintptr, b []byte) (int, error) {
 
 var zeroByte byte
 
-// testHookEmptyRead, when set (by tests), is called for each read of a provider that found
-// nothing.
-var testHookEmptyRead func()
+// testHookEmptyRead and testHookDeviceEmptyRead, when set (by tests), are called for each read
+// of a provider, of a device, that found nothing.
+var testHookEmptyRead, testHookDeviceEmptyRead func()
 
 // release unpins the request's head (d.req must not be used after it) and gives the buffer
 // back when nothing unread is in it.

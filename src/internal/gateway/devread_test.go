@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,4 +236,38 @@ func TestCutsWhileAnswering(t *testing.T) {
 			t.Errorf("cut after %v, before the window closed and schedule_cut passed", took)
 		}
 	})
+}
+
+// TestWholeBodiesNoEmptyRead: requests whose bodies come whole with their heads and fit the
+// buffer are answered inside the RawRead (serveRaw): the wait for the next request costs no read
+// that finds nothing. Only the first read of a connection may find nothing (the request not yet
+// there when it is accepted). A body past the buffer costs one such read after its answer
+// (served outside): moving it to a larger buffer would save that call but hold the larger
+// buffer for as long as the provider takes to answer.
+func TestWholeBodiesNoEmptyRead(t *testing.T) {
+	var empty atomic.Int64
+	testHookDeviceEmptyRead = func() { empty.Add(1) }
+	t.Cleanup(func() { testHookDeviceEmptyRead = nil }) // after the gateway's cleanup
+	h := startHeld(t)
+	e := startGateway(t, mainSection("idle_timeout", "60s")+provider("openai", h.srv.URL, keyOpenAI, "bearer"))
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	sizes := []int{100, 1 << 10, 2 << 10, 3 << 10, 3<<10 + 512, 100, 2 << 10, 1 << 10}
+	for _, n := range sizes {
+		body := `{"pad":"` + strings.Repeat("x", n-10) + `"}`
+		io.WriteString(c, "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
+		if got, _ := readAnswers(t, c, br, 1); len(got) != 1 {
+			t.Fatalf("no answer to a body of %d bytes", len(body))
+		}
+		if b := <-h.bodies; b != body {
+			t.Fatalf("the provider got %d bytes, want %d", len(b), len(body))
+		}
+	}
+	if n := empty.Load(); n > 1 {
+		t.Errorf("%d reads of the device found nothing over %d requests", n, len(sizes))
+	}
 }
