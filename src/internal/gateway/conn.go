@@ -117,7 +117,7 @@ func newDevConn(g *Gateway, c net.Conn) *devConn {
 	if sc, ok := inner.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			d.raw = raw
-			d.rdFn, d.wrFn = d.rawRead, d.rawWrite
+			d.rdFn, d.wrFn, d.stepFn = d.rawRead, d.rawWrite, d.step
 		}
 	}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
@@ -213,9 +213,6 @@ func (d *devConn) begin() bool {
 // device through the runtime (fill refuses to) and another goroutine must not Close the
 // connection while it is busy, as Close waits for the lock: it cuts it (devConn.cut).
 func (d *devConn) serveRaw() {
-	if d.stepFn == nil {
-		d.stepFn = d.step
-	}
 	for {
 		// What is buffered is looked at first, and the first read is made whatever came of
 		// the last one: the poller has just forgotten the socket.
@@ -245,13 +242,9 @@ func (d *devConn) step(fd uintptr) bool {
 	d.fresh = false
 	for {
 		if read {
-			limit := int(d.m.MaxHeaderBytes)
-			if err := d.room(limit); err != nil {
+			if err := d.room(int(d.m.MaxHeaderBytes)); err != nil {
 				d.stop = true
 				return true
-			}
-			if d.buf == nil {
-				d.buf, d.r, d.w = getBuf(), 0, 0
 			}
 			n, inq, err := d.in.read(fd, (*d.buf)[d.w:])
 			if err == syscall.EAGAIN {
@@ -558,9 +551,6 @@ func (d *devConn) fill(limit int) error {
 		return err
 	}
 	if d.raw == nil {
-		if d.buf == nil {
-			d.buf, d.r, d.w = getBuf(), 0, 0
-		}
 		n, err := d.c.Read((*d.buf)[d.w:])
 		d.w += n
 		if n > 0 {
@@ -585,13 +575,17 @@ func (d *devConn) fill(limit int) error {
 	return nil
 }
 
-// room makes room in d.buf for a read: unread bytes move up to the pinned head, or the buffer
-// grows (up to limit bytes past the head).
+// room makes room in d.buf for a read: a pooled buffer when there is none, unread bytes moved
+// up to the pinned head, or the buffer grown (up to limit bytes past the head).
 func (d *devConn) room(limit int) error {
-	if d.buf != nil && d.r == d.w {
+	if d.buf == nil {
+		d.buf, d.r, d.w = getBuf(), 0, 0
+		return nil
+	}
+	if d.r == d.w {
 		d.r, d.w = d.pin, d.pin
 	}
-	if d.buf != nil && d.w == len(*d.buf) {
+	if d.w == len(*d.buf) {
 		if d.r > d.pin {
 			d.w = d.pin + copy((*d.buf)[d.pin:], (*d.buf)[d.r:d.w])
 			d.r = d.pin
@@ -625,10 +619,7 @@ func (d *devConn) rawRead(fd uintptr) bool {
 		if testHookDeviceEmptyRead != nil {
 			testHookDeviceEmptyRead()
 		}
-		if d.r == d.w && d.pin == 0 {
-			putBuf(d.buf)
-			d.buf = nil
-		}
+		d.idle()
 		return false
 	}
 	d.rn, d.rerr = n, err
@@ -677,10 +668,7 @@ var testHookEmptyRead, testHookDeviceEmptyRead func()
 // back when nothing unread is in it.
 func (d *devConn) release() {
 	d.pin = 0
-	if d.buf != nil && d.r == d.w {
-		putBuf(d.buf)
-		d.buf = nil
-	}
+	d.idle()
 }
 
 // gone reports whether the device has closed or reset its connection, without reading: a
