@@ -47,6 +47,12 @@ func startHeld(t *testing.T) *heldProvider {
 	return h
 }
 
+// Requests to the held provider: heldRequest waits for its release, modelsRequest is answered at once.
+const (
+	heldRequest   = "POST /openai/v1/held HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
+	modelsRequest = "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n"
+)
+
 // readAnswers reads HTTP answers from br until n came or the connection ended; it reports
 // whether the gateway closed the connection after them (false: the read deadline passed).
 func readAnswers(t *testing.T, c net.Conn, br *bufio.Reader, n int) (bodies []string, closed bool) {
@@ -81,23 +87,16 @@ func isEOF(err error) bool {
 func TestWhatComesDuringAnAnswer(t *testing.T) {
 	h := startHeld(t)
 	e := startGateway(t, mainSection("idle_timeout", "60s", "header_timeout", "60s")+provider("openai", h.srv.URL, keyOpenAI, "bearer"))
-	const held = "POST /openai/v1/held HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
-	const models = "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n"
 	dial := func(t *testing.T) (net.Conn, *bufio.Reader) {
 		for len(h.bodies) > 0 { // the subtest before's
 			<-h.bodies
 		}
-		c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c, bufio.NewReader(c)
+		return dialGateway(t, e)
 	}
 	// during sends held, and once the provider has it, runs meanwhile (the answer held), then
 	// lets the answer go.
 	during := func(t *testing.T, c net.Conn, meanwhile func()) {
-		io.WriteString(c, held)
+		io.WriteString(c, heldRequest)
 		select {
 		case <-h.arrived:
 		case <-time.After(10 * time.Second):
@@ -110,7 +109,7 @@ func TestWhatComesDuringAnAnswer(t *testing.T) {
 	h.release = make(chan struct{}) // unbuffered: one answer per send
 	t.Run("pipelined", func(t *testing.T) {
 		c, br := dial(t)
-		during(t, c, func() { io.WriteString(c, models) })
+		during(t, c, func() { io.WriteString(c, modelsRequest) })
 		got, _ := readAnswers(t, c, br, 2)
 		if len(got) != 2 || !strings.Contains(got[0], "/v1/held") || !strings.Contains(got[1], "/v1/models") {
 			t.Fatalf("answers %q: the request sent during the first answer was not served", got)
@@ -132,7 +131,7 @@ func TestWhatComesDuringAnAnswer(t *testing.T) {
 		waitTaken(t, d, c)
 		io.WriteString(c, body[:5])
 		waitTaken(t, d, c)
-		io.WriteString(c, body[5:]+models)
+		io.WriteString(c, body[5:]+modelsRequest)
 		got, _ := readAnswers(t, c, br, 2)
 		if len(got) != 2 || !strings.Contains(got[1], "/v1/models") {
 			t.Fatalf("answers %q", got)
@@ -145,10 +144,10 @@ func TestWhatComesDuringAnAnswer(t *testing.T) {
 	t.Run("head in parts", func(t *testing.T) {
 		c, br := dial(t)
 		d := serverSide(t, e, c)
-		io.WriteString(c, models[:10])
+		io.WriteString(c, modelsRequest[:10])
 		waitTaken(t, d, c)
-		io.WriteString(c, models[10:])
-		io.WriteString(c, models)
+		io.WriteString(c, modelsRequest[10:])
+		io.WriteString(c, modelsRequest)
 		got, _ := readAnswers(t, c, br, 2)
 		if len(got) != 2 {
 			t.Fatalf("answers %q", got)
@@ -161,7 +160,7 @@ func TestWhatComesDuringAnAnswer(t *testing.T) {
 		big := `{"pad":"` + strings.Repeat("x", 3*bufSize) + `"}`
 		chunked := "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
 		io.WriteString(c, "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: "+itoa(len(big))+"\r\n\r\n"+big)
-		io.WriteString(c, models+chunked+models)
+		io.WriteString(c, modelsRequest+chunked+modelsRequest)
 		got, _ := readAnswers(t, c, br, 4)
 		if len(got) != 4 || !strings.Contains(got[3], "/v1/models") {
 			t.Fatalf("answers %q", got)
@@ -250,12 +249,7 @@ func TestWholeBodiesNoEmptyRead(t *testing.T) {
 	t.Cleanup(func() { testHookDeviceEmptyRead = nil }) // after the gateway's cleanup
 	h := startHeld(t)
 	e := startGateway(t, mainSection("idle_timeout", "60s")+provider("openai", h.srv.URL, keyOpenAI, "bearer"))
-	c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
+	c, br := dialGateway(t, e)
 	sizes := []int{100, 1 << 10, 2 << 10, 3 << 10, 3<<10 + 512, 100, 2 << 10, 1 << 10}
 	for _, n := range sizes {
 		body := `{"pad":"` + strings.Repeat("x", n-10) + `"}`

@@ -110,12 +110,10 @@ func dialGateway(t *testing.T, e *env) (net.Conn, *bufio.Reader) {
 func TestHalfCloseWithTheLastRequest(t *testing.T) {
 	h := startHeld(t)
 	e := startGateway(t, mainSection("idle_timeout", "60s", "header_timeout", "60s")+provider("openai", h.srv.URL, keyOpenAI, "bearer"))
-	const held = "POST /openai/v1/held HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\n{}"
-	const models = "GET /openai/v1/models HTTP/1.1\r\nHost: gw\r\n\r\n"
 	c, br := dialGateway(t, e)
-	io.WriteString(c, held)
+	io.WriteString(c, heldRequest)
 	waitFor(t, h.arrived, 10*time.Second, "the held request at the provider")
-	io.WriteString(c, models)
+	io.WriteString(c, modelsRequest)
 	c.(*net.TCPConn).CloseWrite()
 	waitFINAcked(t, c)
 	close(h.release)
