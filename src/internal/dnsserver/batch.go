@@ -1,8 +1,6 @@
 package dnsserver
 
 import (
-	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"syscall"
@@ -11,6 +9,8 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/airelay/airelay/src/internal/logging"
 )
 
 // batch is how many datagrams one recvmmsg/sendmmsg moves.
@@ -98,7 +98,7 @@ func (r *batchReader) ReadPacketConn(conn net.PacketConn, _ time.Duration) ([]by
 // answer sends the fast answers among the first n datagrams read and queues the others.
 func (r *batchReader) answer(n int) {
 	t := r.h.Table()
-	fast := !r.h.Log.Enabled(context.Background(), slog.LevelDebug) // debug logs each answer: general path
+	fast := !r.h.Log.Enabled(logging.LevelDebug) // debug logs each answer: general path
 	w := 0
 	r.slow, r.next = r.slow[:0], 0
 	for i := range n {

@@ -11,21 +11,20 @@
 package dnsserver
 
 import (
-	"context"
-	"log/slog"
 	"net"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/logging"
 )
 
 // Handler is the miekg/dns handler.
 type Handler struct {
 	Table   func() *config.Table
 	Servers func() []string // upstream servers for forwarding (resolve's discovery)
-	Log     *slog.Logger
+	Log     *logging.Logger
 	Timeout time.Duration // forwarding timeout per server; 0 → 2s
 }
 
@@ -88,7 +87,7 @@ func (h *Handler) answer(t *config.Table, r *dns.Msg, from net.Addr) *dns.Msg {
 	if o := r.IsEdns0(); o != nil {
 		m.SetEdns0(1232, false)
 	}
-	if h.Log.Enabled(context.Background(), slog.LevelDebug) { // the arguments cost allocations
+	if h.Log.Enabled(logging.LevelDebug) { // the arguments cost allocations
 		h.Log.Debug("dns intercepted", "name", q.Name, "type", dns.TypeToString[q.Qtype], "provider", p.ID, "client", from.String())
 	}
 	return m

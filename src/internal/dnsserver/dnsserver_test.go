@@ -2,7 +2,6 @@ package dnsserver
 
 import (
 	"io"
-	"log/slog"
 	"net"
 	"os/exec"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/testnet"
 )
 
@@ -63,7 +63,7 @@ func newHandler(tb *config.Table, upstream string) *Handler {
 	return &Handler{
 		Table:   func() *config.Table { return tb },
 		Servers: func() []string { return []string{upstream} },
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:     logging.Text(io.Discard, nil),
 	}
 }
 

@@ -28,7 +28,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -37,6 +36,7 @@ import (
 
 	"github.com/airelay/airelay/src/internal/access"
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/stats"
 )
 
@@ -55,7 +55,7 @@ type Options struct {
 	Guard *access.Guard
 	// RootCAs verifies providers; nil: the system roots.
 	RootCAs *x509.CertPool
-	Log     *slog.Logger
+	Log     *logging.Logger // nil: none
 }
 
 // Gateway serves the HTTP gateway. Make one with New.
@@ -94,23 +94,11 @@ func keyOf(addr netip.Addr, mac net.HardwareAddr) devKey {
 
 // New returns a gateway; it opens nothing until Serve.
 func New(o Options) *Gateway {
-	if o.Log == nil {
-		o.Log = slog.New(discardHandler{})
-	}
 	if o.Stats == nil {
 		o.Stats = stats.New()
 	}
 	return &Gateway{o: o, listeners: map[net.Listener]struct{}{}, conns: map[*devConn]struct{}{}, perDev: map[devKey]int{}}
 }
-
-// discardHandler drops every record and says so before any is built (Go 1.24's
-// slog.DiscardHandler; go.mod's go line is older).
-type discardHandler struct{}
-
-func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
-func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
-func (h discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h discardHandler) WithGroup(string) slog.Handler           { return h }
 
 // ErrServerClosed is what Serve returns when called after Shutdown.
 var ErrServerClosed = errors.New("gateway: closed")

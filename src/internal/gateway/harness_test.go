@@ -7,7 +7,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"log/slog"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/fakeprovider"
+	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/stats"
 	"github.com/airelay/airelay/src/internal/testnet"
 	"github.com/airelay/airelay/src/testca"
@@ -52,7 +53,7 @@ func (u *upstream) URL() string { return u.srv.URL }
 func (u *upstream) PlainURL() string {
 	if u.plain == nil {
 		u.plain = httptest.NewServer(u.Server)
-		u.plain.Config.ErrorLog = slog.NewLogLogger(discardHandler{}, slog.LevelError)
+		u.plain.Config.ErrorLog = log.New(io.Discard, "", 0)
 		p := u.plain
 		u.t.Cleanup(func() { p.CloseClientConnections(); p.Close() })
 	}
@@ -102,7 +103,7 @@ func startUpstream(t testing.TB, key string, set ...func(*fakeprovider.Server)) 
 			u.closed.Add(1)
 		}
 	}
-	u.srv.Config.ErrorLog = slog.NewLogLogger(discardHandler{}, slog.LevelError)
+	u.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	u.srv.StartTLS()
 	t.Cleanup(func() {
 		if u.Step != nil {
@@ -181,7 +182,7 @@ func startGateway(t testing.TB, uci string, mods ...func(*Options)) *env {
 		Table:   e.table.Load,
 		Stats:   e.reg,
 		RootCAs: mustCA(t).Pool(),
-		Log:     slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:     logging.Text(e.logs, logging.NewLevel(logging.LevelDebug)),
 		Dial: func(ctx context.Context, p *config.Provider, network, addr string) (net.Conn, error) {
 			e.dials.Add(1)
 			var d net.Dialer

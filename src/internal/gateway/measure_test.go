@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -219,7 +218,7 @@ func TestMeasureStreamsMemory(t *testing.T) {
 	wg.Wait()
 }
 
-func quiet(o *Options) { o.Log = slog.New(discardHandler{}) }
+func quiet(o *Options) { o.Log = nil }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 

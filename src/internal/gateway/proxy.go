@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 	"github.com/airelay/airelay/src/internal/access"
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/h1"
+	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/stats"
 )
 
@@ -165,7 +165,7 @@ func (g *Gateway) handle(d *devConn) bool {
 	if q := m.DefaultQuota; q.Tokens > 0 || client != nil && client.Quota.Tokens > 0 {
 		x.quota = true
 	}
-	if g.o.Log.Enabled(context.Background(), slog.LevelDebug) {
+	if g.o.Log.Enabled(logging.LevelDebug) {
 		x.method, x.path = string(r.Method), strings.Clone(path)
 	}
 	defer x.finish(p)
@@ -356,16 +356,14 @@ func (x *exchange) finish(routed *config.Provider) {
 	if !x.statusCounted {
 		x.dev.Total.AddStatus(x.status)
 	}
-	if log := x.g.o.Log; log.Enabled(context.Background(), slog.LevelDebug) {
+	if log := x.g.o.Log; log.Enabled(logging.LevelDebug) {
 		id := routed.ID
 		if x.p != nil {
 			id = x.p.ID
 		}
-		log.LogAttrs(context.Background(), slog.LevelDebug, "gateway request",
-			slog.String("device", x.dev.Addr.String()), slog.String("provider", id),
-			slog.String("method", x.method), slog.String("path", x.path),
-			slog.Int("status", x.status), slog.Duration("took", time.Since(x.start)),
-			slog.Uint64("tokens_in", x.tokIn), slog.Uint64("tokens_out", x.tokOut))
+		log.Debug("gateway request", "device", x.dev.Addr.String(), "provider", id,
+			"method", x.method, "path", x.path, "status", x.status, "took", time.Since(x.start),
+			"tokens_in", x.tokIn, "tokens_out", x.tokOut)
 	}
 }
 

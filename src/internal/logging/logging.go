@@ -1,10 +1,10 @@
 // Package logging owns where airelay's log lines go and at which priority, so that a router's
 // logread and a systemd journal file each line under its real level:
 //
-//	h, closer, err := logging.New("auto", os.Stderr, &level) // once, at start
-//	log := slog.New(h)
+//	log, err := logging.New("auto", os.Stderr, &level) // once, at start
+//	defer log.Close()
 //
-// Targets: "stderr" writes slog's text lines as they are (a terminal, tests); "journal" puts
+// Targets: "stderr" writes slog-style text lines as they are (a terminal, tests); "journal" puts
 // journald's "<N>" level prefix before each line on stderr (systemd reads it, SyslogLevelPrefix
 // is on by default); "syslog" sends each line as one datagram to /dev/log (OpenWrt's logd, or
 // any syslogd) with facility daemon and the level's priority, which procd's stderr capture
@@ -17,10 +17,8 @@
 package logging
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -30,7 +28,7 @@ import (
 	"time"
 )
 
-// Syslog severities (RFC 5424) of slog's four levels, and the daemon facility.
+// Syslog severities (RFC 5424) of the four levels, and the daemon facility.
 const (
 	facilityDaemon = 3 << 3
 	sevErr         = 3
@@ -39,14 +37,14 @@ const (
 	sevDebug       = 7
 )
 
-// severity maps a slog level to its syslog severity: below info is debug, below warn is info.
-func severity(l slog.Level) int {
+// severity maps a level to its syslog severity: below info is debug, below warn is info.
+func severity(l Level) int {
 	switch {
-	case l >= slog.LevelError:
+	case l >= LevelError:
 		return sevErr
-	case l >= slog.LevelWarn:
+	case l >= LevelWarn:
 		return sevWarning
-	case l >= slog.LevelInfo:
+	case l >= LevelInfo:
 		return sevInfo
 	}
 	return sevDebug
@@ -55,12 +53,12 @@ func severity(l slog.Level) int {
 // DefaultSocket is where syslog daemons listen.
 const DefaultSocket = "/dev/log"
 
-// New returns a handler for target writing records at or above level. stderr is where the
-// "stderr" and "journal" targets write and where "syslog" falls back to. The closer ends the
+// New returns a logger for target writing records at or above level. stderr is where the
+// "stderr" and "journal" targets write and where "syslog" falls back to. Its Close ends the
 // syslog socket (a no-op for the others).
-func New(target string, stderr io.Writer, level slog.Leveler) (slog.Handler, io.Closer, error) {
+func New(target string, stderr io.Writer, level *LevelVar) (*Logger, error) {
 	if err := CheckTarget(target); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if target == "" || target == "auto" {
 		target = "stderr"
@@ -70,11 +68,11 @@ func New(target string, stderr io.Writer, level slog.Leveler) (slog.Handler, io.
 	}
 	switch {
 	case target == "stderr":
-		return slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}), nopCloser{}, nil
+		return Text(stderr, level), nil
 	case target == "journal":
-		return byLevel(level, func(sev int) io.Writer {
+		return byLevel(level, nopCloser{}, func(sev int) io.Writer {
 			return &prefixWriter{w: stderr, prefix: "<" + strconv.Itoa(sev) + ">"}
-		}), nopCloser{}, nil
+		}), nil
 	case target == "syslog" || strings.HasPrefix(target, "syslog:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(target, "syslog"), ":")
 		if path == "" {
@@ -84,7 +82,7 @@ func New(target string, stderr io.Writer, level slog.Leveler) (slog.Handler, io.
 		// A socket that is not there yet (logd still starting) is dialled again for each line;
 		// until it answers, lines go to stderr with their level, never lost.
 		_ = s.dial()
-		return byLevel(level, func(sev int) io.Writer { return &syslogWriter{c: s, pri: facilityDaemon | sev} }), s, nil
+		return byLevel(level, s, func(sev int) io.Writer { return &syslogWriter{c: s, pri: facilityDaemon | sev} }), nil
 	}
 	panic("unreachable: CheckTarget let " + target + " through")
 }
@@ -100,59 +98,18 @@ func CheckTarget(target string) error {
 	return fmt.Errorf("log target %q: want auto, stderr, journal, syslog or syslog:PATH", target)
 }
 
-// byLevel is a handler that hands each record to the text handler of its severity, each
-// writing to its own writer, so the writer knows the priority without parsing the line. The
-// time and level attributes are left out: syslog and the journal keep both themselves.
-func byLevel(level slog.Leveler, writer func(sev int) io.Writer) slog.Handler {
-	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-		if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
-			return slog.Attr{}
-		}
-		return a
-	}}
-	var h leveled
+// byLevel is a logger whose lines go to the writer of their severity, so the writer knows the
+// priority without parsing the line. Time and level are left out: syslog and the journal keep
+// both themselves.
+func byLevel(level *LevelVar, closer io.Closer, writer func(sev int) io.Writer) *Logger {
+	l := &Logger{level: orInfo(level), closer: closer}
 	for i, sev := range [...]int{sevDebug, sevInfo, sevWarning, sevErr} {
-		h[i] = slog.NewTextHandler(writer(sev), opts)
+		l.w[i] = writer(sev)
 	}
-	return h
+	return l
 }
 
-// leveled holds the text handlers for debug, info, warning and error, in that order.
-type leveled [4]slog.Handler
-
-func (h leveled) index(l slog.Level) int {
-	switch severity(l) {
-	case sevErr:
-		return 3
-	case sevWarning:
-		return 2
-	case sevInfo:
-		return 1
-	}
-	return 0
-}
-
-func (h leveled) Enabled(ctx context.Context, l slog.Level) bool { return h[0].Enabled(ctx, l) }
-
-func (h leveled) Handle(ctx context.Context, r slog.Record) error {
-	return h[h.index(r.Level)].Handle(ctx, r)
-}
-
-func (h leveled) WithAttrs(as []slog.Attr) slog.Handler {
-	for i := range h {
-		h[i] = h[i].WithAttrs(as)
-	}
-	return h
-}
-
-func (h leveled) WithGroup(name string) slog.Handler {
-	for i := range h {
-		h[i] = h[i].WithGroup(name)
-	}
-	return h
-}
-
-// prefixWriter writes prefix before each line (slog's text handler writes one line a call).
+// prefixWriter writes prefix before each line (the logger writes one line a call).
 type prefixWriter struct {
 	w      io.Writer
 	prefix string

@@ -2,7 +2,6 @@ package logging
 
 import (
 	"bytes"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,11 +14,11 @@ import (
 
 func TestSeverity(t *testing.T) {
 	for _, tc := range []struct {
-		l    slog.Level
+		l    Level
 		want int
 	}{
-		{slog.LevelDebug - 4, 7}, {slog.LevelDebug, 7}, {slog.LevelInfo, 6}, {slog.LevelInfo + 2, 6},
-		{slog.LevelWarn, 4}, {slog.LevelError, 3}, {slog.LevelError + 4, 3},
+		{LevelDebug - 4, 7}, {LevelDebug, 7}, {LevelInfo, 6}, {LevelInfo + 2, 6},
+		{LevelWarn, 4}, {LevelError, 3}, {LevelError + 4, 3},
 	} {
 		if got := severity(tc.l); got != tc.want {
 			t.Errorf("severity(%v) = %d, want %d", tc.l, got, tc.want)
@@ -29,7 +28,7 @@ func TestSeverity(t *testing.T) {
 
 // TestSyslog reads what a syslog daemon would: one datagram a record, facility daemon with
 // the level's severity (daemon.debug 31, daemon.info 30, daemon.warn 28, daemon.err 27), the
-// program tag and pid, no level= or time= of slog's own, attributes kept.
+// program tag and pid, no level= or time= (the stderr lines' own), attributes kept.
 func TestSyslog(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "log")
 	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
@@ -37,15 +36,13 @@ func TestSyslog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var level slog.LevelVar
-	level.Set(slog.LevelDebug)
+	level := NewLevel(LevelDebug)
 	var fallback bytes.Buffer
-	h, c, err := New("syslog:"+sock, &fallback, &level)
+	log, err := New("syslog:"+sock, &fallback, level)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	log := slog.New(h).With("role", "tls")
+	defer log.Close()
 	log.Debug("d", "k", 1)
 	log.Info("ready", "listeners", "tls :8443")
 	log.Warn("w")
@@ -55,10 +52,10 @@ func TestSyslog(t *testing.T) {
 		pri  string
 		rest string
 	}{
-		{"<31>", `msg=d role=tls k=1`},
-		{"<30>", `msg=ready role=tls listeners="tls :8443"`},
-		{"<28>", `msg=w role=tls`},
-		{"<27>", `msg=e role=tls err=boom`},
+		{"<31>", `msg=d k=1`},
+		{"<30>", `msg=ready listeners="tls :8443"`},
+		{"<28>", `msg=w`},
+		{"<27>", `msg=e err=boom`},
 	} {
 		buf := make([]byte, 2048)
 		_ = l.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -84,7 +81,7 @@ func TestSyslog(t *testing.T) {
 			t.Errorf("datagram body %q, want %q", body, tag+want.rest)
 		}
 	}
-	level.Set(slog.LevelInfo)
+	level.Set(LevelInfo)
 	log.Debug("not sent")
 	log.Info("sent")
 	buf := make([]byte, 2048)
@@ -110,12 +107,11 @@ func TestSyslogDaemonRestarts(t *testing.T) {
 	}
 	l := listen()
 	var fallback bytes.Buffer
-	h, c, err := New("syslog:"+sock, &fallback, slog.LevelInfo)
+	log, err := New("syslog:"+sock, &fallback, NewLevel(LevelInfo))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	log := slog.New(h)
+	defer log.Close()
 	l.Close()
 	os.Remove(sock)
 	l = listen()
@@ -137,11 +133,10 @@ func TestSyslogDaemonRestarts(t *testing.T) {
 
 func TestJournal(t *testing.T) {
 	var out bytes.Buffer
-	h, _, err := New("journal", &out, slog.LevelDebug)
+	log, err := New("journal", &out, NewLevel(LevelDebug))
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(h)
 	log.Debug("a")
 	log.Info("ready")
 	log.Warn("b")
@@ -152,7 +147,7 @@ func TestJournal(t *testing.T) {
 	}
 }
 
-// TestAuto: stderr stays slog's plain text unless it is the journal's stream.
+// TestAuto: stderr stays plain text lines unless it is the journal's stream.
 func TestAuto(t *testing.T) {
 	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
 	if err != nil {
@@ -164,11 +159,11 @@ func TestAuto(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("JOURNAL_STREAM", "1:2")
-	h, _, _ := New("auto", f, slog.LevelInfo)
-	slog.New(h).Info("plain")
+	log, _ := New("auto", f, NewLevel(LevelInfo))
+	log.Info("plain")
 	t.Setenv("JOURNAL_STREAM", strconv.FormatUint(uint64(st.Dev), 10)+":"+strconv.FormatUint(uint64(st.Ino), 10))
-	h, _, _ = New("auto", f, slog.LevelInfo)
-	slog.New(h).Info("journal")
+	log, _ = New("auto", f, NewLevel(LevelInfo))
+	log.Info("journal")
 	b, _ := os.ReadFile(f.Name())
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "time=") || !strings.Contains(lines[0], "level=INFO msg=plain") || lines[1] != "<6>msg=journal" {
@@ -177,7 +172,7 @@ func TestAuto(t *testing.T) {
 }
 
 func TestBadTarget(t *testing.T) {
-	if _, _, err := New("file", os.Stderr, slog.LevelInfo); err == nil || !strings.Contains(err.Error(), `"file"`) {
+	if _, err := New("file", os.Stderr, NewLevel(LevelInfo)); err == nil || !strings.Contains(err.Error(), `"file"`) {
 		t.Errorf("New(file): %v", err)
 	}
 }
@@ -188,12 +183,11 @@ func TestBadTarget(t *testing.T) {
 func TestSyslogLateDaemon(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "log")
 	var fallback bytes.Buffer
-	h, c, err := New("syslog:"+sock, &fallback, slog.LevelInfo)
+	log, err := New("syslog:"+sock, &fallback, NewLevel(LevelInfo))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	log := slog.New(h)
+	defer log.Close()
 	log.Info("early")
 	if fallback.String() != "<6>msg=early\n" {
 		t.Errorf("before the daemon: stderr %q", fallback.String())

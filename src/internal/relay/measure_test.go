@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"runtime"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/stats"
 	"github.com/airelay/airelay/src/internal/testnet"
 )
@@ -90,7 +90,7 @@ func rawRelay(t *testing.T) (relayAddr, providerAddr string, hello []byte, r *Re
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)
 		},
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log: logging.Text(io.Discard, nil),
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

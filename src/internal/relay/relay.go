@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -28,6 +27,7 @@ import (
 	"github.com/airelay/airelay/src/internal/access"
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/egress"
+	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/sni"
 	"github.com/airelay/airelay/src/internal/stats"
 	"github.com/airelay/airelay/src/internal/usage"
@@ -48,7 +48,7 @@ type Relay struct {
 	Direct func(ctx context.Context, p *config.Provider, network, addr string) (to []netip.AddrPort, iface string, ok bool, err error)
 	// Guard adds schedules and daily quotas to the client rules; nil: the rules alone.
 	Guard *access.Guard
-	Log   *slog.Logger
+	Log   *logging.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +22,7 @@ import (
 	"github.com/airelay/airelay/src/internal/access"
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/egress"
+	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/stats"
 	"github.com/airelay/airelay/src/internal/testnet"
 	"github.com/airelay/airelay/src/testca"
@@ -67,7 +67,7 @@ func newEnv(t *testing.T, extra string, opts ...func(*Relay)) *env {
 			d := egress.Dialer{AllowPrivate: true}
 			return d.DirectAddrs(ctx, network, addr)
 		},
-		Log: slog.New(slog.NewTextHandler(syncWriter{e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log: logging.Text(syncWriter{e.logs}, logging.NewLevel(logging.LevelDebug)),
 	}
 	for _, o := range opts {
 		o(e.relay)

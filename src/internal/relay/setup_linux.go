@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airelay/airelay/src/internal/egress"
+	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/sni"
 )
 
@@ -326,7 +326,7 @@ func (r *Relay) handleRaw(c *rawConn, from netip.AddrPort) {
 	}
 	helloBufs.Put(bufp)
 	bufp = nil
-	if r.Log.Enabled(ctx, slog.LevelDebug) {
+	if r.Log.Enabled(logging.LevelDebug) {
 		r.Log.Debug("relay: open", "client", from.Addr().String(), "provider", prov.ID, "sni", name, "upstream", upAddr(up.fd))
 	}
 	rc := r.newRelayed(c, nil, nil, sc, from, prov, len(hello), dec)

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/netip"
@@ -66,14 +65,13 @@ type Options struct {
 
 // Service is a running airelay.
 type Service struct {
-	opts      Options
-	table     atomic.Pointer[config.Table] // what the servers read; swapped first on reload
-	pub       atomic.Pointer[published]    // what status shows; swapped once all of a reload is in place
-	gen       uint64                       // configs applied; only Run's goroutine writes it
-	level     slog.LevelVar
-	log       *slog.Logger
-	logCloser io.Closer // the syslog socket; nil for stderr
-	home      *home     // schedules, quotas, usage history, device names
+	opts  Options
+	table atomic.Pointer[config.Table] // what the servers read; swapped first on reload
+	pub   atomic.Pointer[published]    // what status shows; swapped once all of a reload is in place
+	gen   uint64                       // configs applied; only Run's goroutine writes it
+	level logging.LevelVar
+	log   *logging.Logger
+	home  *home // schedules, quotas, usage history, device names
 
 	stats    *stats.Registry
 	resolver *resolve.Resolver
@@ -184,11 +182,11 @@ func newService(opts Options, t *config.Table) *Service {
 		out = os.Stderr
 	}
 	s := &Service{opts: opts, stats: stats.New(), bound: map[string]*binding{}}
-	h, closer, err := logging.New(opts.LogTarget, out, &s.level)
+	log, err := logging.New(opts.LogTarget, out, &s.level)
 	if err != nil {
-		h, closer = slog.NewTextHandler(out, &slog.HandlerOptions{Level: &s.level}), nil
+		log = logging.Text(out, &s.level)
 	}
-	s.log, s.logCloser = slog.New(h), closer
+	s.log = log
 	if err != nil {
 		s.log.Warn("logging to stderr instead", "err", err)
 	}
@@ -196,7 +194,7 @@ func newService(opts Options, t *config.Table) *Service {
 	s.neigh = neigh.New()
 	mac := func(a netip.Addr) net.HardwareAddr {
 		m := s.neigh.Lookup(a)
-		if m == nil && s.table.Load().HasMACRules() && s.log.Enabled(context.Background(), slog.LevelDebug) {
+		if m == nil && s.table.Load().HasMACRules() && s.log.Enabled(logging.LevelDebug) {
 			// Lookup asked the kernel for this address just now (or within the second), so
 			// rules naming MACs fail to match only for a device the router truly cannot see.
 			s.log.Debug("neigh: no MAC for device after a fresh lookup; only IP rules and default_access apply", "client", a.String())
@@ -216,8 +214,7 @@ func (s *Service) apply(t *config.Table) {
 	s.table.Store(t)
 	s.applyHome(t)
 	s.gen++
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(t.Main.LogLevel))
+	lvl, _ := logging.ParseLevel(t.Main.LogLevel) // the config checked it: info only if empty
 	s.level.Set(lvl)
 	if os.Getenv("GOMEMLIMIT") == "" {
 		limit := t.Main.MemoryLimit
@@ -610,9 +607,7 @@ func (s *Service) shutdown() {
 	}
 	s.saveHistory(t)
 	s.log.Info("stopped")
-	if s.logCloser != nil {
-		_ = s.logCloser.Close()
-	}
+	_ = s.log.Close() // the syslog socket; a no-op for stderr
 }
 
 func (s *Service) stopAll(ctx context.Context) {
