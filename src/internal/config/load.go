@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -738,7 +739,9 @@ func (l *loader) indexClients() {
 			t.netOnly = append(t.netOnly, c)
 		}
 	}
-	slices.SortStableFunc(t.nets, func(a, b clientNet) int { return b.p.Bits() - a.p.Bits() })
+	// sort.SliceStable, not slices.SortStableFunc: the generic sort is compiled again for each
+	// struct shape (5 KB of mipsle code here), sort's code is shared and already linked.
+	sort.SliceStable(t.nets, func(i, j int) bool { return t.nets[i].p.Bits() > t.nets[j].p.Bits() })
 }
 
 // sameNetworks explains a clash between two sections that name networks: they share one.

@@ -24,7 +24,7 @@ package usage
 import (
 	"math"
 	"net/netip"
-	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -457,14 +457,17 @@ func (b *Book) Rows(days int, device netip.Addr) []Row {
 			rows = append(rows, k.row(day, r))
 		}
 	}
-	slices.SortFunc(rows, func(x, y Row) int {
+	// sort.Slice, not slices.SortFunc: the generic sort is compiled again for each struct
+	// shape (12 KB of mipsle code for Row), sort's code is shared and already linked.
+	sort.Slice(rows, func(i, j int) bool {
+		x, y := &rows[i], &rows[j]
 		switch {
 		case x.Day != y.Day:
-			return cmpStr(x.Day, y.Day)
+			return x.Day < y.Day
 		case x.Addr != y.Addr:
-			return cmpStr(x.Addr, y.Addr)
+			return x.Addr < y.Addr
 		}
-		return cmpStr(x.Provider, y.Provider)
+		return x.Provider < y.Provider
 	})
 	return rows
 }
@@ -484,16 +487,6 @@ func (b *Book) Span(days int) (from, to string) {
 	defer b.mu.Unlock()
 	t, _ := time.ParseInLocation(time.DateOnly, b.today, b.loc)
 	return t.AddDate(0, 0, 1-max(days, 1)).Format(time.DateOnly), b.today
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // NextMidnight is the next local midnight after t, where a sample must fall.
