@@ -718,3 +718,16 @@ func hex4(b []byte) rune {
 	}
 	return r
 }
+
+// DecodePtr reads into **p with dec: null sets *p to nil; otherwise *p, made when nil, is
+// read into (as encoding/json does with a pointer field).
+func DecodePtr[T any](d *Decoder, p **T, dec func(d *Decoder, v *T) error) error {
+	if d.Null() {
+		*p = nil
+		return nil
+	}
+	if *p == nil {
+		*p = new(T)
+	}
+	return dec(d, *p)
+}
