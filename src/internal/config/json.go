@@ -33,7 +33,7 @@ func writeIndented(w io.Writer, v jsonw.Value) error {
 func (e *Effective) EncodeJSON(w *jsonw.Writer) {
 	w.BeginObject()
 	w.Key("sections")
-	jsonw.Slice(w, e.Sections, func(w *jsonw.Writer, s *EffectiveSection) { s.EncodeJSON(w) })
+	jsonw.Slice(w, e.Sections, (*EffectiveSection).EncodeJSON)
 	w.EndObject()
 }
 
@@ -43,7 +43,7 @@ func (s *EffectiveSection) EncodeJSON(w *jsonw.Writer) {
 	w.Key("type").String(s.Type)
 	w.Key("name").String(s.Name)
 	w.Key("options")
-	jsonw.Map(w, s.Options, (*jsonw.Writer).Strings)
+	jsonw.Map(w, s.Options, func(v *[]string, w *jsonw.Writer) { w.Strings(*v) })
 	w.EndObject()
 }
 
@@ -54,7 +54,7 @@ type schemaDoc []Section
 func (s schemaDoc) EncodeJSON(w *jsonw.Writer) {
 	w.BeginObject()
 	w.Key("sections")
-	jsonw.Slice(w, s, func(w *jsonw.Writer, s *Section) { s.EncodeJSON(w) })
+	jsonw.Slice(w, s, (*Section).EncodeJSON)
 	w.EndObject()
 }
 
@@ -67,7 +67,7 @@ func (s *Section) EncodeJSON(w *jsonw.Writer) {
 	}
 	w.Key("doc").String(s.Doc)
 	w.Key("options")
-	jsonw.Slice(w, s.Options, func(w *jsonw.Writer, o *Option) { o.EncodeJSON(w) })
+	jsonw.Slice(w, s.Options, (*Option).EncodeJSON)
 	if s.Runtime {
 		w.Key("runtime").Bool(true)
 	}

@@ -36,9 +36,9 @@ func encodeAny(w *Writer, v any) {
 			panic("not an integer: " + v) // normalize leaves none
 		}
 	case []any:
-		Slice(w, v, func(w *Writer, e *any) { encodeAny(w, *e) })
+		Slice(w, v, func(e *any, w *Writer) { encodeAny(w, *e) })
 	case map[string]any:
-		Map(w, v, func(w *Writer, e any) { encodeAny(w, e) })
+		Map(w, v, func(e *any, w *Writer) { encodeAny(w, *e) })
 	default:
 		panic("unexpected type")
 	}

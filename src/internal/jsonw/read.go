@@ -134,6 +134,8 @@ func (d *Decoder) space() {
 }
 
 // peek is the next byte after white space; 0 at the end.
+//
+//go:noinline
 func (d *Decoder) peek() byte {
 	d.space()
 	if d.off < len(d.data) {
@@ -143,6 +145,8 @@ func (d *Decoder) peek() byte {
 }
 
 // literal reads the word lit (true, false, null) if it is next.
+//
+//go:noinline
 func (d *Decoder) literal(lit string) bool {
 	d.space()
 	if len(d.data)-d.off >= len(lit) && string(d.data[d.off:d.off+len(lit)]) == lit {
@@ -153,6 +157,8 @@ func (d *Decoder) literal(lit string) bool {
 }
 
 // Null reads null if it is next, and says so.
+//
+//go:noinline
 func (d *Decoder) Null() bool { return d.literal("null") }
 
 // Object reads an object, calling member for each of its members with the member's name
@@ -356,7 +362,7 @@ func (d *Decoder) Time(p *time.Time) error {
 
 // Strings reads an array of strings into *p (null: nil).
 func (d *Decoder) Strings(p *[]string) error {
-	return DecodeSlice(d, p, func(d *Decoder, s *string) error { return d.String(s) })
+	return DecodeSlice(d, p, func(s *string, d *Decoder) error { return d.String(s) })
 }
 
 // Raw reads any value and returns its text.
@@ -369,10 +375,11 @@ func (d *Decoder) Raw() ([]byte, error) {
 	return d.data[start:d.off], nil
 }
 
-// DecodeSlice reads an array into *p with elem for each element, or null as nil. Like
+// DecodeSlice reads an array into *p with elem for each element (a method expression:
+// (*T).DecodeJSON), or null as nil. Like
 // encoding/json it reuses *p's array: elements are read into what is there, and an empty
 // array gives an empty slice that is not nil.
-func DecodeSlice[T any](d *Decoder, p *[]T, elem func(d *Decoder, v *T) error) error {
+func DecodeSlice[T any](d *Decoder, p *[]T, elem func(v *T, d *Decoder) error) error {
 	if d.Null() {
 		*p = nil
 		return nil
@@ -389,7 +396,7 @@ func DecodeSlice[T any](d *Decoder, p *[]T, elem func(d *Decoder, v *T) error) e
 			}
 		}
 		n = i + 1
-		return elem(d, &s[i])
+		return elem(&s[i], d)
 	})
 	if err != nil {
 		return err
@@ -406,7 +413,7 @@ func DecodeSlice[T any](d *Decoder, p *[]T, elem func(d *Decoder, v *T) error) e
 
 // DecodeMap reads an object into *p (made when nil) with elem for each value, each read into
 // a zero V; null sets *p to nil. Entries already in *p stay, as in encoding/json.
-func DecodeMap[V any](d *Decoder, p *map[string]V, elem func(d *Decoder, v *V) error) error {
+func DecodeMap[V any](d *Decoder, p *map[string]V, elem func(v *V, d *Decoder) error) error {
 	if d.Null() {
 		*p = nil
 		return nil
@@ -421,7 +428,7 @@ func DecodeMap[V any](d *Decoder, p *map[string]V, elem func(d *Decoder, v *V) e
 	return d.Object(func(name []byte) error {
 		k := string(name)
 		var v V
-		if err := elem(d, &v); err != nil {
+		if err := elem(&v, d); err != nil {
 			return err
 		}
 		m[k] = v
@@ -546,6 +553,8 @@ func (d *Decoder) memberName() error {
 }
 
 // isNumber says whether a number is next.
+//
+//go:noinline
 func (d *Decoder) isNumber() bool {
 	c := d.peek()
 	return c == '-' || '0' <= c && c <= '9'
@@ -721,7 +730,7 @@ func hex4(b []byte) rune {
 
 // DecodePtr reads into **p with dec: null sets *p to nil; otherwise *p, made when nil, is
 // read into (as encoding/json does with a pointer field).
-func DecodePtr[T any](d *Decoder, p **T, dec func(d *Decoder, v *T) error) error {
+func DecodePtr[T any](d *Decoder, p **T, dec func(v *T, d *Decoder) error) error {
 	if d.Null() {
 		*p = nil
 		return nil
@@ -729,5 +738,5 @@ func DecodePtr[T any](d *Decoder, p **T, dec func(d *Decoder, v *T) error) error
 	if *p == nil {
 		*p = new(T)
 	}
-	return dec(d, *p)
+	return dec(*p, d)
 }

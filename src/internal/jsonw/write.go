@@ -14,7 +14,11 @@
 // sorted; nil slices and maps as null; omitempty left to the caller). The Decoder is strict like
 // encoding/json: it accepts the same syntax, skips unknown fields, matches keys exactly or else
 // case-insensitively, refuses numbers that do not fit and values of another type, and says where
-// it failed. The tests of each type compare both with encoding/json. It must not grow a general
+// it failed. The tests of each type compare both with encoding/json.
+//
+// Size over speed: none of this is on a request's path, so the small methods every member
+// calls are kept out of line (go:noinline) and the helpers take method expressions
+// ((*T).EncodeJSON), not closures; inlined, they doubled the package's code in the binary. It must not grow a general
 // (reflecting) encoder: a new document gets its own methods and its own equivalence test.
 package jsonw
 
@@ -70,6 +74,8 @@ func (w *Writer) Fail(err error) {
 }
 
 // pre starts a value: the comma and line break before it, unless it follows its key.
+//
+//go:noinline
 func (w *Writer) pre() {
 	if w.key {
 		w.key = false
@@ -91,6 +97,7 @@ func (w *Writer) newline() {
 	}
 }
 
+//go:noinline
 func (w *Writer) begin(c byte) {
 	w.pre()
 	w.b = append(w.b, c)
@@ -98,6 +105,7 @@ func (w *Writer) begin(c byte) {
 	w.more = false
 }
 
+//go:noinline
 func (w *Writer) end(c byte) {
 	w.depth--
 	if w.more && w.indent {
@@ -117,6 +125,8 @@ func (w *Writer) EndArray()   { w.end(']') }
 
 // Key writes a member's name; its value is written next. It returns w, so that
 // w.Key("id").String(id) reads as one member.
+//
+//go:noinline
 func (w *Writer) Key(k string) *Writer {
 	w.pre()
 	w.b = AppendString(w.b, k)
@@ -129,30 +139,40 @@ func (w *Writer) Key(k string) *Writer {
 }
 
 // String writes s as a JSON string (see AppendString).
+//
+//go:noinline
 func (w *Writer) String(s string) {
 	w.pre()
 	w.b = AppendString(w.b, s)
 }
 
 // Uint writes u.
+//
+//go:noinline
 func (w *Writer) Uint(u uint64) {
 	w.pre()
 	w.b = strconv.AppendUint(w.b, u, 10)
 }
 
 // Int writes i.
+//
+//go:noinline
 func (w *Writer) Int(i int64) {
 	w.pre()
 	w.b = strconv.AppendInt(w.b, i, 10)
 }
 
 // Bool writes true or false.
+//
+//go:noinline
 func (w *Writer) Bool(v bool) {
 	w.pre()
 	w.b = strconv.AppendBool(w.b, v)
 }
 
 // Null writes null.
+//
+//go:noinline
 func (w *Writer) Null() {
 	w.pre()
 	w.b = append(w.b, "null"...)
@@ -183,22 +203,23 @@ func (w *Writer) Strings(s []string) {
 	w.EndArray()
 }
 
-// Slice writes s with enc for each element: null when nil, as encoding/json does.
-func Slice[T any](w *Writer, s []T, enc func(w *Writer, v *T)) {
+// Slice writes s with enc for each element (a method expression: (*T).EncodeJSON): null when
+// nil, as encoding/json does.
+func Slice[T any](w *Writer, s []T, enc func(v *T, w *Writer)) {
 	if s == nil {
 		w.Null()
 		return
 	}
 	w.BeginArray()
 	for i := range s {
-		enc(w, &s[i])
+		enc(&s[i], w)
 	}
 	w.EndArray()
 }
 
-// Map writes m with its keys in order, enc for each value: null when nil, as encoding/json
-// does.
-func Map[V any](w *Writer, m map[string]V, enc func(w *Writer, v V)) {
+// Map writes m with its keys in order, enc for each value (as for Slice): null when nil, as
+// encoding/json does.
+func Map[V any](w *Writer, m map[string]V, enc func(v *V, w *Writer)) {
 	if m == nil {
 		w.Null()
 		return
@@ -211,7 +232,8 @@ func Map[V any](w *Writer, m map[string]V, enc func(w *Writer, v V)) {
 	w.BeginObject()
 	for _, k := range keys {
 		w.Key(k)
-		enc(w, m[k])
+		v := m[k]
+		enc(&v, w)
 	}
 	w.EndObject()
 }

@@ -14,18 +14,18 @@ func (s *Status) EncodeJSON(w *jsonw.Writer) {
 	w.Key("config")
 	s.Config.EncodeJSON(w)
 	w.Key("listeners")
-	jsonw.Map(w, s.Listeners, (*jsonw.Writer).String)
+	jsonw.Map(w, s.Listeners, func(v *string, w *jsonw.Writer) { w.String(*v) })
 	w.Key("providers")
-	jsonw.Slice(w, s.Providers, func(w *jsonw.Writer, p *ProviderStatus) { p.EncodeJSON(w) })
+	jsonw.Slice(w, s.Providers, (*ProviderStatus).EncodeJSON)
 	w.Key("devices")
-	jsonw.Slice(w, s.Devices, func(w *jsonw.Writer, d *DeviceStatus) { d.EncodeJSON(w) })
+	jsonw.Slice(w, s.Devices, (*DeviceStatus).EncodeJSON)
 	if s.Redirect != nil {
 		w.Key("redirect")
 		s.Redirect.EncodeJSON(w)
 	}
 	if len(s.Networks) > 0 {
 		w.Key("networks")
-		jsonw.Slice(w, s.Networks, func(w *jsonw.Writer, n *NetworkStatus) { n.EncodeJSON(w) })
+		jsonw.Slice(w, s.Networks, (*NetworkStatus).EncodeJSON)
 	}
 	w.EndObject()
 }
@@ -43,15 +43,15 @@ func (s *Status) DecodeJSON(d *jsonw.Decoder) error {
 		case "config":
 			return s.Config.DecodeJSON(d)
 		case "listeners":
-			return jsonw.DecodeMap(d, &s.Listeners, (*jsonw.Decoder).String)
+			return jsonw.DecodeMap(d, &s.Listeners, func(v *string, d *jsonw.Decoder) error { return d.String(v) })
 		case "providers":
-			return jsonw.DecodeSlice(d, &s.Providers, func(d *jsonw.Decoder, p *ProviderStatus) error { return p.DecodeJSON(d) })
+			return jsonw.DecodeSlice(d, &s.Providers, (*ProviderStatus).DecodeJSON)
 		case "devices":
-			return jsonw.DecodeSlice(d, &s.Devices, func(d *jsonw.Decoder, v *DeviceStatus) error { return v.DecodeJSON(d) })
+			return jsonw.DecodeSlice(d, &s.Devices, (*DeviceStatus).DecodeJSON)
 		case "redirect":
-			return jsonw.DecodePtr(d, &s.Redirect, func(d *jsonw.Decoder, r *RedirectStatus) error { return r.DecodeJSON(d) })
+			return jsonw.DecodePtr(d, &s.Redirect, (*RedirectStatus).DecodeJSON)
 		case "networks":
-			return jsonw.DecodeSlice(d, &s.Networks, func(d *jsonw.Decoder, n *NetworkStatus) error { return n.DecodeJSON(d) })
+			return jsonw.DecodeSlice(d, &s.Networks, (*NetworkStatus).DecodeJSON)
 		}
 		return d.Skip()
 	})
@@ -217,20 +217,14 @@ func (v *DeviceStatus) EncodeJSON(w *jsonw.Writer) {
 	}
 	w.Key("last_seen").Time(v.LastSeen)
 	w.Key("providers")
-	jsonw.Map(w, v.Providers, func(w *jsonw.Writer, p Values) { p.EncodeJSON(w) })
+	jsonw.Map(w, v.Providers, (*Values).EncodeJSON)
 	if v.Today != nil {
-		w.Key("today").BeginObject()
-		w.Key("tokens").Uint(v.Today.Tokens)
-		w.Key("requests").Uint(v.Today.Requests)
-		w.Key("bytes").Uint(v.Today.Bytes)
-		w.EndObject()
+		w.Key("today")
+		v.Today.EncodeJSON(w)
 	}
 	if v.Quota != nil {
-		w.Key("quota").BeginObject()
-		w.Key("tokens").Int(v.Quota.Tokens)
-		w.Key("requests").Int(v.Quota.Requests)
-		w.Key("bytes").Int(v.Quota.Bytes)
-		w.EndObject()
+		w.Key("quota")
+		v.Quota.EncodeJSON(w)
 	}
 	if v.Schedule != nil {
 		w.Key("schedule")
@@ -265,40 +259,64 @@ func (v *DeviceStatus) DecodeJSON(d *jsonw.Decoder) error {
 		case "last_seen":
 			return d.Time(&v.LastSeen)
 		case "providers":
-			return jsonw.DecodeMap(d, &v.Providers, func(d *jsonw.Decoder, p *Values) error { return p.DecodeJSON(d) })
+			return jsonw.DecodeMap(d, &v.Providers, (*Values).DecodeJSON)
 		case "today":
-			return jsonw.DecodePtr(d, &v.Today, func(d *jsonw.Decoder, t *Today) error {
-				return d.Object(func(name []byte) error {
-					switch amountFields.Name(name) {
-					case "tokens":
-						return d.Uint(&t.Tokens)
-					case "requests":
-						return d.Uint(&t.Requests)
-					case "bytes":
-						return d.Uint(&t.Bytes)
-					}
-					return d.Skip()
-				})
-			})
+			return jsonw.DecodePtr(d, &v.Today, (*Today).DecodeJSON)
 		case "quota":
-			return jsonw.DecodePtr(d, &v.Quota, func(d *jsonw.Decoder, q *Quota) error {
-				return d.Object(func(name []byte) error {
-					switch amountFields.Name(name) {
-					case "tokens":
-						return d.Int64(&q.Tokens)
-					case "requests":
-						return d.Int64(&q.Requests)
-					case "bytes":
-						return d.Int64(&q.Bytes)
-					}
-					return d.Skip()
-				})
-			})
+			return jsonw.DecodePtr(d, &v.Quota, (*Quota).DecodeJSON)
 		case "schedule":
-			return jsonw.DecodePtr(d, &v.Schedule, func(d *jsonw.Decoder, s *ScheduleStatus) error { return s.DecodeJSON(d) })
+			return jsonw.DecodePtr(d, &v.Schedule, (*ScheduleStatus).DecodeJSON)
 		default:
 			return v.Values.member(d, n)
 		}
+	})
+}
+
+// EncodeJSON writes t.
+func (t *Today) EncodeJSON(w *jsonw.Writer) {
+	w.BeginObject()
+	w.Key("tokens").Uint(t.Tokens)
+	w.Key("requests").Uint(t.Requests)
+	w.Key("bytes").Uint(t.Bytes)
+	w.EndObject()
+}
+
+// DecodeJSON reads t.
+func (t *Today) DecodeJSON(d *jsonw.Decoder) error {
+	return d.Object(func(name []byte) error {
+		switch amountFields.Name(name) {
+		case "tokens":
+			return d.Uint(&t.Tokens)
+		case "requests":
+			return d.Uint(&t.Requests)
+		case "bytes":
+			return d.Uint(&t.Bytes)
+		}
+		return d.Skip()
+	})
+}
+
+// EncodeJSON writes q.
+func (q *Quota) EncodeJSON(w *jsonw.Writer) {
+	w.BeginObject()
+	w.Key("tokens").Int(q.Tokens)
+	w.Key("requests").Int(q.Requests)
+	w.Key("bytes").Int(q.Bytes)
+	w.EndObject()
+}
+
+// DecodeJSON reads q.
+func (q *Quota) DecodeJSON(d *jsonw.Decoder) error {
+	return d.Object(func(name []byte) error {
+		switch amountFields.Name(name) {
+		case "tokens":
+			return d.Int64(&q.Tokens)
+		case "requests":
+			return d.Int64(&q.Requests)
+		case "bytes":
+			return d.Int64(&q.Bytes)
+		}
+		return d.Skip()
 	})
 }
 

@@ -64,12 +64,12 @@ func (r *Row) DecodeJSON(d *jsonw.Decoder) error {
 
 // EncodeRows writes rows (null when nil).
 func EncodeRows(w *jsonw.Writer, rows []Row) {
-	jsonw.Slice(w, rows, func(w *jsonw.Writer, r *Row) { r.EncodeJSON(w) })
+	jsonw.Slice(w, rows, (*Row).EncodeJSON)
 }
 
 // DecodeRows reads an array of rows into *rows (null: nil).
 func DecodeRows(d *jsonw.Decoder, rows *[]Row) error {
-	return jsonw.DecodeSlice(d, rows, func(d *jsonw.Decoder, r *Row) error { return r.DecodeJSON(d) })
+	return jsonw.DecodeSlice(d, rows, (*Row).DecodeJSON)
 }
 
 // EncodeJSON writes the history file.
