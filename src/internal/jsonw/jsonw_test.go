@@ -68,6 +68,24 @@ func normalize(v any) any {
 	return v
 }
 
+// depth is how deep v nests.
+func depth(v any) int {
+	n := 0
+	switch v := v.(type) {
+	case []any:
+		for _, e := range v {
+			n = max(n, depth(e))
+		}
+	case map[string]any:
+		for _, e := range v {
+			n = max(n, depth(e))
+		}
+	default:
+		return 0
+	}
+	return n + 1
+}
+
 func (t *tree) DecodeJSON(d *Decoder) error {
 	switch d.peek() {
 	case '{':
@@ -148,6 +166,7 @@ var docs = []string{
 	`nulll`, `truex`, `"abc`, `"\x"`, `"\u12"`, `"\u12g4"`, "\"a\x01\"", "\"\t\"", `'a'`,
 	`1 2`, `{} {}`, `[] x`, `"\'"`, "\x00", `[1,2]]`, `{"a":1}}`, `{"a":[}`, `[{]`, `[-]`,
 	`["a",]`, `{,}`, `[,]`, `{"a":1 "b":2}`,
+	strings.Repeat(`[{"a":`, 4999) + `[]` + strings.Repeat(`}]`, 4999), strings.Repeat(`[`, 10001) + strings.Repeat(`]`, 10001),
 }
 
 // TestSkipMatchesValid: Skip accepts exactly what json.Valid accepts.
@@ -215,6 +234,9 @@ func checkEncodeValue(t *testing.T, v any) {
 	got, err := Marshal(tree{v})
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("%#v: Marshal\n got %s (%v)\nwant %s", v, got, err, want)
+	}
+	if depth(v) > 100 {
+		return // indented, the document grows with the square of its depth: seconds at 10000
 	}
 	want, _ = json.MarshalIndent(v, "", "  ")
 	got, err = MarshalIndent(tree{v})
