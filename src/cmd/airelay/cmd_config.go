@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -106,11 +105,7 @@ func runSchema(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(struct {
-		Sections []config.Section `json:"sections"`
-	}{config.Schema}); err != nil {
+	if err := config.WriteSchemaJSON(stdout); err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail
 	}

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/airelay/airelay/src/internal/jsonw"
 	"github.com/airelay/airelay/src/internal/service"
 )
 
@@ -45,7 +45,7 @@ func runHistory(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	var h service.History
-	if err := json.Unmarshal(body, &h); err != nil {
+	if err := jsonw.Unmarshal(body, &h); err != nil {
 		fmt.Fprintf(stderr, "airelay: the daemon's history is not valid: %v\n", err)
 		return exitFail
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/airelay/airelay/src/internal/config"
+	"github.com/airelay/airelay/src/internal/jsonw"
 	"github.com/airelay/airelay/src/internal/logging"
 	"github.com/airelay/airelay/src/internal/service"
 	"github.com/airelay/airelay/src/internal/stats"
@@ -82,7 +82,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	var st stats.Status
-	if err := json.Unmarshal(body, &st); err != nil {
+	if err := jsonw.Unmarshal(body, &st); err != nil {
 		fmt.Fprintf(stderr, "airelay: the daemon's status is not valid: %v\n", err)
 		return exitFail
 	}

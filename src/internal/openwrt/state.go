@@ -2,11 +2,12 @@ package openwrt
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/airelay/airelay/src/internal/jsonw"
 )
 
 // Which config the daemon's copy was made from (State.State).
@@ -39,7 +40,7 @@ func ReadState(path string) (State, error) {
 		return State{}, err
 	}
 	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
+	if err := jsonw.Unmarshal(b, &st); err != nil {
 		return State{}, fmt.Errorf("%s: %v", path, err)
 	}
 	switch st.State {
@@ -52,7 +53,7 @@ func ReadState(path string) (State, error) {
 
 // WriteState replaces path atomically with st (mode 0600).
 func WriteState(path string, st State) error {
-	b, err := json.Marshal(st)
+	b, err := jsonw.Marshal(&st)
 	if err != nil {
 		return err
 	}

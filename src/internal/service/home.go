@@ -214,7 +214,7 @@ func (s *Service) historyPage(q url.Values) stats.Doc {
 		rows = []usage.Row{}
 	}
 	from, to := s.home.book.Span(days)
-	return stats.JSONDoc(History{Days: days, From: from, To: to, Rows: rows})
+	return stats.JSONDoc(&History{Days: days, From: from, To: to, Rows: rows})
 }
 
 // History is the /history document; `airelay history --json` prints it and LuCI draws it.

@@ -3,7 +3,6 @@ package stats
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/airelay/airelay/src/internal/h1"
+	"github.com/airelay/airelay/src/internal/jsonw"
 )
 
 // The status listener speaks HTTP/1.1 through package h1, the gateway's own framing, instead of
@@ -36,8 +36,8 @@ func TextDoc(status int, msg string) Doc {
 }
 
 // JSONDoc is v as indented JSON (what /status and /history answer).
-func JSONDoc(v any) Doc {
-	b, err := json.MarshalIndent(v, "", "  ")
+func JSONDoc(v jsonw.Value) Doc {
+	b, err := jsonw.MarshalIndent(v)
 	if err != nil {
 		return TextDoc(500, err.Error())
 	}

@@ -2,7 +2,6 @@ package stats
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/airelay/airelay/src/internal/jsonw"
 )
 
 // Values is a copy of Counters, as /status shows it.
@@ -91,19 +92,9 @@ type ScheduleStatus struct {
 }
 
 // MarshalJSON leaves "next" out when the schedule never changes (what the omitzero tag does
-// from Go 1.24 on; go.mod's go line is older, so it is done here).
-func (s ScheduleStatus) MarshalJSON() ([]byte, error) {
-	type plain struct {
-		Open    bool       `json:"open"`
-		Windows string     `json:"windows"`
-		Next    *time.Time `json:"next,omitempty"`
-	}
-	p := plain{Open: s.Open, Windows: s.Windows}
-	if !s.Next.IsZero() {
-		p.Next = &s.Next
-	}
-	return json.Marshal(p)
-}
+// from Go 1.24 on; go.mod's go line is older), for encoding/json's users: the daemon writes it
+// with EncodeJSON.
+func (s ScheduleStatus) MarshalJSON() ([]byte, error) { return jsonw.Marshal(&s) }
 
 // Status is the /status document. `airelay status --json` prints it and LuCI reads it.
 type Status struct {

@@ -1,7 +1,6 @@
 package usage
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airelay/airelay/src/internal/jsonw"
 	"github.com/airelay/airelay/src/internal/stats"
 )
 
@@ -48,7 +48,7 @@ func (b *Book) Save(path string) error {
 	}
 	b.dirty = false
 	b.mu.Unlock()
-	data, err := json.Marshal(doc)
+	data, err := jsonw.Marshal(&doc)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (b *Book) Load(path string) (setAside string, err error) {
 
 // parseFile checks every row, so a file that reads at all reads whole.
 func parseFile(data []byte, doc *fileDoc) ([]Row, error) {
-	if err := json.Unmarshal(data, doc); err != nil {
+	if err := jsonw.Unmarshal(data, doc); err != nil {
 		return nil, fmt.Errorf("not a history file: %v", err)
 	}
 	if doc.Version != fileVersion {
