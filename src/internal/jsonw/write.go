@@ -18,8 +18,9 @@
 //
 // Size over speed: none of this is on a request's path, so the small methods every member
 // calls are kept out of line (go:noinline) and the helpers take method expressions
-// ((*T).EncodeJSON), not closures; inlined, they doubled the package's code in the binary. It must not grow a general
-// (reflecting) encoder: a new document gets its own methods and its own equivalence test.
+// ((*T).EncodeJSON), not closures; inlined, they doubled the package's code in the binary.
+// It must not grow a general (reflecting) encoder: a new document gets its own methods and its
+// own equivalence test.
 package jsonw
 
 import (
