@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -241,15 +242,33 @@ func appendValue(b []byte, v any) []byte {
 	case time.Time:
 		return appendMillis(b, v)
 	case encoding.TextMarshaler:
-		text, err := v.MarshalText()
-		if err != nil {
-			return appendString(b, "!ERROR:"+err.Error())
-		}
-		return appendString(b, string(text))
+		return appendText(b, v)
 	case []byte:
 		return strconv.AppendQuote(b, string(v))
 	}
 	return appendString(b, fmt.Sprintf("%+v", v))
+}
+
+// appendText writes v's text. A MarshalText that panics (a nil pointer to a type with value
+// methods, a *netip.Addr for one) writes what slog writes, "<nil>" or "!PANIC: …", instead of
+// taking the daemon down for a log line; the lock the caller holds is released by its defer
+// either way.
+func appendText(b []byte, v encoding.TextMarshaler) (out []byte) {
+	n := len(b)
+	defer func() {
+		if r := recover(); r != nil {
+			if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+				out = appendString(b[:n], "<nil>")
+				return
+			}
+			out = appendString(b[:n], fmt.Sprintf("!PANIC: %v", r))
+		}
+	}()
+	text, err := v.MarshalText()
+	if err != nil {
+		return appendString(b, "!ERROR:"+err.Error())
+	}
+	return appendString(b, string(text))
 }
 
 // appendString quotes s when a reader could not tell where it ends: empty, or holding a space,

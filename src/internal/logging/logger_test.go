@@ -186,3 +186,35 @@ func TestOneLineAllocations(t *testing.T) {
 		}
 	}
 }
+
+type panicText struct{}
+
+func (panicText) MarshalText() ([]byte, error) { panic("marshal broke") }
+
+// TestPanickingValues: a value whose MarshalText panics (a nil pointer to a type with value
+// methods, like a nil *netip.Addr; or a marshaler that breaks) is written as slog writes it,
+// "<nil>" or "!PANIC: …", and the daemon goes on: slog recovered the panic, and a logger that
+// does not takes the whole daemon down for one log line.
+func TestPanickingValues(t *testing.T) {
+	for _, v := range []any{(*netip.Addr)(nil), (*netip.Prefix)(nil), panicText{}} {
+		var out bytes.Buffer
+		l := Text(&out, NewLevel(LevelDebug))
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%T: logging it panicked: %v", v, r)
+				}
+			}()
+			l.Info("m", "k", v, "after", 1)
+		}()
+		want := slogLine(true, LevelInfo, "m", "k", v, "after", 1)
+		_, want, _ = strings.Cut(want, " level=") // the time is not when's
+		if _, got, _ := strings.Cut(out.String(), " level="); got != want {
+			t.Errorf("%T: got %q, want %q", v, got, want)
+		}
+		l.Info("next") // the lock is free again
+		if !strings.HasSuffix(out.String(), "msg=next\n") {
+			t.Errorf("%T: no line after it: %q", v, out.String())
+		}
+	}
+}

@@ -428,9 +428,9 @@ type Row struct {
 }
 
 // Rows returns the history of the last days days (1 is today only), oldest first, then by
-// device and provider. A row is a device (see ID), shown with its address (its latest IPv4,
-// else its latest) and its MAC when that is what identifies it. device, when valid, keeps only
-// the rows of the device at that address (and those shown with it). It samples first.
+// address, provider and MAC. A row is a device (see ID), shown with its address (its latest
+// IPv4, else its latest) and its MAC when that is what identifies it. device, when valid, keeps
+// only the rows of the device at that address (and those shown with it). It samples first.
 func (b *Book) Rows(days int, device netip.Addr) []Row {
 	b.Sample()
 	var want ID
@@ -466,8 +466,12 @@ func (b *Book) Rows(days int, device netip.Addr) []Row {
 			return x.Day < y.Day
 		case x.Addr != y.Addr:
 			return x.Addr < y.Addr
+		case x.Provider != y.Provider:
+			return x.Provider < y.Provider
 		}
-		return x.Provider < y.Provider
+		// Two devices shown at one address (counted by it, then by its MAC; or an address
+		// that passed to another device): by MAC, so the order is the same at every call.
+		return x.MAC < y.MAC
 	})
 	return rows
 }

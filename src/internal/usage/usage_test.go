@@ -270,3 +270,32 @@ func today(t *testing.T, b *Book, a netip.Addr) Counts {
 	}
 	return c
 }
+
+// TestRowsOrderTies: rows of one day, address and provider (a device first counted by its
+// address, then by its MAC; an address that passed from one device to another during the day)
+// come out in one order every time, without a MAC first, then by MAC: /history, `airelay
+// history` and LuCI's table must not reorder them from one call to the next.
+func TestRowsOrderTies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.json")
+	doc := `{"version":1,"saved":"2026-12-01T11:00:00Z","rows":[` +
+		`{"day":"2026-12-01","addr":"192.168.1.50","mac":"02:00:00:00:00:51","provider":"openai","requests":3},` +
+		`{"day":"2026-12-01","addr":"192.168.1.50","provider":"openai","requests":1},` +
+		`{"day":"2026-12-01","addr":"192.168.1.50","mac":"02:00:00:00:00:50","provider":"openai","requests":2}]}`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ := newBook(t, time.UTC, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	if aside, err := b.Load(path); err != nil || aside != "" {
+		t.Fatalf("Load: %q %v", aside, err)
+	}
+	for i := 0; i < 30; i++ { // the rows come from a map: a tie left to it changes order
+		rows := b.Rows(31, netip.Addr{})
+		var got []uint64
+		for _, r := range rows {
+			got = append(got, r.Requests)
+		}
+		if len(rows) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
+			t.Fatalf("call %d: rows in the order of requests %v, want [1 2 3] (no MAC, ...:50, ...:51): %+v", i, got, rows)
+		}
+	}
+}
