@@ -107,8 +107,7 @@ type Logger struct {
 	w      [4]io.Writer // by severity: debug, info, warning, error
 	closer io.Closer
 
-	mu  sync.Mutex // one line at a time, as slog's handler does
-	buf []byte
+	mu sync.Mutex // one Write at a time, as slog's handler does
 }
 
 // Text is a logger of slog text lines (time, level, msg, attributes) on w, one Write a line.
@@ -146,18 +145,23 @@ func (l *Logger) log(lv Level, msg string, args []any) {
 		return
 	}
 	now := time.Now()
+	// Formatted outside the lock, as slog does: a value's String or MarshalText that logs
+	// itself must not deadlock.
+	bp := bufs.Get().(*[]byte)
+	b := l.format((*bp)[:0], now, lv, msg, args)
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.format(now, lv, msg, args)
 	_, _ = l.w[index(lv)].Write(b)
+	l.mu.Unlock()
 	if cap(b) <= 4096 { // a huge line's buffer is not kept for the daemon's life
-		l.buf = b
+		*bp = b
+		bufs.Put(bp)
 	}
 }
 
-// format writes the line into l.buf, which l.mu guards.
-func (l *Logger) format(now time.Time, lv Level, msg string, args []any) []byte {
-	b := l.buf[:0]
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// format appends the line to b.
+func (l *Logger) format(b []byte, now time.Time, lv Level, msg string, args []any) []byte {
 	if l.stamp {
 		b = append(b, "time="...)
 		b = appendMillis(b, now)

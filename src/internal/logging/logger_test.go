@@ -71,7 +71,7 @@ func ourLine(stamp bool, lv Level, msg string, args ...any) string {
 	var out bytes.Buffer
 	l := Text(&out, NewLevel(LevelDebug-8))
 	l.stamp = stamp
-	b := l.format(when, lv, msg, args)
+	b := l.format(nil, when, lv, msg, args)
 	out.Write(b)
 	return out.String()
 }
@@ -216,5 +216,27 @@ func TestPanickingValues(t *testing.T) {
 		if !strings.HasSuffix(out.String(), "msg=next\n") {
 			t.Errorf("%T: no line after it: %q", v, out.String())
 		}
+	}
+}
+
+// selfLogging is a value whose String logs a line itself (a type that reports its own
+// trouble): the outer line must still be written, not deadlock on the logger's lock.
+type selfLogging struct{ l *Logger }
+
+func (s selfLogging) String() string { s.l.Warn("inner"); return "outer value" }
+
+func TestValueThatLogs(t *testing.T) {
+	var out bytes.Buffer
+	l := Text(&out, NewLevel(LevelInfo))
+	done := make(chan struct{})
+	go func() { l.Info("outer", "v", selfLogging{l}); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a value that logs while being formatted deadlocked the logger")
+	}
+	got := out.String()
+	if !strings.Contains(got, "msg=inner") || !strings.Contains(got, `msg=outer v="outer value"`) {
+		t.Errorf("lines: %q", got)
 	}
 }
