@@ -288,17 +288,13 @@ func (d *Decoder) Uint(p *uint64) error {
 	if d.Null() {
 		return nil
 	}
-	if !d.isNumber() {
-		return d.mismatch("an unsigned integer")
-	}
-	start := d.off
-	num, err := d.number()
+	num, start, err := d.whole("an unsigned integer")
 	if err != nil {
 		return err
 	}
-	u, perr := strconv.ParseUint(string(num), 10, 64)
+	u, perr := strconv.ParseUint(num, 10, 64)
 	if perr != nil {
-		return d.errorf(start, "want an unsigned integer, found "+string(num))
+		return d.errorf(start, "want an unsigned integer, found "+num)
 	}
 	*p = u
 	return nil
@@ -309,20 +305,11 @@ func (d *Decoder) Int64(p *int64) error {
 	if d.Null() {
 		return nil
 	}
-	if !d.isNumber() {
-		return d.mismatch("an integer")
+	i, err := d.signed(64)
+	if err == nil {
+		*p = i
 	}
-	start := d.off
-	num, err := d.number()
-	if err != nil {
-		return err
-	}
-	i, perr := strconv.ParseInt(string(num), 10, 64)
-	if perr != nil {
-		return d.errorf(start, "want an integer, found "+string(num))
-	}
-	*p = i
-	return nil
+	return err
 }
 
 // Int reads a whole number that fits an int (32 bits on a 32-bit router) into *p.
@@ -330,20 +317,35 @@ func (d *Decoder) Int(p *int) error {
 	if d.Null() {
 		return nil
 	}
+	i, err := d.signed(strconv.IntSize)
+	if err == nil {
+		*p = int(i)
+	}
+	return err
+}
+
+// signed reads a whole number that fits bits.
+func (d *Decoder) signed(bits int) (int64, error) {
+	num, start, err := d.whole("an integer")
+	if err != nil {
+		return 0, err
+	}
+	i, perr := strconv.ParseInt(num, 10, bits)
+	if perr != nil {
+		return 0, d.errorf(start, "want an integer, found "+num)
+	}
+	return i, nil
+}
+
+// whole reads a number's text, and where it began, for the integer readers; want names the
+// type in the error when the value is not a number.
+func (d *Decoder) whole(want string) (string, int, error) {
 	if !d.isNumber() {
-		return d.mismatch("an integer")
+		return "", 0, d.mismatch(want)
 	}
 	start := d.off
 	num, err := d.number()
-	if err != nil {
-		return err
-	}
-	i, perr := strconv.ParseInt(string(num), 10, strconv.IntSize)
-	if perr != nil {
-		return d.errorf(start, "want an integer, found "+string(num))
-	}
-	*p = int(i)
-	return nil
+	return string(num), start, err
 }
 
 // Time reads a time as time.Time's UnmarshalJSON does (a quoted RFC 3339 time; null is no
