@@ -107,12 +107,13 @@ type Logger struct {
 	w      [4]io.Writer // by severity: debug, info, warning, error
 	closer io.Closer
 
-	mu sync.Mutex // one Write at a time, as slog's handler does
+	mu  *sync.Mutex // one Write at a time, as slog's handler does; shared with With's loggers
+	pre []byte      // With's attributes, formatted: " k=v …"
 }
 
 // Text is a logger of slog text lines (time, level, msg, attributes) on w, one Write a line.
 func Text(w io.Writer, level *LevelVar) *Logger {
-	return &Logger{level: orInfo(level), stamp: true, w: [4]io.Writer{w, w, w, w}, closer: nopCloser{}}
+	return &Logger{level: orInfo(level), stamp: true, w: [4]io.Writer{w, w, w, w}, closer: nopCloser{}, mu: new(sync.Mutex)}
 }
 
 func orInfo(level *LevelVar) *LevelVar {
@@ -128,6 +129,17 @@ func (l *Logger) Close() error {
 		return nil
 	}
 	return l.closer.Close()
+}
+
+// With is a logger whose lines carry args (key, value pairs) after the message, as slog's
+// Logger.With; it writes where l writes.
+func (l *Logger) With(args ...any) *Logger {
+	if l == nil {
+		return nil
+	}
+	c := *l
+	c.pre = appendAttrs(append([]byte(nil), l.pre...), args)
+	return &c
 }
 
 // Enabled tells whether a record at lv would be written: callers check it before building
@@ -171,6 +183,12 @@ func (l *Logger) format(b []byte, now time.Time, lv Level, msg string, args []an
 	}
 	b = append(b, "msg="...)
 	b = appendString(b, msg)
+	b = append(b, l.pre...)
+	return append(appendAttrs(b, args), '\n')
+}
+
+// appendAttrs writes key, value pairs as " k=v".
+func appendAttrs(b []byte, args []any) []byte {
 	for len(args) > 0 {
 		key, ok := args[0].(string)
 		switch {
@@ -186,7 +204,7 @@ func (l *Logger) format(b []byte, now time.Time, lv Level, msg string, args []an
 			args = args[1:]
 		}
 	}
-	return append(b, '\n')
+	return b
 }
 
 // index is the writer of lv's severity.

@@ -240,3 +240,29 @@ func TestValueThatLogs(t *testing.T) {
 		t.Errorf("lines: %q", got)
 	}
 }
+
+// TestWithIsSlogs: With's attributes come after the message and before the line's own, nested
+// Withs in order, as slog's Logger.With writes them.
+func TestWithIsSlogs(t *testing.T) {
+	var ours, std bytes.Buffer
+	l, err := New("journal", &ours, NewLevel(LevelDebug))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.With("role", "tls", "n", 1).With("who", "a b").Info("m", "k", 2)
+	noStamp := func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
+			return slog.Attr{}
+		}
+		return a
+	}
+	slog.New(slog.NewTextHandler(&std, &slog.HandlerOptions{ReplaceAttr: noStamp})).
+		With("role", "tls", "n", 1).With("who", "a b").Info("m", "k", 2)
+	if want := "<6>" + std.String(); ours.String() != want {
+		t.Errorf("got %q, want %q", ours.String(), want)
+	}
+	var none *Logger
+	if none.With("k", 1) != nil {
+		t.Error("With of a nil logger is not nil")
+	}
+}

@@ -102,7 +102,7 @@ func CheckTarget(target string) error {
 // priority without parsing the line. Time and level are left out: syslog and the journal keep
 // both themselves.
 func byLevel(level *LevelVar, closer io.Closer, writer func(sev int) io.Writer) *Logger {
-	l := &Logger{level: orInfo(level), closer: closer}
+	l := &Logger{level: orInfo(level), closer: closer, mu: new(sync.Mutex)}
 	for i, sev := range [...]int{sevDebug, sevInfo, sevWarning, sevErr} {
 		l.w[i] = writer(sev)
 	}

@@ -38,11 +38,12 @@ func TestSyslog(t *testing.T) {
 	defer l.Close()
 	level := NewLevel(LevelDebug)
 	var fallback bytes.Buffer
-	log, err := New("syslog:"+sock, &fallback, level)
+	root, err := New("syslog:"+sock, &fallback, level)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer log.Close()
+	defer root.Close()
+	log := root.With("role", "tls")
 	log.Debug("d", "k", 1)
 	log.Info("ready", "listeners", "tls :8443")
 	log.Warn("w")
@@ -52,10 +53,10 @@ func TestSyslog(t *testing.T) {
 		pri  string
 		rest string
 	}{
-		{"<31>", `msg=d k=1`},
-		{"<30>", `msg=ready listeners="tls :8443"`},
-		{"<28>", `msg=w`},
-		{"<27>", `msg=e err=boom`},
+		{"<31>", `msg=d role=tls k=1`},
+		{"<30>", `msg=ready role=tls listeners="tls :8443"`},
+		{"<28>", `msg=w role=tls`},
+		{"<27>", `msg=e role=tls err=boom`},
 	} {
 		buf := make([]byte, 2048)
 		_ = l.SetReadDeadline(time.Now().Add(5 * time.Second))
