@@ -174,38 +174,24 @@ func (d *Decoder) Object(member func(name []byte) error) error {
 	if err := d.open(); err != nil {
 		return err
 	}
-	if d.peek() == '}' {
-		d.off++
-		d.depth--
+	if d.closes('}') {
 		return nil
 	}
 	for {
-		if d.peek() != '"' {
-			return d.syntax("looking for the name of a member")
-		}
-		keyStart := d.off
-		name, err := d.str()
+		name, raw, err := d.memberName()
 		if err != nil {
 			return err
 		}
-		keyEnd := d.off
-		if d.peek() != ':' {
-			return d.syntax("after the name of a member")
-		}
-		d.off++
 		if err := member(name); err != nil {
-			return within(err, string(d.data[keyStart+1:keyEnd-1]), 0)
+			return within(err, string(raw), 0)
 		}
-		switch d.peek() {
-		case ',':
-			d.off++
-		case '}':
-			d.off++
-			d.depth--
+		if d.closes('}') {
 			return nil
-		default:
+		}
+		if d.peek() != ',' {
 			return d.syntax("after a member's value")
 		}
+		d.off++
 	}
 }
 
@@ -221,26 +207,32 @@ func (d *Decoder) Array(elem func(i int) error) error {
 	if err := d.open(); err != nil {
 		return err
 	}
-	if d.peek() == ']' {
-		d.off++
-		d.depth--
+	if d.closes(']') {
 		return nil
 	}
 	for i := 0; ; i++ {
 		if err := elem(i); err != nil {
 			return within(err, "", i)
 		}
-		switch d.peek() {
-		case ',':
-			d.off++
-		case ']':
-			d.off++
-			d.depth--
+		if d.closes(']') {
 			return nil
-		default:
+		}
+		if d.peek() != ',' {
 			return d.syntax("after an array element")
 		}
+		d.off++
 	}
+}
+
+// closes tells whether the object or array ends here (end is '}' or ']'), and if so goes past
+// it one level up.
+func (d *Decoder) closes(end byte) bool {
+	if d.peek() != end {
+		return false
+	}
+	d.off++
+	d.depth--
+	return true
 }
 
 // open goes past '{' or '[' one level deeper.
@@ -472,15 +464,12 @@ func (d *Decoder) Skip() error {
 			if err := d.open(); err != nil {
 				return err
 			}
-			d.stack = append(d.stack, c+2) // '}' or ']'
-			if d.peek() == c+2 {
-				d.off++
-				d.stack = d.stack[:len(d.stack)-1]
-				d.depth--
+			if d.closes(c + 2) { // '}' or ']'
 				break
 			}
+			d.stack = append(d.stack, c+2)
 			if c == '{' {
-				if err := d.memberName(); err != nil {
+				if _, _, err := d.memberName(); err != nil {
 					return err
 				}
 			}
@@ -515,14 +504,11 @@ func (d *Decoder) Skip() error {
 				return nil
 			}
 			end := d.stack[len(d.stack)-1]
-			c := d.peek()
-			if c == end {
-				d.off++
+			if d.closes(end) {
 				d.stack = d.stack[:len(d.stack)-1]
-				d.depth--
 				continue
 			}
-			if c != ',' {
+			if d.peek() != ',' {
 				if end == '}' {
 					return d.syntax("after a member's value")
 				}
@@ -530,7 +516,7 @@ func (d *Decoder) Skip() error {
 			}
 			d.off++
 			if end == '}' {
-				if err := d.memberName(); err != nil {
+				if _, _, err := d.memberName(); err != nil {
 					return err
 				}
 			}
@@ -539,19 +525,22 @@ func (d *Decoder) Skip() error {
 	}
 }
 
-// memberName reads a member's name and its colon.
-func (d *Decoder) memberName() error {
+// memberName reads a member's name and its colon: the name unescaped (valid until the next
+// read) and as written between its quotes (for errors).
+func (d *Decoder) memberName() (name, raw []byte, err error) {
 	if d.peek() != '"' {
-		return d.syntax("looking for the name of a member")
+		return nil, nil, d.syntax("looking for the name of a member")
 	}
-	if _, err := d.str(); err != nil {
-		return err
+	start := d.off
+	if name, err = d.str(); err != nil {
+		return nil, nil, err
 	}
+	raw = d.data[start+1 : d.off-1]
 	if d.peek() != ':' {
-		return d.syntax("after the name of a member")
+		return nil, nil, d.syntax("after the name of a member")
 	}
 	d.off++
-	return nil
+	return name, raw, nil
 }
 
 // isNumber says whether a number is next.
