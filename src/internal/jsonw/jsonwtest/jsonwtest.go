@@ -170,11 +170,16 @@ func CheckRandomEncode[T any, P interface {
 	jsonw.Value
 }](t *testing.T, seed int64, n int) {
 	t.Helper()
+	randoms(seed, n, func(v *T) { CheckEncode(t, P(v), v) })
+}
+
+// randoms calls check with n random Ts (Fill) made from seed.
+func randoms[T any](seed int64, n int, check func(v *T)) {
 	r := rand.New(rand.NewSource(seed))
 	for i := 0; i < n; i++ {
 		v := new(T)
 		Fill(r, v)
-		CheckEncode(t, P(v), v)
+		check(v)
 	}
 }
 
@@ -186,17 +191,14 @@ func CheckRandom[T any, P interface {
 	jsonw.Value
 }](t *testing.T, seed int64, n int) {
 	t.Helper()
-	r := rand.New(rand.NewSource(seed))
-	for i := 0; i < n; i++ {
-		v := new(T)
-		Fill(r, v)
+	randoms(seed, n, func(v *T) {
 		CheckEncode(t, P(v), v)
 		b, err := json.Marshal(v)
 		if err != nil {
-			continue // a time encoding/json cannot write either: CheckEncode saw both refuse
+			return // a time encoding/json cannot write either: CheckEncode saw both refuse
 		}
 		CheckDecode[T, P](t, b)
 		b, _ = json.MarshalIndent(v, "", "  ")
 		CheckDecode[T, P](t, b)
-	}
+	})
 }
