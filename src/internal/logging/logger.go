@@ -6,6 +6,7 @@ import (
 	"io"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,32 +34,16 @@ const (
 // ParseLevel reads the config's log_level (debug, info, warn, error; any case).
 func ParseLevel(s string) (Level, bool) {
 	switch {
-	case equalFold(s, "debug"):
+	case strings.EqualFold(s, "debug"):
 		return LevelDebug, true
-	case equalFold(s, "info"):
+	case strings.EqualFold(s, "info"):
 		return LevelInfo, true
-	case equalFold(s, "warn"):
+	case strings.EqualFold(s, "warn"):
 		return LevelWarn, true
-	case equalFold(s, "error"):
+	case strings.EqualFold(s, "error"):
 		return LevelError, true
 	}
 	return LevelInfo, false
-}
-
-func equalFold(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // String is slog's name of the level: DEBUG, INFO, WARN, ERROR, or the nearest below with an
