@@ -182,12 +182,9 @@ func newService(opts Options, t *config.Table) *Service {
 		out = os.Stderr
 	}
 	s := &Service{opts: opts, stats: stats.New(), bound: map[string]*binding{}}
-	log, err := logging.New(opts.LogTarget, out, &s.level)
-	if err != nil {
-		log = logging.Text(out, &s.level)
-	}
-	s.log = log
-	if err != nil {
+	var err error
+	if s.log, err = logging.New(opts.LogTarget, out, &s.level); err != nil {
+		s.log = logging.Text(out, &s.level)
 		s.log.Warn("logging to stderr instead", "err", err)
 	}
 	s.resolver = &resolve.Resolver{Servers: func() []string { return s.table.Load().Main.Resolvers }}
