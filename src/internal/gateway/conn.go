@@ -18,8 +18,8 @@ import (
 )
 
 // Buffers. A device connection holds one only while a request is read or its answer written;
-// while it waits for the next request, and a stream while it waits for the next event from a
-// plain-TCP provider, it holds none (see devConn.idle and rawRead).
+// while it waits for the next request, and a stream while it waits for the next event from its
+// provider (plain or TLS), it holds none (see devConn.idle, rawPass and rawEncode).
 const (
 	bufSize       = 4 << 10
 	maxPooledBody = 64 << 10 // larger kept bodies and heads are left to the GC, not hoarded
@@ -35,18 +35,34 @@ var (
 	outPool = sync.Pool{New: func() any { b := make([]byte, 0, bufSize); return &b }}
 )
 
-func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+func getBuf() *[]byte {
+	if testHookBufs != nil {
+		testHookBufs(1)
+	}
+	return bufPool.Get().(*[]byte)
+}
 
 func putBuf(b *[]byte) {
+	if testHookBufs != nil {
+		testHookBufs(-1)
+	}
 	if cap(*b) == bufSize {
 		*b = (*b)[:bufSize]
 		bufPool.Put(b)
 	}
 }
 
-func getOut() *[]byte { return outPool.Get().(*[]byte) }
+func getOut() *[]byte {
+	if testHookBufs != nil {
+		testHookBufs(1)
+	}
+	return outPool.Get().(*[]byte)
+}
 
 func putOut(b *[]byte) {
+	if testHookBufs != nil {
+		testHookBufs(-1)
+	}
 	if cap(*b) <= maxPooledBody {
 		*b = (*b)[:0]
 		outPool.Put(b)
@@ -663,6 +679,9 @@ var zeroByte byte
 // testHookEmptyRead and testHookDeviceEmptyRead, when set (by tests), are called for each read
 // of a provider, of a device, that found nothing.
 var testHookEmptyRead, testHookDeviceEmptyRead func()
+
+// testHookBufs, when set (by tests), is told of each pooled buffer taken (1) and given back (-1).
+var testHookBufs func(int)
 
 // release unpins the request's head (d.req must not be used after it) and gives the buffer
 // back when nothing unread is in it.

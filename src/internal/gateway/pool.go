@@ -47,11 +47,17 @@ type pool struct {
 type upConn struct {
 	c      net.Conn
 	raw    syscall.RawConn // the socket, for reads that hold no buffer while they wait; nil over TLS
-	in     inqReader       // the reads of raw inside a RawRead that waits when they took all (passRaw, encode)
+	in     inqReader       // the reads of sock inside a RawRead that waits when they took all (readIn)
 	pool   *pool
 	idleAt time.Time
 	armed  time.Time // the read deadline set on c
 	reused bool
+
+	// readIn's: drained, the last read took all the socket held, its close too (inqReader), so
+	// the next one waits for the poller; tlsFD, the socket while tls.Conn reads it inside a
+	// RawRead (nbConn reads it directly then, never waiting).
+	drained bool
+	tlsFD   uintptr
 
 	// stale's read that never waits: over TLS, tls.Conn reads through sock (nbConn), which
 	// answers errWouldBlock instead of waiting while noWait is set.
@@ -114,8 +120,51 @@ func (uc *upConn) nbRead(fd uintptr) bool {
 	return true // never wait
 }
 
-// errWouldBlock is nbConn's "nothing yet": a temporary net.Error, after which tls.Conn keeps
-// its state and reads on later.
+// readIn reads the provider's answer inside a RawRead of its socket fd (passRaw, encode), plain
+// or through tls.Conn, and never waits: errWouldBlock when the socket holds nothing now, after
+// which the RawRead's function returns false and the runtime's poller says when more came. A
+// read that took all the socket held is followed by that wait, not by a read that finds nothing
+// (a new RawRead could not: it forgets what the poller said before it, so its first read is
+// always tried).
+func (uc *upConn) readIn(fd uintptr, b []byte) (int, error) {
+	if uc.raw != nil {
+		return uc.rawIn(fd, b)
+	}
+	uc.tlsFD = fd
+	n, err := uc.c.Read(b)
+	uc.tlsFD = 0
+	if n > 0 {
+		// An error that came with data comes again with the next read: tls.Conn keeps a
+		// lasting one, and errWouldBlock is temporary.
+		return n, nil
+	}
+	return 0, err
+}
+
+// rawIn reads the socket fd once unless the last read took all it held.
+func (uc *upConn) rawIn(fd uintptr, b []byte) (int, error) {
+	if uc.drained {
+		uc.drained = false
+		return 0, errWouldBlock
+	}
+	n, inq, err := uc.in.read(fd, b)
+	switch {
+	case err == syscall.EAGAIN:
+		if testHookEmptyRead != nil {
+			testHookEmptyRead()
+		}
+		return 0, errWouldBlock
+	case err != nil:
+		return 0, err
+	case n == 0:
+		return 0, io.EOF
+	}
+	uc.drained = inq == 0
+	return n, nil
+}
+
+// errWouldBlock is "nothing yet" from a read that never waits (stale's check, readIn): a
+// temporary net.Error, after which tls.Conn keeps its state and reads on later.
 var errWouldBlock error = wouldBlock{}
 
 type wouldBlock struct{}
@@ -124,15 +173,19 @@ func (wouldBlock) Error() string   { return "would block" }
 func (wouldBlock) Timeout() bool   { return true }
 func (wouldBlock) Temporary() bool { return true }
 
-// nbConn is the TCP connection under a tls.Conn: reads wait as usual, except in stale's check.
+// nbConn is the TCP connection under a tls.Conn: reads wait as usual, except in stale's check
+// and inside readIn.
 type nbConn struct {
 	net.Conn
 	uc *upConn
 }
 
 func (c nbConn) Read(p []byte) (int, error) {
-	if c.uc.noWait {
+	switch {
+	case c.uc.noWait:
 		return c.uc.readNoWait(p)
+	case c.uc.tlsFD != 0:
+		return c.uc.rawIn(c.uc.tlsFD, p)
 	}
 	return c.Conn.Read(p)
 }

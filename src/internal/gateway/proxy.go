@@ -75,9 +75,8 @@ type exchange struct {
 	sw            sweepState            // the device check of a streaming answer (sweep.go)
 	enc           encodeState           // encode's, between its steps
 	encFn         func(fd uintptr) bool // rawEncode, made once per device connection
-	inRaw         bool                  // upFill runs inside rawEncode: it reads rawFD itself
+	inRaw         bool                  // upFill runs inside rawEncode: it reads rawFD itself (readIn)
 	rawFD         uintptr
-	drained       bool // inRaw: the last read took all the socket held, its close too (inqReader)
 	// A request held whole in memory for a plain provider is written from inside the RawRead
 	// that waits for its answer (rawUpRead): a read is never tried before the answer can have
 	// come. reqOut is the pooled buffer reqPend lies in.
@@ -822,31 +821,18 @@ func (x *exchange) upFill(maxHead int) error {
 		}
 		var err error
 		if x.inRaw {
-			if x.drained {
-				x.drained = false
-				return errWouldWait
-			}
 			if x.ub == nil {
 				x.ub, x.ur, x.uw = getBuf(), 0, 0
 			}
-			n, inq, err := x.uc.in.read(x.rawFD, (*x.ub)[x.uw:])
-			switch {
-			case err == syscall.EAGAIN:
-				if testHookEmptyRead != nil {
-					testHookEmptyRead()
-				}
-				if x.ur == x.uw {
+			n, err := x.uc.readIn(x.rawFD, (*x.ub)[x.uw:])
+			if err != nil {
+				if err == errWouldBlock && x.ur == x.uw {
 					putBuf(x.ub)
 					x.ub = nil
 				}
-				return errWouldWait
-			case err != nil:
 				return err
-			case n == 0:
-				return io.EOF
 			}
 			x.uw += n
-			x.drained = inq == 0
 			x.fresh()
 			return nil
 		}

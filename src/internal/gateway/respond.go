@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"bytes"
-	"errors"
 	"io"
-	"syscall"
 	"time"
 
 	"github.com/airelay/airelay/src/internal/h1"
@@ -44,6 +42,10 @@ func (x *exchange) respond() {
 		putOut(x.kept)
 		x.kept = nil
 	}
+	if x.asking != nil {
+		putOut(x.asking)
+		x.asking = nil
+	}
 
 	ce := res.Get("content-encoding")
 	x.noScan = len(ce) > 0 && !h1.EqualFold(ce, "identity")
@@ -53,9 +55,10 @@ func (x *exchange) respond() {
 	case string(r.Method) == "HEAD" || h1.NoBody(res.Status):
 		mode = passNone
 	case x.askUsage && res.Status == h1.StatusOK && x.sse:
-		x.uncounted = true // the device's bytes are counted as they leave the strip
-		x.strip = usageStrip{r: dataReader{x}, counted: x.conn, pooled: getOut()}
-		x.strip.buf = *x.strip.pooled
+		// The device's bytes are counted as they leave the strip; its buffer comes with its
+		// first read.
+		x.uncounted = true
+		x.strip = usageStrip{r: dataReader{x}, counted: x.conn}
 	case res.Chunked && r.Minor == 1:
 		mode = passChunked
 	case res.ContentLength >= 0:
@@ -165,7 +168,7 @@ func (x *exchange) pass(out *[]byte, mode int) error {
 	if err := x.passSeg(out, mode); err != nil || x.bodyEnd {
 		return err
 	}
-	if x.uc.raw != nil {
+	if x.uc.sock != nil {
 		return x.passRaw(mode)
 	}
 	for {
@@ -223,20 +226,18 @@ func (x *exchange) passSeg(out *[]byte, mode int) error {
 	return nil
 }
 
-// passRaw is pass on a plain provider connection: the reads and the writes to the device in one
-// RawRead for as long as the answer flows. A read after which the socket holds nothing, not
-// even the provider's close (inqReader), took all there was, so the next one waits for the
-// poller's word that more came, instead of reading at once to find nothing (a system call per
-// event). A new RawRead could not do that: it forgets what the poller said before it, so its
-// first read is always tried.
+// passRaw is pass on a provider's socket, plain or TLS: the reads (readIn) and the writes to the
+// device in one RawRead for as long as the answer flows, so that between events the gateway
+// waits for the poller's word that more came instead of reading to find nothing (a system call
+// per event).
 func (x *exchange) passRaw(mode int) error {
 	x.passMode = mode
 	if !x.sw.on {
 		x.startSweep()
 	}
 	for {
-		x.upErr, x.passErr = nil, nil
-		err := x.uc.raw.Read(x.passFn)
+		x.upErr, x.passErr, x.uc.drained = nil, nil, false
+		err := x.uc.sock.Read(x.passFn)
 		switch {
 		case x.passErr != nil:
 			return x.passErr
@@ -260,20 +261,14 @@ func (x *exchange) rawPass(fd uintptr) bool {
 			x.ub = getBuf()
 		}
 		x.ur, x.uw = 0, 0 // passSeg used all before, unless the body ended
-		n, inq, err := x.uc.in.read(fd, *x.ub)
+		n, err := x.uc.readIn(fd, *x.ub)
 		switch {
-		case err == syscall.EAGAIN:
-			if testHookEmptyRead != nil {
-				testHookEmptyRead()
-			}
+		case err == errWouldBlock:
 			putBuf(x.ub)
 			x.ub = nil
 			return false
 		case err != nil:
 			x.upErr = err
-			return true
-		case n == 0:
-			x.upErr = io.EOF
 			return true
 		}
 		x.uw = n
@@ -285,11 +280,6 @@ func (x *exchange) rawPass(fd uintptr) bool {
 			x.devGone = true
 			x.passErr = errDeviceGone
 			return true
-		}
-		if inq == 0 {
-			putBuf(x.ub)
-			x.ub = nil
-			return false
 		}
 	}
 }
@@ -414,23 +404,23 @@ func (dataReader) Close() error { return nil }
 
 // encode sends the data re-framed: chunked to an HTTP/1.1 device, as it is to an HTTP/1.0 one
 // (which reads until the close). The answers that come here: stream_usage streams, answers
-// that run until the provider closes, and chunked answers to HTTP/1.0 devices. From a plain
-// provider it runs inside one RawRead, as passRaw does: a read that took all the socket held is
-// followed by a wait for the poller, not by a read that finds nothing.
+// that run until the provider closes, and chunked answers to HTTP/1.0 devices. On the
+// provider's socket (plain or TLS) it runs inside one RawRead, as passRaw does: a read that took
+// all the socket held is followed by a wait for the poller, not by a read that finds nothing.
 func (x *exchange) encode(out *[]byte) error {
-	x.enc = encodeState{chunked: x.r.Minor == 1, out: out, buf: getBuf()}
+	x.enc = encodeState{chunked: x.r.Minor == 1, out: out}
 	x.enc.src = dataReader{x}
 	if x.strip.r != nil {
 		x.enc.src = &x.strip
 	}
 	defer func() {
-		putBuf(x.enc.buf)
+		x.enc.idle()
 		if x.enc.out != nil {
 			putOut(x.enc.out)
 		}
 		x.enc = encodeState{}
 	}()
-	if x.uc.raw == nil {
+	if x.uc.sock == nil {
 		for {
 			if done, err := x.encodeStep(); done {
 				return err
@@ -441,8 +431,8 @@ func (x *exchange) encode(out *[]byte) error {
 		x.startSweep()
 	}
 	for {
-		x.inRaw, x.drained = true, false
-		err := x.uc.raw.Read(x.encFn)
+		x.inRaw, x.uc.drained = true, false
+		err := x.uc.sock.Read(x.encFn)
 		x.inRaw = false
 		if x.enc.done {
 			return x.enc.err
@@ -457,23 +447,31 @@ func (x *exchange) encode(out *[]byte) error {
 type encodeState struct {
 	chunked bool
 	src     io.Reader
-	buf     *[]byte
+	buf     *[]byte // nil while rawEncode waits
 	out     *[]byte // the head, sent with the first data; nil once sent
 	done    bool    // rawEncode: encode is through, with err
 	err     error
 }
 
-// errWouldWait: inside rawEncode, the provider's socket has nothing more for now.
-var errWouldWait = errors.New("would wait for the provider")
+// idle gives encode's buffer back.
+func (e *encodeState) idle() {
+	if e.buf != nil {
+		putBuf(e.buf)
+		e.buf = nil
+	}
+}
 
-// rawEncode is encode's RawRead function on a plain provider connection: it runs encode's steps
+// rawEncode is encode's RawRead function on a provider's socket: it runs encode's steps
 // until one ends it (true) or the socket is empty (false: the runtime parks the goroutine until
 // the poller says more came).
 func (x *exchange) rawEncode(fd uintptr) bool {
 	x.rawFD = fd
 	for {
 		done, err := x.encodeStep()
-		if err == errWouldWait {
+		if err == errWouldBlock {
+			// Between events a stream holds no buffer.
+			x.enc.idle()
+			x.strip.idle()
 			return false
 		}
 		if done {
@@ -488,6 +486,9 @@ func (x *exchange) rawEncode(fd uintptr) bool {
 func (x *exchange) encodeStep() (done bool, _ error) {
 	const room = 18
 	e := &x.enc
+	if e.buf == nil {
+		e.buf = getBuf()
+	}
 	b := *e.buf
 	n, err := e.src.Read(b[room : len(b)-2])
 	if n > 0 {
@@ -514,7 +515,7 @@ func (x *exchange) encodeStep() (done bool, _ error) {
 		}
 	}
 	switch {
-	case err == errWouldWait:
+	case err == errWouldBlock:
 		return false, err
 	case err == io.EOF:
 		x.bodyEnd = true

@@ -477,11 +477,15 @@ func (s *usageStrip) Read(p []byte) (int, error) {
 			s.ready = len(s.buf)
 			break
 		}
+		if cap(s.buf) == 0 { // given back while the stream waited (idle)
+			s.pooled = getOut()
+			s.buf = *s.pooled
+		}
 		if len(s.buf) == cap(s.buf) {
 			s.buf = append(s.buf, make([]byte, 4<<10)...)[:len(s.buf)]
 		}
 		n, err := s.r.Read(s.buf[len(s.buf):cap(s.buf)])
-		if err == errWouldWait { // nothing yet (see rawEncode): not the stream's end
+		if err == errWouldBlock { // nothing yet (see rawEncode): not the stream's end
 			return 0, err
 		}
 		s.buf = s.buf[:len(s.buf)+n]
@@ -494,6 +498,15 @@ func (s *usageStrip) Read(p []byte) (int, error) {
 	s.scanned -= n
 	s.count(n)
 	return n, nil
+}
+
+// idle gives the buffer back when it holds nothing (between events).
+func (s *usageStrip) idle() {
+	if s.pooled != nil && len(s.buf) == 0 {
+		*s.pooled = s.buf
+		putOut(s.pooled)
+		s.pooled, s.buf = nil, nil
+	}
 }
 
 func (s *usageStrip) count(n int) {
