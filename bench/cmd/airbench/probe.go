@@ -47,7 +47,7 @@ func runProbe(args []string) {
 	secs := fs.Float64("secs", 5, "the measured window, seconds")
 	count := fs.Int("count", 300, "handshakes, requests: how many in the window (it ends when they are done)")
 	conc := fs.Int("c", 8, "requests: kept-alive connections sending them")
-	path := fs.String("path", "/openai/v1", "requests: the gateway's prefix (/openai-tls/v1: the provider over HTTPS)")
+	path := fs.String("path", "/openai/v1", "events, requests: the gateway's prefix (/openai-tls/v1: the provider over HTTPS)")
 	wrap := fs.String("wrap", "", "command line put before airelay's (e.g. 'valgrind --tool=callgrind --callgrind-out-file=cg.out')")
 	record := fs.String("record", "", "perf record -g of the window into this file")
 	straceC := fs.Bool("strace", false, "strace -c -f over the window (slows the program) instead of perf stat")
@@ -114,7 +114,7 @@ func runProbe(args []string) {
 	var c probeCounts
 	switch *what {
 	case "events":
-		_, base, hdr := e.gatewayOf(*target, "/openai/v1")
+		_, base, hdr := e.gatewayOf(*target, *path)
 		var events atomic.Int64
 		stop := openStreams(base, hdr(tick.String()), *n, *tick, &events)
 		defer stop()
