@@ -224,6 +224,12 @@ func parseLength(v []byte) (int64, bool) {
 }
 
 // framing is what the fields of a head say about its body and connection.
+// forget drops the Connection options, which point into the parsed buffer.
+func (f *framing) forget() {
+	clear(f.conn[:])
+	f.nconn = 0
+}
+
 type framing struct {
 	ContentLength int64 // -1: none
 	Chunked       bool

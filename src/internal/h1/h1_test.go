@@ -404,3 +404,53 @@ func refDechunk(b []byte) (data string, used int, done, ok bool) {
 		}
 	}
 }
+
+// TestForget: after Forget nothing of a request or response points into the head it was parsed
+// from (the buffer goes back to a pool, and must not be kept alive by a stream that lasts),
+// also not the fields a longer earlier head left past len(Headers); what is read after it stays.
+func TestForget(t *testing.T) {
+	var r Request
+	long := "POST /v1/a?x=1 HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\nContent-Length: 5\r\n\r\n"
+	if _, err := ParseRequest([]byte(long), &r); err != nil {
+		t.Fatal(err)
+	}
+	short := "POST /v1/b HTTP/1.1\r\nHost: h\r\nConnection: close, x-drop\r\nTransfer-Encoding: chunked\r\n\r\n"
+	if _, err := ParseRequest([]byte(short), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Hop([]byte("x-drop")) {
+		t.Fatal("x-drop is not hop-by-hop before Forget")
+	}
+	r.Forget()
+	if r.Method != nil || r.Target != nil || r.Path != nil || r.Query != nil || len(r.Headers) != 0 {
+		t.Errorf("after Forget: %q %q %q %q %d fields", r.Method, r.Target, r.Path, r.Query, len(r.Headers))
+	}
+	for i, h := range r.Headers[:cap(r.Headers)] {
+		if h.Name != nil || h.Value != nil {
+			t.Errorf("field %d still holds %q: %q", i, h.Name, h.Value)
+		}
+	}
+	for i, c := range r.conn {
+		if c != nil {
+			t.Errorf("Connection option %d still holds %q", i, c)
+		}
+	}
+	if r.Minor != 1 || !r.Chunked || !r.Close {
+		t.Errorf("after Forget: Minor %d, Chunked %v, Close %v; want 1, true, true", r.Minor, r.Chunked, r.Close)
+	}
+
+	var res Response
+	head := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: x-hop\r\nContent-Length: 7\r\n\r\n"
+	if _, err := ParseResponse([]byte(head), &res); err != nil {
+		t.Fatal(err)
+	}
+	res.Forget()
+	for i, h := range res.Headers[:cap(res.Headers)] {
+		if h.Name != nil || h.Value != nil {
+			t.Errorf("response field %d still holds %q: %q", i, h.Name, h.Value)
+		}
+	}
+	if res.conn[0] != nil || res.Status != 200 || res.ContentLength != 7 {
+		t.Errorf("after Forget: option %q, status %d, length %d", res.conn[0], res.Status, res.ContentLength)
+	}
+}

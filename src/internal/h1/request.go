@@ -16,6 +16,17 @@ type Request struct {
 	framing
 }
 
+// Forget drops every part of r that points into the buffer it was parsed from (Method, Target,
+// Path, Query, the fields, also those a longer earlier head left past len(Headers)), so that r
+// keeps none of that buffer alive once it goes back to a pool; Minor, Expect100 and the framing
+// (ContentLength, Chunked, Close) stay. Hop says nothing of Connection's options after it.
+func (r *Request) Forget() {
+	r.Method, r.Target, r.Path, r.Query = nil, nil, nil, nil
+	clear(r.Headers[:cap(r.Headers)])
+	r.Headers = r.Headers[:0]
+	r.framing.forget()
+}
+
 // ParseRequest parses the request head at the start of b into r. It returns the length of the
 // head (through its blank line), 0 and no error when b does not hold a whole head yet, or an
 // *Error. Blank lines before the request line are skipped, as RFC 9112 allows.

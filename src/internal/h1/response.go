@@ -8,6 +8,14 @@ type Response struct {
 	framing
 }
 
+// Forget drops what r holds of the buffer it was parsed from, as Request.Forget does; Status,
+// Minor and the framing stay.
+func (r *Response) Forget() {
+	clear(r.Headers[:cap(r.Headers)])
+	r.Headers = r.Headers[:0]
+	r.framing.forget()
+}
+
 // ParseResponse parses the response head at the start of b into r, as ParseRequest does a
 // request: the head's length, 0 without error while incomplete, or an *Error.
 func ParseResponse(b []byte, r *Response) (int, error) {
