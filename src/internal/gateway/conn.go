@@ -43,7 +43,7 @@ func getBuf() *[]byte {
 }
 
 func putBuf(b *[]byte) {
-	if testHookBufs != nil {
+	if testHookBufs != nil && cap(*b) == bufSize { // (a grown buffer was never taken from the pool)
 		testHookBufs(-1)
 	}
 	if cap(*b) == bufSize {
@@ -163,7 +163,21 @@ func (d *devConn) clientFor(t *config.Table, mac net.HardwareAddr) *config.Clien
 // serve reads requests and answers them until the device closes, a request asks to close, or
 // something is malformed.
 func (d *devConn) serve() {
-	defer d.close()
+	d.start()
+	if d.raw != nil {
+		d.serveRaw()
+	} else {
+		for d.readHead(d.m) && d.serveOne() {
+		}
+	}
+	d.close()
+}
+
+// start readies a new connection: its table, its device, its slot, its header_timeout. Not
+// inlined, to keep serve's frame small (see Gateway.handle).
+//
+//go:noinline
+func (d *devConn) start() {
 	d.m = &d.g.o.Table().Main
 	d.wt = d.m.WriteTimeout
 	now := time.Now()
@@ -172,12 +186,6 @@ func (d *devConn) serve() {
 	d.admitted = d.g.admit(d, d.m.MaxConnsPerDevice)
 	if d.m.HeaderTimeout > 0 {
 		d.setReadDeadline(now.Add(d.m.HeaderTimeout))
-	}
-	if d.raw != nil {
-		d.serveRaw()
-		return
-	}
-	for d.readHead(d.m) && d.serveOne() {
 	}
 }
 
@@ -233,7 +241,9 @@ func (d *devConn) serveRaw() {
 		// What is buffered is looked at first, and the first read is made whatever came of
 		// the last one: the poller has just forgotten the socket.
 		d.stop, d.pending, d.fresh, d.drained = false, false, true, false
+		d.inRaw = true // (here rather than deferred in step: step's frame stays on the stack while a stream lasts)
 		err := d.raw.Read(d.stepFn)
+		d.inRaw = false
 		if err != nil && d.headDone {
 			// The wait for a body ended (idle_timeout): it is served outside, where its read
 			// meets the same end and the device gets its 400, as serve's would.
@@ -252,8 +262,6 @@ func (d *devConn) serveRaw() {
 // step is serveRaw's RawRead function: it reads, serves the whole requests it has, and reports
 // false to wait for the socket, true to leave the RawRead (d.stop, d.pending).
 func (d *devConn) step(fd uintptr) bool {
-	d.inRaw = true
-	defer func() { d.inRaw = false }()
 	read := !d.fresh // a call comes after the socket was seen readable: read
 	d.fresh = false
 	for {
@@ -683,10 +691,12 @@ var testHookEmptyRead, testHookDeviceEmptyRead func()
 // testHookBufs, when set (by tests), is told of each pooled buffer taken (1) and given back (-1).
 var testHookBufs func(int)
 
-// release unpins the request's head (d.req must not be used after it) and gives the buffer
-// back when nothing unread is in it.
+// release unpins the request's head (d.req must not be used after it, but for its framing) and
+// gives the buffer back when nothing unread is in it. d.req forgets the head, so that a stream
+// does not keep a buffer the pool let go of alive.
 func (d *devConn) release() {
 	d.pin = 0
+	d.req.Forget()
 	d.idle()
 }
 

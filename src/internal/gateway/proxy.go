@@ -22,7 +22,9 @@ import (
 type exchange struct {
 	g      *Gateway
 	d      *devConn
-	m      *config.Main
+	t      *config.Table
+	m      *config.Main   // &t.Main
+	client *config.Client // the device's section; nil: none
 	r      *h1.Request
 	dev    *stats.Device
 	path   string // the device's path, raw, for the debug log (a copy; "" without it)
@@ -30,12 +32,14 @@ type exchange struct {
 	start  time.Time
 	method string // for the debug log only
 
-	hasBody bool
-	body    body
-	kept    *[]byte // the whole body, or its first part (partial), in memory; nil: streamed
-	partial bool    // kept holds only the start of a body that goes on streaming
-	small   bool    // the body was read whole: kept holds all of it
-	sent    bool    // the streamed body has been sent once: no second attempt
+	hasBody  bool
+	keepConn bool        // takeBody answered: whether the connection may serve another
+	cutTimer *time.Timer // schedule_cut's, stopped by finish
+	body     body
+	kept     *[]byte // the whole body, or its first part (partial), in memory; nil: streamed
+	partial  bool    // kept holds only the start of a body that goes on streaming
+	small    bool    // the body was read whole: kept holds all of it
+	sent     bool    // the streamed body has been sent once: no second attempt
 	// stream_usage: kept, asking for usage (usageAsk), made once for every provider with it;
 	// nil: not made, or nothing to ask
 	asking    *[]byte
@@ -110,7 +114,60 @@ var (
 var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
 // handle serves the request in d.req; it reports whether the connection may serve another.
+//
+// Its frame, and attempt's, try's and respond's, stay on the goroutine's stack for as long as a
+// stream lasts; the work around them is in functions that return first (prepare, takeBody,
+// failed, noted), so that the stack a waiting stream uses is small enough for the runtime to
+// shrink it to 4 KiB (it halves a stack of which less than a quarter is in use).
 func (g *Gateway) handle(d *devConn) bool {
+	x, p, cutIn, keep := g.prepare(d)
+	if x == nil {
+		return keep
+	}
+	if cutIn > 0 {
+		// schedule_cut: a stream still open that long after the window closes ends (finish
+		// stops the timer)
+		x.cutTimer = time.AfterFunc(cutIn, d.cut)
+	}
+	// finish is called, not deferred: a defer's record would stay in the frame.
+	replayable, ok := x.takeBody(p)
+	if !ok {
+		x.finish(p)
+		return x.keepConn
+	}
+	t, ps := x.t, g.poolsFor(x.t)
+	var last *config.Provider
+	for i := 0; i <= len(p.Fallback); i++ {
+		q := p
+		if i > 0 {
+			q = p.Fallback[i-1]
+			if !t.Access(x.client, q) || ps.p[q.Index] == nil {
+				continue
+			}
+		}
+		if last != nil {
+			x.noteFallback(last, q)
+		}
+		more := replayable && hasNext(t, x.client, ps, p, i)
+		x.attempt(q, ps.p[q.Index], more)
+		last = q
+		if x.err == nil || x.committed || !more || !x.retryable() {
+			break
+		}
+	}
+	keep = !x.cut && !x.devGone
+	if !x.committed && x.err != nil {
+		keep = x.failed(last)
+	}
+	x.finish(p)
+	return keep
+}
+
+// prepare routes the request in d.req, decides its access and readies d.x for it; a nil
+// exchange when it was answered here (keep: whether the connection may serve another).
+//
+//go:noinline
+func (g *Gateway) prepare(d *devConn) (x *exchange, p *config.Provider, cutIn time.Duration, keep bool) {
 	t := g.o.Table()
 	r := &d.req
 	mac := d.device()
@@ -131,11 +188,11 @@ func (g *Gateway) handle(d *devConn) bool {
 	p, rest := t.Route(path)
 	if p == nil {
 		dev.Total.AddStatus(errNoRoute.status)
-		return d.reply(errNoRoute, bodyPending)
+		return nil, nil, 0, d.reply(errNoRoute, bodyPending)
 	}
 	if hasDotSegment(path) {
 		g.refuse(dev, p, errBadPath, false)
-		return d.reply(errBadPath, bodyPending)
+		return nil, nil, 0, d.reply(errBadPath, bodyPending)
 	}
 	client := d.clientFor(t, mac)
 	if dec := g.o.Guard.Check(t, client, p, d.addr, access.Gateway); !dec.Allowed {
@@ -144,88 +201,87 @@ func (g *Gateway) handle(d *devConn) bool {
 			e = policyError(dec, g.o.Guard.Now())
 		}
 		g.refuse(dev, p, e, true)
-		return d.reply(e, bodyPending)
-	} else if dec.CutIn > 0 {
-		// schedule_cut: a stream still open that long after the window closes ends
-		cut := time.AfterFunc(dec.CutIn, d.cut)
-		defer cut.Stop()
+		return nil, nil, 0, d.reply(e, bodyPending)
+	} else {
+		cutIn = dec.CutIn
 	}
 	m := &t.Main
 	if m.MaxBody > 0 && r.ContentLength > m.MaxBody {
 		g.refuse(dev, p, errTooLarge, false)
-		return d.reply(errTooLarge, true)
+		return nil, nil, 0, d.reply(errTooLarge, true)
 	}
 
-	x := d.x
+	x = d.x
 	fn, pfn, efn := x.upRdFn, x.passFn, x.encFn
 	*x = exchange{} // cleared in place: a composite literal would be built on the stack first
-	x.g, x.d, x.m, x.r, x.dev, x.upRdFn, x.passFn, x.encFn = g, d, m, r, dev, fn, pfn, efn
-	x.rest, x.start, x.hasBody = rest, time.Now(), bodyPending
+	x.g, x.d, x.t, x.m, x.r, x.dev, x.upRdFn, x.passFn, x.encFn = g, d, t, m, r, dev, fn, pfn, efn
+	x.rest, x.start, x.hasBody, x.client = rest, time.Now(), bodyPending, client
 	if q := m.DefaultQuota; q.Tokens > 0 || client != nil && client.Quota.Tokens > 0 {
 		x.quota = true
 	}
 	if g.o.Log.Enabled(logging.LevelDebug) {
 		x.method, x.path = string(r.Method), strings.Clone(path)
 	}
-	defer x.finish(p)
+	return x, p, cutIn, true
+}
 
-	replayable := !x.hasBody
-	if x.hasBody {
-		x.body.init(d, r, m.MaxBody)
-		if r.Expect100 && d.r == d.w {
-			if err := d.write(continue100); err != nil {
-				d.countWriteTimeout(err)
-				return false
-			}
-		}
-		var e *apiError
-		switch {
-		case !r.Chunked && r.ContentLength <= smallBody:
-			e = x.keepBody(r.ContentLength)
-			x.small = e == nil
-			replayable = m.RetryBody > 0 && r.ContentLength <= m.RetryBody
-		case len(p.Fallback) > 0 && m.RetryBody > 0 && (r.Chunked || r.ContentLength <= m.RetryBody):
-			// Keep the body for a fallback only when there is one and the body may fit.
-			e = x.keepBody(max(m.RetryBody, smallBody))
-			replayable = !x.partial && int64(len(*x.kept)) <= m.RetryBody
-			x.small = e == nil && !x.partial
-		case r.Chunked:
-			// A small chunked body is read whole too, so that it goes on with a Content-Length
-			// and only once it is known to be well formed.
-			e = x.keepBody(smallBody)
-			x.small = e == nil && !x.partial
-			replayable = x.small && m.RetryBody > 0 && int64(len(*x.kept)) <= m.RetryBody
-		}
-		if e != nil {
-			g.refuseStatus(dev, p, e)
-			x.countStatus(e.status)
-			return d.reply(e, !x.body.done)
+// takeBody reads a small request body into memory (x.kept) and reports whether it may be sent
+// again to a fallback; false when the request was answered here (x.keepConn: whether the
+// connection may serve another).
+//
+//go:noinline
+func (x *exchange) takeBody(p *config.Provider) (replayable, ok bool) {
+	if !x.hasBody {
+		return true, true
+	}
+	d, r, m := x.d, x.r, x.m
+	x.body.init(d, r, m.MaxBody)
+	if r.Expect100 && d.r == d.w {
+		if err := d.write(continue100); err != nil {
+			d.countWriteTimeout(err)
+			x.keepConn = false
+			return false, false
 		}
 	}
+	var e *apiError
+	switch {
+	case !r.Chunked && r.ContentLength <= smallBody:
+		e = x.keepBody(r.ContentLength)
+		x.small = e == nil
+		replayable = m.RetryBody > 0 && r.ContentLength <= m.RetryBody
+	case len(p.Fallback) > 0 && m.RetryBody > 0 && (r.Chunked || r.ContentLength <= m.RetryBody):
+		// Keep the body for a fallback only when there is one and the body may fit.
+		e = x.keepBody(max(m.RetryBody, smallBody))
+		replayable = !x.partial && int64(len(*x.kept)) <= m.RetryBody
+		x.small = e == nil && !x.partial
+	case r.Chunked:
+		// A small chunked body is read whole too, so that it goes on with a Content-Length
+		// and only once it is known to be well formed.
+		e = x.keepBody(smallBody)
+		x.small = e == nil && !x.partial
+		replayable = x.small && m.RetryBody > 0 && int64(len(*x.kept)) <= m.RetryBody
+	}
+	if e != nil {
+		x.g.refuseStatus(x.dev, p, e)
+		x.countStatus(e.status)
+		x.keepConn = d.reply(e, !x.body.done)
+		return false, false
+	}
+	return replayable, true
+}
 
-	ps := g.poolsFor(t)
-	var last *config.Provider
-	for i := 0; i <= len(p.Fallback); i++ {
-		q := p
-		if i > 0 {
-			q = p.Fallback[i-1]
-			if !t.Access(client, q) || ps.p[q.Index] == nil {
-				continue
-			}
-		}
-		if last != nil {
-			g.o.Log.Info("gateway: trying fallback", "provider", last.ID, "fallback", q.ID, "err", x.err)
-		}
-		more := replayable && hasNext(t, client, ps, p, i)
-		x.attempt(q, ps.p[q.Index], more)
-		last = q
-		if x.err == nil || x.committed || !more || !x.retryable() {
-			break
-		}
-	}
-	if x.committed || x.err == nil {
-		return !x.cut && !x.devGone
-	}
+// noteFallback logs the move to a fallback (out of handle's frame).
+//
+//go:noinline
+func (x *exchange) noteFallback(last, q *config.Provider) {
+	x.g.o.Log.Info("gateway: trying fallback", "provider", last.ID, "fallback", q.ID, "err", x.err)
+}
+
+// failed answers a request no provider answered; it reports whether the connection may serve
+// another.
+//
+//go:noinline
+func (x *exchange) failed(last *config.Provider) bool {
 	var e *apiError
 	switch {
 	case x.body.over:
@@ -238,7 +294,7 @@ func (g *Gateway) handle(d *devConn) bool {
 		e = classify(last.ID, x.err, nil, x.upStatus)
 	}
 	x.countStatus(e.status)
-	return d.reply(e, x.hasBody && !x.body.done)
+	return x.d.reply(e, x.hasBody && !x.body.done)
 }
 
 // reply answers with one of the gateway's errors; a request whose body was not read closes the
@@ -333,6 +389,10 @@ func (x *exchange) countStatus(status int) {
 
 // finish counts what the device got and frees what the request held.
 func (x *exchange) finish(routed *config.Provider) {
+	if x.cutTimer != nil {
+		x.cutTimer.Stop()
+		x.cutTimer = nil
+	}
 	x.dropPend()
 	if x.kept != nil {
 		putOut(x.kept)
@@ -372,7 +432,6 @@ func (x *exchange) attempt(p *config.Provider, pl *pool, canRetry bool) {
 	x.p, x.pl = p, pl
 	x.err, x.upStatus, x.askUsage, x.streaming = nil, 0, false, false
 	x.conn = x.g.o.Stats.Begin(x.dev, p.ID)
-	defer x.conn.End()
 	x.conn.Provider.Requests.Add(1)
 	x.conn.DeviceProvider.Requests.Add(1)
 	x.deadline = time.Time{} // first_byte_timeout counts from when this attempt starts
@@ -386,9 +445,16 @@ func (x *exchange) attempt(p *config.Provider, pl *pool, canRetry bool) {
 		x.uc.c.Close()
 		x.uc = nil
 	}
-	if x.err == nil || x.committed || x.devGone {
-		return
+	if x.err != nil && !x.committed && !x.devGone {
+		x.attemptFailed(p)
 	}
+	x.conn.End()
+}
+
+// attemptFailed counts and logs a failed attempt (out of attempt's frame: see handle).
+//
+//go:noinline
+func (x *exchange) attemptFailed(p *config.Provider) {
 	e := classify(p.ID, x.err, nil, x.upStatus)
 	st := e.status
 	if x.upStatus != 0 {

@@ -29,6 +29,39 @@ const (
 // event of a stream reaches the device as soon as the provider wrote it. Usage is scanned from
 // the data on the side; a stream_usage answer goes through usageStrip.
 func (x *exchange) respond() {
+	mode, keep := x.settle()
+	out := x.answerHead(mode, keep)
+	x.res.Forget() // its fields point into the buffer that goes back to its pool between events
+	var err error
+	switch mode {
+	case passNone:
+		x.bodyEnd = true
+		err = devErr(x.d.write(*out))
+		putOut(out)
+	case passLength, passChunked:
+		// pass's steps, so that no frame of pass's stays on the stack while a stream waits.
+		err = x.passSeg(out, mode)
+		if err == nil && !x.bodyEnd {
+			if x.uc.sock != nil {
+				err = x.passRaw(mode)
+			} else {
+				err = x.passOn(mode)
+			}
+		}
+	default:
+		err = x.encode(out)
+	}
+	x.stopSweep()
+	x.end(err, keep, x.res.Close)
+}
+
+// settle decides how the answer goes to the device (mode) and whether the connection is kept,
+// and gives back what the request held. It and answerHead are not inlined: respond's frame
+// stays on the goroutine's stack for as long as a stream lasts, and the smaller the stack in
+// use while a stream waits, the smaller the runtime shrinks it (a quarter of it at most).
+//
+//go:noinline
+func (x *exchange) settle() (mode int, keep bool) {
 	res, r := &x.res, x.r
 	x.committed = true
 	x.streaming = true
@@ -50,7 +83,7 @@ func (x *exchange) respond() {
 	ce := res.Get("content-encoding")
 	x.noScan = len(ce) > 0 && !h1.EqualFold(ce, "identity")
 	x.sse = bytes.HasPrefix(res.Get("content-type"), eventStream)
-	mode := passEncode
+	mode = passEncode
 	switch {
 	case string(r.Method) == "HEAD" || h1.NoBody(res.Status):
 		mode = passNone
@@ -65,12 +98,20 @@ func (x *exchange) respond() {
 		mode = passLength
 	}
 	x.left = res.ContentLength
-	keep := !r.Close && !x.g.isClosing()
+	keep = !r.Close && !x.g.isClosing()
 	if mode == passEncode && r.Minor == 0 {
 		keep = false
 	}
+	x.rest = ""
 	x.d.release() // d.req is not used past here: its buffer need not last the stream
+	return mode, keep
+}
 
+// answerHead is the head that goes to the device, in a pooled buffer.
+//
+//go:noinline
+func (x *exchange) answerHead(mode int, keep bool) *[]byte {
+	res, r := &x.res, x.r
 	head := (*x.ub)[x.ur : x.ur+x.headLen]
 	out := getOut() // the head; pass and encode give it back once it went out
 	b := append(*out, "HTTP/1.1 "...)
@@ -106,20 +147,7 @@ func (x *exchange) respond() {
 	b = append(b, '\r', '\n')
 	x.ur += x.headLen
 	*out = b
-
-	var err error
-	switch mode {
-	case passNone:
-		x.bodyEnd = true
-		err = devErr(x.d.write(b))
-		putOut(out)
-	case passLength, passChunked:
-		err = x.pass(out, mode)
-	default:
-		err = x.encode(out)
-	}
-	x.stopSweep()
-	x.end(err, keep, res.Close)
+	return out
 }
 
 // end settles an answer: tokens counted, the provider's connection kept or closed, a cut
@@ -162,15 +190,10 @@ func (x *exchange) end(err error, keep, upClose bool) {
 	}
 }
 
-// pass sends the body as the provider framed it: each read goes to the device in one write (the
-// first with the head in out), while the framing is followed to find the data and the end.
-func (x *exchange) pass(out *[]byte, mode int) error {
-	if err := x.passSeg(out, mode); err != nil || x.bodyEnd {
-		return err
-	}
-	if x.uc.sock != nil {
-		return x.passRaw(mode)
-	}
+// passOn sends the rest of the body as the provider framed it, after passSeg sent the head and
+// what came with it: each read goes to the device in one write, while the framing is followed
+// to find the data and the end. passRaw does the same on a socket it can reach.
+func (x *exchange) passOn(mode int) error {
 	for {
 		if err := x.upFill(bufSize); err != nil {
 			return x.upErrAfterHead(err)
@@ -413,16 +436,12 @@ func (x *exchange) encode(out *[]byte) error {
 	if x.strip.r != nil {
 		x.enc.src = &x.strip
 	}
-	defer func() {
-		x.enc.idle()
-		if x.enc.out != nil {
-			putOut(x.enc.out)
-		}
-		x.enc = encodeState{}
-	}()
+	// (No defer for encodeDone: encode's frame stays on the stack while a stream lasts, see
+	// Gateway.handle.)
 	if x.uc.sock == nil {
 		for {
 			if done, err := x.encodeStep(); done {
+				x.encodeDone()
 				return err
 			}
 		}
@@ -435,12 +454,24 @@ func (x *exchange) encode(out *[]byte) error {
 		err := x.uc.sock.Read(x.encFn)
 		x.inRaw = false
 		if x.enc.done {
-			return x.enc.err
+			err = x.enc.err
+			x.encodeDone()
+			return err
 		}
 		if err = x.waited(err); err != nil {
+			x.encodeDone()
 			return x.upErrAfterHead(err)
 		}
 	}
+}
+
+// encodeDone gives back what encode held.
+func (x *exchange) encodeDone() {
+	x.enc.idle()
+	if x.enc.out != nil {
+		putOut(x.enc.out)
+	}
+	x.enc = encodeState{}
 }
 
 // encodeState is what encode keeps across its steps.

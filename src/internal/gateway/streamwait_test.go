@@ -32,7 +32,7 @@ func TestStreamEventsReadOncePerEvent(t *testing.T) {
 			extra      []string
 			parked     string
 		}{
-			{"passed as framed", chatStream, nil, "gateway.(*exchange).pass("},
+			{"passed as framed", chatStream, nil, "gateway.(*exchange).passRaw("},
 			// stream_usage re-frames the stream (encode), to take out the usage asked for
 			{"stream_usage", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
 				[]string{"stream_usage", "1"}, "gateway.(*exchange).encode("},
@@ -78,11 +78,16 @@ func TestStreamEventsReadOncePerEvent(t *testing.T) {
 					if tc.extra != nil && strings.Contains(ev, `"finish_reason":"stop"`) {
 						steps = 2 // the usage chunk, which the gateway takes out, then [DONE]
 					}
-					for range steps {
+					for step := range steps {
 						waitParked(t, tc.parked)
-						waits++
-						if bufs.Load() != 0 {
-							held++
+						// Only once the device has the last event is the wait known to have
+						// begun after it (the usage chunk the gateway takes out may still be
+						// on its way when the second step finds the goroutine parked).
+						if step == 0 {
+							waits++
+							if bufs.Load() != 0 {
+								held++
+							}
 						}
 						select {
 						case up.Step <- struct{}{}:
