@@ -71,7 +71,7 @@ var Schema = []Section{
 		{Name: "resolver", Type: THostPort, List: true, Doc: "Upstream DNS servers (host or host:port) for the providers' real addresses. Empty: the WAN resolvers from /tmp/resolv.conf.d/resolv.conf.auto, else the system's non-loopback ones."},
 		{Name: "default_access", Type: TEnum, Default: "allow", Values: []string{"allow", "deny"}, Doc: "Access for devices that no client section matches."},
 		{Name: "log_level", Type: TEnum, Default: "info", Values: []string{"debug", "info", "warn", "error"}, Doc: "Least severe level logged."},
-		{Name: "memory_limit", Type: TSize, Default: "24M", Doc: "Soft memory limit for the Go runtime (GOMEMLIMIT); 0: none. The environment's GOMEMLIMIT wins."},
+		{Name: "memory_limit", Type: TSize, Default: "32M", Doc: "Soft memory limit for the Go runtime (GOMEMLIMIT); 0: none. The environment's GOMEMLIMIT wins."},
 		{Name: "max_conns", Type: TInt, Default: "1024", Min: 1, Max: 1 << 20, Doc: "Most open connections of the relay, and as many of the gateway; more wait in the kernel's accept queue."},
 		{Name: "max_conns_per_device", Type: TInt, Default: "64", Min: 1, Max: 1 << 20, Doc: "Most open connections of one device on the relay, and as many on the gateway (its idle keep-alive connections are closed first), so one device cannot take every slot of max_conns."},
 		{Name: "hello_timeout", Type: TDuration, Default: "5s", Doc: "Time a device has to send its TLS ClientHello."},

@@ -124,7 +124,7 @@ return view.extend({
 		integer(s, 'limits', 'max_conns_per_device', _('Most connections per device'),
 			_('Connections one device may hold on the relay, and as many on the gateway (its idle ones are closed first), so that one device cannot take every connection.'), '64', 1, 1048576);
 		text(s, 'limits', 'memory_limit', _('Memory limit'),
-			_('Soft limit for the Go runtime, like 24M; 0: none.'), 'size', '24M');
+			_('Soft limit for the Go runtime, like 32M; 0: none.'), 'size', '32M');
 		text(s, 'limits', 'hello_timeout', _('TLS hello timeout'),
 			_('Time a device has to start TLS, like 5s.'), 'duration', '5s');
 		text(s, 'limits', 'connect_timeout', _('Connect timeout'),
