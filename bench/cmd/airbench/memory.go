@@ -195,16 +195,26 @@ func (e *env) runMemory() error {
 	}
 	// CPU per streamed event, with few and with many streams open, at the same rate of events in
 	// all: the cost of an event must not grow with the streams held (GC running back to back under memory_limit would show here).
-	for _, n := range []int{10, n} {
-		for _, name := range []string{"airelay", "nginx", "portkey"} {
-			if name == "nginx" && !e.hasNgx || name == "portkey" && !e.hasPK {
-				continue
+	// Then the same over HTTPS to the provider, as every real provider is spoken to (crypto/tls
+	// on airelay's side, OpenSSL on nginx's); Portkey only on plain HTTP (see holdStreams).
+	for _, up := range []string{"", "https"} {
+		for _, n := range []int{10, n} {
+			for _, name := range []string{"airelay", "nginx", "portkey"} {
+				if name == "nginx" && !e.hasNgx || name == "portkey" && (!e.hasPK || up != "") {
+					continue
+				}
+				if err := e.restartProxies(); err != nil {
+					return err
+				}
+				path := "/openai/v1"
+				if up == "https" {
+					path = "/openai-tls/v1"
+				}
+				p, base, hdr := e.gatewayOf(name, path)
+				row := e.streamEvents(name, base, hdr, p, n)
+				row.Upstream = up
+				m.Events = append(m.Events, row)
 			}
-			if err := e.restartProxies(); err != nil {
-				return err
-			}
-			p, base, hdr := e.gatewayOf(name, "/openai/v1")
-			m.Events = append(m.Events, e.streamEvents(name, base, hdr, p, n))
 		}
 	}
 	if err := e.restartProxies(); err != nil {

@@ -188,6 +188,7 @@ type figures struct {
 	hs, dl, dlPct, idle, streams, conns, boot map[string]float64
 	qps, dnsLat                               map[string]float64
 	evFew, evMany                             map[string]float64 // CPU µs per streamed event, few and many streams
+	evFewTLS, evManyTLS                       map[string]float64 // the same, HTTPS upstream
 }
 
 func collect(r *Results) figures {
@@ -197,7 +198,7 @@ func collect(r *Results) figures {
 	f.rps8, f.cpu8, f.rps32, f.cpu32, f.cpuTLS, f.rpsTLS = mk(), mk(), mk(), mk(), mk(), mk()
 	f.hs, f.dl, f.dlPct, f.idle, f.streams, f.conns, f.boot = mk(), mk(), mk(), mk(), mk(), mk(), mk()
 	f.qps, f.dnsLat = mk(), mk()
-	f.evFew, f.evMany = mk(), mk()
+	f.evFew, f.evMany, f.evFewTLS, f.evManyTLS = mk(), mk(), mk(), mk()
 	concs := r.Params.Concurrency
 	if s := r.L7; s != nil {
 		d := r.l7Row(s, "direct")
@@ -259,10 +260,14 @@ func collect(r *Results) figures {
 			f.conns[strings.TrimSuffix(row.Program, " stream")] = float64(row.Loaded.RSS) / (1 << 20)
 		}
 		for _, row := range mm.Events {
+			few, many := f.evFew, f.evMany
+			if row.Upstream != "" {
+				few, many = f.evFewTLS, f.evManyTLS
+			}
 			if row.Streams == r.Params.Streams {
-				f.evMany[row.Program] = row.USPerEvent
+				many[row.Program] = row.USPerEvent
 			} else {
-				f.evFew[row.Program] = row.USPerEvent
+				few[row.Program] = row.USPerEvent
 			}
 		}
 	}
@@ -354,6 +359,10 @@ func writeMain(b *strings.Builder, r *Results) {
 			}
 			row(fmt.Sprintf("Gateway: CPU µs per streamed SSE event, %d streams", few), f.evFew, f1, true, dash)
 			row(fmt.Sprintf("Gateway: CPU µs per streamed SSE event, %d streams", r.Params.Streams), f.evMany, f1, true, dash)
+			if len(f.evFewTLS) > 0 {
+				row(fmt.Sprintf("Gateway, HTTPS upstream: CPU µs per streamed SSE event, %d streams", few), f.evFewTLS, f1, true, dash)
+				row(fmt.Sprintf("Gateway, HTTPS upstream: CPU µs per streamed SSE event, %d streams", r.Params.Streams), f.evManyTLS, f1, true, dash)
+			}
 		}
 	}
 	if r.Startup != nil {
@@ -461,6 +470,8 @@ func writeWinsLosses(b *strings.Builder, r *Results) {
 		{"DNS latency (one outstanding)", f.dnsLat, true, "µs"},
 		{"gateway CPU per streamed event, few streams", f.evFew, true, "µs"},
 		{fmt.Sprintf("gateway CPU per streamed event, %d streams", r.Params.Streams), f.evMany, true, "µs"},
+		{"gateway CPU per streamed event, HTTPS upstream, few streams", f.evFewTLS, true, "µs"},
+		{fmt.Sprintf("gateway CPU per streamed event, HTTPS upstream, %d streams", r.Params.Streams), f.evManyTLS, true, "µs"},
 	}
 	var wins, losses []string
 	for _, v := range vs {
@@ -629,8 +640,8 @@ func writeDetails(b *strings.Builder, r *Results) {
 		b.WriteString(t.String())
 		w("\nStreams: the fake sends the first SSE event and holds the stream open; the client reads that event, then the memory is read 1 s after the last one opened. Relay connections: TLS handshakes completed end to end, then held. \"Before\" is the same process just before (its heap as earlier runs left it). airelay runs with the shipped config's memory_limit (GOMEMLIMIT %s); nginx and HAProxy with the configs in bench/conf/; Portkey as installed, Node.js's defaults. Portkey is measured on the plain upstream only (its HTTPS row would need the bench CA in Node's trust store).\n\n", memLimit())
 		if len(mm.Events) > 0 {
-			w("CPU per streamed event: streams open through the gateway, the fake sending %d SSE events per second in all (each stream one per tick); CPU time of the proxy over the window divided by the events the clients got, so the two stream counts compare the cost of holding streams, not of the events. GC cycles are airelay's in that window (GODEBUG=gctrace=1); goroutines are counted from a goroutine dump (SIGQUIT) at its end.\n\n", eventRate)
-			t = &table{head: []string{"program", "open streams", "tick", "events/s", "CPU µs per event", "GC cycles/s", "goroutines", "failed"}}
+			w("CPU per streamed event: streams open through the gateway, the fake sending %d SSE events per second in all (each stream one per tick); CPU time of the proxy over the window divided by the events the clients got, so the two stream counts compare the cost of holding streams, not of the events. HTTPS: the same with the provider spoken to over TLS (the fake's HTTPS port), as every real provider is; a TLS connection per stream. GC cycles are airelay's in that window (GODEBUG=gctrace=1); goroutines are counted from a goroutine dump (SIGQUIT) at its end.\n\n", eventRate)
+			t = &table{head: []string{"program", "upstream", "open streams", "tick", "events/s", "CPU µs per event", "GC cycles/s", "goroutines", "failed"}}
 			goroutines := map[int]int{}
 			for _, row := range mm.Events {
 				gc, gr := dash, dash
@@ -639,9 +650,15 @@ func writeDetails(b *strings.Builder, r *Results) {
 				}
 				if row.Goroutines >= 0 {
 					gr = fmt.Sprint(row.Goroutines)
-					goroutines[row.Streams] = row.Goroutines
+					if row.Upstream == "" {
+						goroutines[row.Streams] = row.Goroutines
+					}
 				}
-				t.add(row.Program, fmt.Sprint(row.Streams), row.Tick, fmt.Sprintf("%.0f", float64(row.Events)/max(row.Seconds, 1e-9)),
+				up := "HTTP"
+				if row.Upstream == "https" {
+					up = "HTTPS"
+				}
+				t.add(row.Program, up, fmt.Sprint(row.Streams), row.Tick, fmt.Sprintf("%.0f", float64(row.Events)/max(row.Seconds, 1e-9)),
 					fmt.Sprintf("%.1f", row.USPerEvent), gc, gr, fmt.Sprint(row.Errors))
 			}
 			b.WriteString(t.String())
@@ -728,14 +745,14 @@ func mibText(b int64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)
 func memLimit() string {
 	b, err := os.ReadFile("files/airelay.config")
 	if err != nil {
-		return "24M"
+		return "32M"
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(l); len(f) == 3 && f[0] == "option" && f[1] == "memory_limit" {
 			return strings.Trim(f[2], "'\"")
 		}
 	}
-	return "24M (default)"
+	return "32M (default)"
 }
 
 func writeMethod(b *strings.Builder, r *Results) {

@@ -153,8 +153,9 @@ type EventRow struct {
 	Seconds    float64 `json:"seconds"`
 	CPUSeconds float64 `json:"cpu_seconds"`
 	USPerEvent float64 `json:"cpu_us_per_event"`
-	GCs        int     `json:"gc_cycles"`  // airelay: GC cycles in the window (GODEBUG=gctrace=1); -1 unknown
-	Goroutines int     `json:"goroutines"` // airelay: goroutines with the streams open (SIGQUIT dump); -1 unknown
+	Upstream   string  `json:"upstream,omitempty"` // "https": the provider over HTTPS (the fake's TLS port); "": plain HTTP
+	GCs        int     `json:"gc_cycles"`          // airelay: GC cycles in the window (GODEBUG=gctrace=1); -1 unknown
+	Goroutines int     `json:"goroutines"`         // airelay: goroutines with the streams open (SIGQUIT dump); -1 unknown
 	Errors     int     `json:"errors"`
 }
 
