@@ -224,12 +224,6 @@ func parseLength(v []byte) (int64, bool) {
 }
 
 // framing is what the fields of a head say about its body and connection.
-// forget drops the Connection options, which point into the parsed buffer.
-func (f *framing) forget() {
-	clear(f.conn[:])
-	f.nconn = 0
-}
-
 type framing struct {
 	ContentLength int64 // -1: none
 	Chunked       bool
@@ -237,6 +231,12 @@ type framing struct {
 	keepAlive     bool
 	conn          [16][]byte // the options of Connection, which name more hop-by-hop fields
 	nconn         int
+}
+
+// forget drops the Connection options, which point into the parsed buffer.
+func (f *framing) forget() {
+	clear(f.conn[:])
+	f.nconn = 0
 }
 
 func (f *framing) field(h Header) error {
