@@ -45,6 +45,9 @@ func TestWaitingStreamStackShrinks(t *testing.T) {
 				t.Fatalf("no figure in:\n%s", out)
 			}
 			t.Logf("%d bytes of stack per waiting stream", per)
+			if per < 2<<10 { // a goroutine's stack is 2 KiB at the least: the figure says nothing
+				t.Fatalf("%d bytes of stack per waiting stream: not a measurement", per)
+			}
 			if per > 6<<10 {
 				t.Errorf("a waiting stream holds %d bytes of stack: its goroutine's stack did not shrink to 4 KiB", per)
 			}
