@@ -48,6 +48,14 @@ type rawTLSConn struct {
 }
 
 // records returns the records tls.Conn makes of p, unsent.
+// sseHead is the head of a chunked event stream; eventChunk(i) is the i-th event as one chunk.
+const sseHead = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+func eventChunk(i int) string {
+	ev := fmt.Sprintf("data: %d\n\n", i)
+	return fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev)
+}
+
 func (c *rawTLSConn) records(p string) []byte {
 	var b bytes.Buffer
 	c.cc.capture = &b
@@ -144,10 +152,9 @@ func TestTLSAnswerRecordBoundaries(t *testing.T) {
 				if !c.readRequest() {
 					return
 				}
-				c.send(c.records("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"))
+				c.send(c.records(sseHead))
 				for i := range 5 {
-					ev := fmt.Sprintf("data: %d\n\n", i)
-					rec := c.records(fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev))
+					rec := c.records(eventChunk(i))
 					c.send(rec[:3])
 					time.Sleep(20 * time.Millisecond)
 					c.send(rec[3 : len(rec)-4])
@@ -276,10 +283,9 @@ func TestTLSAnswerKeptAndReframed(t *testing.T) {
 				if !c.readRequest() {
 					return
 				}
-				c.send(c.records("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"))
+				c.send(c.records(sseHead))
 				for i := range 5 {
-					ev := fmt.Sprintf("data: %d\n\n", i)
-					rec := c.records(fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev))
+					rec := c.records(eventChunk(i))
 					c.send(rec[:3])
 					time.Sleep(10 * time.Millisecond)
 					c.send(rec[3:])
@@ -315,10 +321,9 @@ func TestTLSAnswerBufferedStripReset(t *testing.T) {
 				if !c.readRequest() {
 					return
 				}
-				b := c.records("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+				b := c.records(sseHead)
 				for i := range 3 {
-					ev := fmt.Sprintf("data: %d\n\n", i)
-					b = append(b, c.records(fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev))...)
+					b = append(b, c.records(eventChunk(i))...)
 				}
 				c.send(b)
 				time.Sleep(100 * time.Millisecond)
@@ -342,7 +347,7 @@ func TestTLSAnswerBufferedStripReset(t *testing.T) {
 				if !c.readRequest() {
 					return
 				}
-				c.send(c.records("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"))
+				c.send(c.records(sseHead))
 				chunk := func(s string) []byte { return c.records(fmt.Sprintf("%x\r\n%s\r\n", len(s), s)) }
 				c.send(chunk("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"))
 				for i := 0; i < len(big); i += 3000 {
@@ -372,12 +377,10 @@ func TestTLSAnswerBufferedStripReset(t *testing.T) {
 				if !c.readRequest() {
 					return
 				}
-				c.send(c.records("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"))
-				ev := "data: 0\n\n"
-				rec := c.records(fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev))
-				c.send(rec)
+				c.send(c.records(sseHead))
+				c.send(c.records(eventChunk(0)))
 				time.Sleep(50 * time.Millisecond)
-				rec = c.records(fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev))
+				rec := c.records(eventChunk(0))
 				c.send(rec[:4])
 				time.Sleep(50 * time.Millisecond)
 				c.tcp.SetLinger(0)
