@@ -117,7 +117,7 @@ var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 //
 // Its frame, and attempt's, try's and respond's, stay on the goroutine's stack for as long as a
 // stream lasts; the work around them is in functions that return first (prepare, takeBody,
-// failed, noted), so that the stack a waiting stream uses is small enough for the runtime to
+// failed, noteFallback), so that the stack a waiting stream uses is small enough for the runtime to
 // shrink it to 4 KiB (it halves a stack of which less than a quarter is in use).
 func (g *Gateway) handle(d *devConn) bool {
 	x, p, cutIn, keep := g.prepare(d)
