@@ -47,15 +47,32 @@ type rawTLSConn struct {
 	br  *bufio.Reader
 }
 
-// records returns the records tls.Conn makes of p, unsent.
-// sseHead is the head of a chunked event stream; eventChunk(i) is the i-th event as one chunk.
+// sseHead is the head of a chunked event stream; chunk(s) is s as one chunk, eventChunk(i) the
+// i-th test event as one.
 const sseHead = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
-func eventChunk(i int) string {
-	ev := fmt.Sprintf("data: %d\n\n", i)
-	return fmt.Sprintf("%x\r\n%s\r\n", len(ev), ev)
+func chunk(s string) string { return fmt.Sprintf("%x\r\n%s\r\n", len(s), s) }
+
+func eventChunk(i int) string { return chunk(fmt.Sprintf("data: %d\n\n", i)) }
+
+// eventsInPieces serves one request with a chunked stream of five events, the records of each
+// sent in pieces cut where cuts(its length) says, with pause after every piece.
+func eventsInPieces(pause time.Duration, cuts func(n int) []int) func(c *rawTLSConn) {
+	return func(c *rawTLSConn) {
+		if !c.readRequest() {
+			return
+		}
+		c.send(c.records(sseHead))
+		for i := range 5 {
+			rec := c.records(eventChunk(i))
+			c.sendInPieces(rec, pause, cuts(len(rec))...)
+		}
+		c.send(c.records("0\r\n\r\n"))
+		c.readRequest()
+	}
 }
 
+// records returns the records tls.Conn makes of p, unsent.
 func (c *rawTLSConn) records(p string) []byte {
 	var b bytes.Buffer
 	c.cc.capture = &b
@@ -79,6 +96,16 @@ func (c *rawTLSConn) closeNotify() []byte {
 // send writes raw bytes to the TCP connection.
 func (c *rawTLSConn) send(b []byte) {
 	c.tcp.Write(b)
+}
+
+// sendInPieces writes b cut at the offsets at (ascending), with pause after every piece.
+func (c *rawTLSConn) sendInPieces(b []byte, pause time.Duration, at ...int) {
+	from := 0
+	for _, to := range append(at, len(b)) {
+		c.send(b[from:to])
+		time.Sleep(pause)
+		from = to
+	}
 }
 
 // readRequest reads one request (head and Content-Length body); false at the connection's end.
@@ -148,23 +175,7 @@ var tlsVersions = []struct {
 func TestTLSAnswerRecordBoundaries(t *testing.T) {
 	for _, tv := range tlsVersions {
 		t.Run(tv.name+"/split records", func(t *testing.T) {
-			p := startRawTLS(t, tv.v, func(c *rawTLSConn) {
-				if !c.readRequest() {
-					return
-				}
-				c.send(c.records(sseHead))
-				for i := range 5 {
-					rec := c.records(eventChunk(i))
-					c.send(rec[:3])
-					time.Sleep(20 * time.Millisecond)
-					c.send(rec[3 : len(rec)-4])
-					time.Sleep(20 * time.Millisecond)
-					c.send(rec[len(rec)-4:])
-					time.Sleep(20 * time.Millisecond)
-				}
-				c.send(c.records("0\r\n\r\n"))
-				c.readRequest()
-			})
+			p := startRawTLS(t, tv.v, eventsInPieces(20*time.Millisecond, func(n int) []int { return []int{3, n - 4} }))
 			e := startGateway(t, mainSection()+provider("openai", p.url(), keyOpenAI, "bearer"))
 			res, body := e.do("POST", "/openai/v1/chat/completions", chatStream)
 			if res.StatusCode != 200 || strings.Count(body, "data:") != 5 {
@@ -214,10 +225,7 @@ func TestTLSAnswerRecordBoundaries(t *testing.T) {
 				for c.readRequest() {
 					c.send(c.records("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\npart1"))
 					time.Sleep(20 * time.Millisecond)
-					rec := c.records("part2")
-					c.send(rec[:2])
-					time.Sleep(20 * time.Millisecond)
-					c.send(rec[2:])
+					c.sendInPieces(c.records("part2"), 20*time.Millisecond, 2)
 				}
 			})
 			e := startGateway(t, mainSection()+provider("openai", p.url(), keyOpenAI, "bearer"))
@@ -279,21 +287,7 @@ func TestTLSAnswerKeptAndReframed(t *testing.T) {
 			var bufs atomic.Int64
 			testHookBufs = func(d int) { bufs.Add(int64(d)) }
 			t.Cleanup(func() { testHookBufs = nil })
-			p := startRawTLS(t, tv.v, func(c *rawTLSConn) {
-				if !c.readRequest() {
-					return
-				}
-				c.send(c.records(sseHead))
-				for i := range 5 {
-					rec := c.records(eventChunk(i))
-					c.send(rec[:3])
-					time.Sleep(10 * time.Millisecond)
-					c.send(rec[3:])
-					time.Sleep(10 * time.Millisecond)
-				}
-				c.send(c.records("0\r\n\r\n"))
-				c.readRequest()
-			})
+			p := startRawTLS(t, tv.v, eventsInPieces(10*time.Millisecond, func(int) []int { return []int{3} }))
 			e := startGateway(t, mainSection()+provider("openai", p.url(), keyOpenAI, "bearer"))
 			c, br := dialGateway(t, e)
 			io.WriteString(c, "GET /openai/v1/models HTTP/1.0\r\nHost: gw\r\n\r\n")
@@ -327,8 +321,7 @@ func TestTLSAnswerBufferedStripReset(t *testing.T) {
 				}
 				c.send(b)
 				time.Sleep(100 * time.Millisecond)
-				ev := "data: 3\n\n"
-				c.send(c.records(fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(ev), ev)))
+				c.send(c.records(eventChunk(3) + "0\r\n\r\n"))
 				c.readRequest()
 			})
 			e := startGateway(t, mainSection()+provider("openai", p.url(), keyOpenAI, "bearer"))
@@ -348,16 +341,15 @@ func TestTLSAnswerBufferedStripReset(t *testing.T) {
 					return
 				}
 				c.send(c.records(sseHead))
-				chunk := func(s string) []byte { return c.records(fmt.Sprintf("%x\r\n%s\r\n", len(s), s)) }
-				c.send(chunk("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"))
+				c.send(c.records(chunk("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n")))
 				for i := 0; i < len(big); i += 3000 {
 					time.Sleep(20 * time.Millisecond)
-					c.send(chunk(big[i:min(i+3000, len(big))]))
+					c.send(c.records(chunk(big[i:min(i+3000, len(big))])))
 				}
 				time.Sleep(20 * time.Millisecond)
-				c.send(chunk(usage))
+				c.send(c.records(chunk(usage)))
 				time.Sleep(20 * time.Millisecond)
-				c.send(chunk("data: [DONE]\n\n"))
+				c.send(c.records(chunk("data: [DONE]\n\n")))
 				c.send(c.records("0\r\n\r\n"))
 				c.readRequest()
 			})
