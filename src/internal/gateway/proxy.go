@@ -195,16 +195,16 @@ func (g *Gateway) prepare(d *devConn) (x *exchange, p *config.Provider, cutIn ti
 		return nil, nil, 0, d.reply(errBadPath, bodyPending)
 	}
 	client := d.clientFor(t, mac)
-	if dec := g.o.Guard.Check(t, client, p, d.addr, access.Gateway); !dec.Allowed {
+	dec := g.o.Guard.Check(t, client, p, d.addr, access.Gateway)
+	if !dec.Allowed {
 		e := errDenied
 		if dec.Reason != access.Denied {
 			e = policyError(dec, g.o.Guard.Now())
 		}
 		g.refuse(dev, p, e, true)
 		return nil, nil, 0, d.reply(e, bodyPending)
-	} else {
-		cutIn = dec.CutIn
 	}
+	cutIn = dec.CutIn
 	m := &t.Main
 	if m.MaxBody > 0 && r.ContentLength > m.MaxBody {
 		g.refuse(dev, p, errTooLarge, false)
