@@ -88,7 +88,7 @@ func TestNetConnPath(t *testing.T) {
 		f    func(*testing.T)
 	}{
 		{"RelayWithCurl", TestRelayWithCurl}, {"Routing", TestRouting}, {"NoFallbackCloses", TestNoFallbackCloses},
-		{"Denied", TestDenied}, {"HalfClose", TestHalfClose}, {"Timeouts", TestTimeouts},
+		{"Denied", TestDenied}, {"HalfClose", TestHalfClose}, {"HalfCloseFromProvider", TestHalfCloseFromProvider}, {"Timeouts", TestTimeouts},
 		{"MaxConnsAndDrain", TestMaxConnsAndDrain}, {"ScheduleCut", TestScheduleCut},
 		{"CutWhileHandedOver", TestCutWhileHandedOver}, {"EarlySendPastProviderBuffers", TestEarlySendPastProviderBuffers},
 		{"MaxConnsPerDevice", TestMaxConnsPerDevice}, {"FailuresSendAlerts", TestFailuresSendAlerts},

@@ -282,6 +282,74 @@ func TestHalfClose(t *testing.T) {
 	}
 }
 
+// The other order: the provider ends its side first, the device sends on and then closes. The
+// device's last bytes must reach the provider whole and end with a FIN, not a reset: that last
+// end is passed on by closing the provider's socket, not by a shutdown.
+func TestHalfCloseFromProvider(t *testing.T) {
+	e := newEnv(t, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	hello := testnet.ClientHello(t, "api.openai.com")
+	type result struct {
+		n   int
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer c.Close()
+		if _, err := io.ReadFull(c, make([]byte, len(hello))); err != nil {
+			got <- result{err: err}
+			return
+		}
+		if _, err := c.Write([]byte("bye")); err != nil {
+			got <- result{err: err}
+			return
+		}
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			got <- result{err: err}
+			return
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := io.Copy(io.Discard, c)
+		got <- result{int(n), err}
+	}()
+	e.table.Store(withConnect(t, ln.Addr().String()))
+
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(hello); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(c); err != nil || string(b) != "bye" {
+		t.Fatalf("device read %q, %v; want the provider's bye and its end", b, err)
+	}
+	payload := bytes.Repeat([]byte("y"), 200000)
+	if _, err := c.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case r := <-got:
+		if r.err != nil || r.n != len(payload) {
+			t.Fatalf("provider got %d bytes, %v; want %d and a clean end", r.n, r.err, len(payload))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the provider never saw the device's end")
+	}
+}
+
 // countingProvider is a raw TCP provider for one connection: it counts the bytes it gets until
 // EOF, then answers "got N bytes" and closes. Its address is returned; it ends with the test.
 func countingProvider(t *testing.T) string {
