@@ -53,9 +53,15 @@ type Network struct {
 // Serves reports whether the relay (and for NetServed the gateway) takes its devices.
 func (n *Network) Serves() bool { return n != nil && n.Mode != NetUntouched }
 
-// Contains reports whether a is an address of a device on n.
+// Contains reports whether a is an address of a device on n. A link-local IPv6 address is the
+// same on every link, so its zone, the router's device a connection from it came in on (Go
+// names it), tells the network: n's Device. Without a zone it is on no network.
 func (n *Network) Contains(a netip.Addr) bool {
 	a = a.Unmap()
+	if a.Is6() && a.IsLinkLocalUnicast() {
+		return n.Device != "" && a.Zone() == n.Device
+	}
+	a = a.WithZone("") // a zone is never in a prefix (Prefix.Contains)
 	ps := n.IPv4
 	if a.Is6() {
 		ps = n.IPv6
@@ -81,8 +87,9 @@ func (t *Table) Network(name string) *Network {
 // NetworkOf returns the network a device with address a is on, or nil when no network's
 // prefixes hold it (not on OpenWrt, or an address the init script has not seen yet). A TCP
 // connection that reached airelay has a source address the router routes back through the
-// device it came in on, so the router's own prefixes tell the network exactly. It does not
-// allocate.
+// device it came in on, so the router's own prefixes tell the network exactly; a link-local
+// address (the router holds no prefix of those per network) is told by the zone the connection
+// came with (Contains). It does not allocate.
 func (t *Table) NetworkOf(a netip.Addr) *Network {
 	for _, n := range t.Networks {
 		if n.Contains(a) {

@@ -81,6 +81,15 @@ func TestClientForNetwork(t *testing.T) {
 		{"192.168.3.10", laptop, ""},            // iot: neither laptop section names it
 		{"10.0.0.5", nil, ""},                   // on no known network: network sections never match
 		{"10.0.0.5", laptop, ""},                // the same with a MAC that only has network sections
+		// A link-local address is on every link: the zone the connection came in on (the
+		// router's device) tells the network, as a prefix does for the others.
+		{"fe80::1234%br-guest", nil, "guests"},
+		{"fe80::a8bb:ccff:fedd:eeff%br-guest", laptop, "laptop_away"},
+		{"fe80::a8bb:ccff:fedd:eeff%br-lan", laptop, "laptop"},
+		{"fe80::1234%br-lan", nil, ""},
+		{"fe80::1234%br-iot", laptop, ""}, // untouched iot: neither laptop section names it
+		{"fe80::1234", nil, ""},           // no zone: on no known network
+		{"fe80::1234%eth9", laptop, ""},   // a device that is no network's
 	} {
 		got := ""
 		if cl := tb.ClientFor(netip.MustParseAddr(c.ip), c.mac); cl != nil {
@@ -100,6 +109,15 @@ func TestClientForNetwork(t *testing.T) {
 	if n := tb.NetworkOf(netip.MustParseAddr("fd00:1::99")); n == nil || n.Name != "lan" {
 		t.Errorf("NetworkOf(fd00:1::99) = %v", n)
 	}
+	for a, want := range map[string]string{"fe80::1%br-guest": "guest", "fe80::1%br-lan": "lan", "fe80::1": "", "fe80::1%br-gues": "", "fd00:1::99%br-guest": "lan"} {
+		got := ""
+		if n := tb.NetworkOf(netip.MustParseAddr(a)); n != nil {
+			got = n.Name
+		}
+		if got != want {
+			t.Errorf("NetworkOf(%s) = %q, want %q", a, got, want)
+		}
+	}
 	if n := tb.Network("iot"); n == nil || n.Mode != NetUntouched || n.Serves() || n.Reason != "not listed in main" {
 		t.Errorf("iot: %+v", n)
 	}
@@ -112,8 +130,11 @@ func TestClientForNoAllocs(t *testing.T) {
 	tb := mustLoad(t, threeNetworks)
 	a := netip.MustParseAddr("192.168.2.77")
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 0x0a}
-	if n := testing.AllocsPerRun(100, func() { tb.ClientFor(a, mac) }); n != 0 {
-		t.Errorf("ClientFor allocates %v times", n)
+	ll := netip.MustParseAddr("fe80::1234%br-guest")
+	for _, a := range []netip.Addr{a, ll} {
+		if n := testing.AllocsPerRun(100, func() { tb.ClientFor(a, mac) }); n != 0 {
+			t.Errorf("ClientFor(%s) allocates %v times", a, n)
+		}
 	}
 }
 

@@ -302,8 +302,9 @@ func (t *Table) ClientFor(ip netip.Addr, mac net.HardwareAddr) *Client {
 	ip = ip.Unmap()
 	var n *Network
 	if len(t.Networks) > 0 {
-		n = t.NetworkOf(ip)
+		n = t.NetworkOf(ip) // with its zone: a link-local address's network is its zone's
 	}
+	ip = ip.WithZone("")
 	if c := firstOn(t.byIP[ip], n); c != nil {
 		return c
 	}

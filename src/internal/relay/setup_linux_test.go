@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/testnet"
@@ -350,4 +351,38 @@ func (e *env) setupWaits(dev net.Conn, pick func(*rawConn) *sock) bool {
 		}
 	}
 	return false
+}
+
+// A device's link-local address comes with the router's device it arrived on, as Go's
+// net.Conn gives it: the network of a link-local address is told by that alone
+// (config.Network.Contains), so without it client sections that name a network would not
+// apply to a device that connects from fe80::.
+func TestAcceptedLinkLocalHasZone(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skip("no lo:", err)
+	}
+	sockaddr := func(ip string, scope uint32) *syscall.RawSockaddrAny {
+		var rsa syscall.RawSockaddrAny
+		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+		sa.Family = syscall.AF_INET6
+		sa.Addr = netip.MustParseAddr(ip).As16()
+		sa.Port = 0xbb01 // 443 in network order, read back byte by byte
+		sa.Scope_id = scope
+		return &rsa
+	}
+	for _, c := range []struct {
+		ip    string
+		scope uint32
+		want  string
+	}{
+		{"fe80::20", uint32(lo.Index), "[fe80::20%lo]:443"},
+		{"fe80::20", 0, "[fe80::20]:443"},
+		{"fe80::20", 1 << 30, fmt.Sprintf("[fe80::20%%%d]:443", 1<<30)}, // no such device: its index
+		{"fd00::20", uint32(lo.Index), "[fd00::20]:443"},                 // only link-local has one
+	} {
+		if got := addrPortOf(sockaddr(c.ip, c.scope)).String(); got != c.want {
+			t.Errorf("addrPortOf(%s scope %d) = %s, want %s", c.ip, c.scope, got, c.want)
+		}
+	}
 }

@@ -43,9 +43,24 @@ func addrPortOf(rsa *syscall.RawSockaddrAny) netip.AddrPort {
 	case syscall.AF_INET6:
 		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(rsa))
 		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+		a := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 && a.IsLinkLocalUnicast() {
+			a = a.WithZone(zoneName(sa.Scope_id))
+		}
+		return netip.AddrPortFrom(a, uint16(p[0])<<8|uint16(p[1]))
 	}
 	return netip.AddrPort{}
+}
+
+// zoneName is the name of the router's device with index i, as Go's net package names the
+// zone of a link-local peer: the network a link-local address is on is told by it alone
+// (config.Network.Contains). Asked of the kernel each time, on link-local connections only;
+// the index when it has no name.
+func zoneName(i uint32) string {
+	if ifi, err := net.InterfaceByIndex(int(i)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(i), 10)
 }
 
 // socketFD opens a non-blocking, close-on-exec TCP socket for to's family.
