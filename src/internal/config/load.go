@@ -705,7 +705,27 @@ func (l *loader) loadClient(s sec) {
 	if len(c.MACs) == 0 && len(c.Nets) == 0 && len(c.Networks) == 0 {
 		l.t.Warnings = append(l.t.Warnings, fmt.Sprintf("%s: section '%s': no 'mac', 'ip' or 'network', so it matches no device", l.name, s.name))
 	}
+	if len(c.MACs) == 0 && len(c.Nets) > 0 && !slices.ContainsFunc(c.Nets, func(p netip.Prefix) bool { return p.Addr().Is6() }) && l.lanHasIPv6() {
+		// A dual-stack device reaches the router from its IPv6 addresses too (AAAA answers
+		// are given when lan_ipv6 is set, and a device can always use the gateway's IPv6
+		// address): an IPv4 rule alone would let it step outside the section.
+		l.t.Warnings = append(l.t.Warnings, fmt.Sprintf("%s: section '%s': option 'ip' holds IPv4 addresses only, but the LAN has IPv6: the same devices reaching airelay from an IPv6 address are not matched by this section and get what other sections and default_access give them; add their 'mac' (or their IPv6 addresses)", l.name, s.name))
+	}
 	l.t.Clients = append(l.t.Clients, c)
+}
+
+// lanHasIPv6 reports whether devices can reach airelay over IPv6: lan_ipv6 is set (AAAA
+// answers for the intercepted names), or a served network has IPv6 prefixes.
+func (l *loader) lanHasIPv6() bool {
+	if l.t.Main.LANv6.IsValid() {
+		return true
+	}
+	for _, n := range l.t.Networks {
+		if n.Serves() && len(n.IPv6) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *loader) indexClients() {

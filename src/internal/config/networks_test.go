@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -121,8 +122,33 @@ func TestClientForNetwork(t *testing.T) {
 	if n := tb.Network("iot"); n == nil || n.Mode != NetUntouched || n.Serves() || n.Reason != "not listed in main" {
 		t.Errorf("iot: %+v", n)
 	}
-	for _, w := range tb.Warnings {
-		t.Errorf("warning: %s", w)
+	// lan has IPv6: the printer's IPv4 rule alone does not hold the printer's IPv6 addresses
+	if len(tb.Warnings) != 1 || !strings.Contains(tb.Warnings[0], "section 'printer': option 'ip' holds IPv4 addresses only") {
+		t.Errorf("warnings: %q, want the printer's IPv4-only one alone", tb.Warnings)
+	}
+}
+
+// A section whose addresses are all IPv4 does not match its devices when they come from IPv6,
+// which they do once the LAN has it: said when the config is read (airelay check, the log).
+func TestIPv4OnlySectionWarned(t *testing.T) {
+	const main = "config airelay 'main'\n\toption lan_ipv4 '192.168.1.1'\n"
+	const v6 = "\toption lan_ipv6 'fd00::1'\n"
+	for _, c := range []struct {
+		name, text string
+		warn       bool
+	}{
+		{"IPv4 address, lan_ipv6", main + v6 + "config client 'tablet'\n\tlist ip '192.168.1.50'\n\toption access 'deny'\n", true},
+		{"IPv4 prefix, lan_ipv6", main + v6 + "config client 'kids'\n\tlist ip '192.168.1.64/26'\n", true},
+		{"no IPv6 on the LAN", main + "config client 'tablet'\n\tlist ip '192.168.1.50'\n", false},
+		{"with its MAC", main + v6 + "config client 'tablet'\n\tlist ip '192.168.1.50'\n\tlist mac '02:00:00:00:00:50'\n", false},
+		{"with an IPv6 prefix", main + v6 + "config client 'kids'\n\tlist ip '192.168.1.64/26'\n\tlist ip 'fd00:1::/64'\n", false},
+		{"by network", main + v6 + "config client 'all'\n\toption access 'deny'\n", false},
+	} {
+		tb := mustLoad(t, c.text)
+		got := slices.ContainsFunc(tb.Warnings, func(w string) bool { return strings.Contains(w, "holds IPv4 addresses only") })
+		if got != c.warn {
+			t.Errorf("%s: warned %v, want %v (%q)", c.name, got, c.warn, tb.Warnings)
+		}
 	}
 }
 

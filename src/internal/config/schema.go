@@ -109,7 +109,7 @@ var Schema = []Section{
 	{Type: "client", Doc: "A device or group of devices, matched by MAC or IP, and what it may do.", Options: []Option{
 		{Name: "name", Type: TString, Doc: "Label shown in status."},
 		{Name: "mac", Type: TMAC, List: true, Doc: "MAC addresses (from the router's neighbour table)."},
-		{Name: "ip", Type: TCIDR, List: true, Doc: "Addresses or prefixes (192.168.1.50, 192.168.1.0/24, fd00::/64)."},
+		{Name: "ip", Type: TCIDR, List: true, Doc: "Addresses or prefixes (192.168.1.50, 192.168.1.0/24, fd00::/64). A device that has IPv6 too reaches the router from its IPv6 addresses as well, which IPv4 entries do not match: give such a device its mac (a warning says so when the LAN has IPv6)."},
 		{Name: "network", Type: TNetwork, List: true, Doc: "OpenWrt networks (lan, guest, iot) whose devices this section matches. Alone: every device on them. With mac or ip: a device must match one of those and be on one of these networks."},
 		{Name: "access", Type: TEnum, Default: "allow", Values: []string{"allow", "deny"}, Doc: "allow or deny AI access."},
 		{Name: "provider", Type: TRef, Ref: "provider", List: true, Doc: "When set, only these providers are allowed for the device."},

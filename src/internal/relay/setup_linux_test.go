@@ -379,7 +379,7 @@ func TestAcceptedLinkLocalHasZone(t *testing.T) {
 		{"fe80::20", uint32(lo.Index), "[fe80::20%lo]:443"},
 		{"fe80::20", 0, "[fe80::20]:443"},
 		{"fe80::20", 1 << 30, fmt.Sprintf("[fe80::20%%%d]:443", 1<<30)}, // no such device: its index
-		{"fd00::20", uint32(lo.Index), "[fd00::20]:443"},                 // only link-local has one
+		{"fd00::20", uint32(lo.Index), "[fd00::20]:443"},                // only link-local has one
 	} {
 		if got := addrPortOf(sockaddr(c.ip, c.scope)).String(); got != c.want {
 			t.Errorf("addrPortOf(%s scope %d) = %s, want %s", c.ip, c.scope, got, c.want)

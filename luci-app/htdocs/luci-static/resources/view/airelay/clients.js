@@ -75,7 +75,7 @@ return view.extend({
 		shared.strictList(macs);
 
 		const addrs = s.option(form.DynamicList, 'ip', _('Addresses'),
-			_('Addresses or prefixes, like 192.168.1.50, 192.168.1.0/24 or fd00::/64.'));
+			_('Addresses or prefixes, like 192.168.1.50, 192.168.1.0/24 or fd00::/64. A device that also has IPv6 reaches the router from its IPv6 addresses too, which IPv4 entries do not match: give it its MAC address.'));
 		addrs.validate = shared.validator('cidr');
 		shared.strictList(addrs);
 
