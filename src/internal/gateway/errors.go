@@ -44,7 +44,7 @@ var (
 
 // policyError is the answer to a device its schedule, a daily quota or a broken config stops:
 // 403 for a closed schedule, 429 insufficient_quota for a quota, as OpenAI answers a spent
-// quota, 403 config_invalid naming the config's problem when no valid config serves.
+// quota, 403 config_invalid saying where the config is wrong when no valid config serves.
 func policyError(d access.Decision, now time.Time) *apiError {
 	e := &apiError{status: h1.StatusForbidden, typ: "permission_error", code: d.Code(), message: d.Message(now)}
 	if d.Reason == access.ConfigInvalid {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/fakeprovider"
 )
 
@@ -374,6 +375,40 @@ func TestDenied(t *testing.T) {
 		if r.Path == "/v1/chat/completions" {
 			t.Errorf("a denied request reached the provider")
 		}
+	}
+}
+
+// TestFailClosedRefusalSaysOnlyWhere: with no valid config, a device refused on a broken
+// provider learns where the config is wrong, not the value: here a Gemini key pasted into
+// the upstream URL, which every device (and any web page that reaches the gateway) would
+// otherwise read back. No provider is asked.
+func TestFailClosedRefusalSaysOnlyWhere(t *testing.T) {
+	const pasted = "AIzaSyPASTED-user-key-0123456789"
+	up := startUpstream(t, "")
+	uci := mainSection() + provider("openai", up.URL(), keyOpenAI, "bearer") +
+		"\nconfig provider 'gemini'\n\tlist host 'generativelanguage.googleapis.com'\n\toption prefix '/gemini'\n" +
+		"\toption upstream 'https://generativelanguage.googleapis.com/v1beta?key=" + pasted + "'\n"
+	tab, err := config.FailClosed("airelay", []byte(uci), nil)
+	if err == nil {
+		t.Fatal("the config passed")
+	}
+	e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	e.table.Store(tab)
+	res, body := e.do("POST", "/gemini/v1beta/models/g:generateContent", chatBody)
+	wantAPIError(t, res, body, 403, "config_invalid")
+	if !strings.Contains(body, "section 'gemini' option 'upstream'") {
+		t.Errorf("the device is not told where the config is wrong: %s", body)
+	}
+	for _, no := range []string{pasted, "googleapis", "value", "api_key"} {
+		if strings.Contains(body, no) {
+			t.Errorf("the device reads %q: %s", no, body)
+		}
+	}
+	if n := e.dials.Load(); n != 0 {
+		t.Errorf("%d provider connections for a refused request", n)
+	}
+	if v := e.values("gemini"); v.Denied != 1 || v.Status[4] != 1 {
+		t.Errorf("counters %+v", v)
 	}
 }
 
