@@ -190,6 +190,12 @@ func (g *Gateway) prepare(d *devConn) (x *exchange, p *config.Provider, cutIn ti
 		dev.Total.AddStatus(errNoRoute.status)
 		return nil, nil, 0, d.reply(errNoRoute, bodyPending)
 	}
+	if !t.Main.Enabled {
+		// option enabled '0' relays nothing: the DNS answers as if airelay were not there
+		// and the relay takes no name, so no request goes on with the router's key either.
+		g.refuse(dev, p, errDisabled, false)
+		return nil, nil, 0, d.reply(errDisabled, bodyPending)
+	}
 	if hasDotSegment(path) {
 		g.refuse(dev, p, errBadPath, false)
 		return nil, nil, 0, d.reply(errBadPath, bodyPending)
