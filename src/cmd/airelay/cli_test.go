@@ -488,6 +488,18 @@ func TestRuntimeConfigFallback(t *testing.T) {
 	}
 }
 
+// TestPrintStatusSwitchedOff: `airelay status` says that option enabled '0'
+// relays nothing, and only then.
+func TestPrintStatusSwitchedOff(t *testing.T) {
+	for _, disabled := range []bool{true, false} {
+		var b strings.Builder
+		printStatus(&b, &stats.Status{Version: "v", Disabled: disabled})
+		if got := strings.Contains(b.String(), "SWITCHED OFF (option enabled '0'): nothing is relayed"); got != disabled {
+			t.Errorf("disabled %v: status text\n%s", disabled, b.String())
+		}
+	}
+}
+
 func TestPrintStatusConfigState(t *testing.T) {
 	for _, tc := range []struct {
 		c          stats.ConfigStatus
