@@ -106,7 +106,10 @@ func badConfigAtStart(s *sc) {
 	if d.rcode != "NOERROR" || len(d.answers) != 1 || d.answers[0] != "A "+routerLAN {
 		s.fatalf("kid's DNS for %s: %s %v, want the router (still intercepted)", openai.host, d.rcode, d.answers)
 	}
-	msg := s.kidRefused("fail-closed", "config_invalid", wantWhy)
+	msg := s.kidRefused("fail-closed", "config_invalid", "section 'kids' option 'schedule'")
+	if strings.Contains(msg, "Mon-Fry") {
+		s.fatalf("fail-closed: the kid is told the value, not only where it is: %q", msg)
+	}
 	if !s.relayWorks() {
 		s.fatalf("the phone's relay does not work fail-closed")
 	}

@@ -258,7 +258,7 @@ func runRuntimeConfig(args []string, stdout, stderr io.Writer) int {
 		return failed(err)
 	}
 	st := openwrt.State{State: openwrt.StateFailClosed, Errors: problems,
-		Message: "no valid config to serve, so " + *path + " is read strictly: the devices and providers its problems concern are refused, saying why; " + problems}
+		Message: "no valid config to serve, so " + *path + " is read strictly: the devices and providers its problems concern are refused, told where the problem is; " + problems}
 	if err := openwrt.WriteState(*statePath, st); err != nil {
 		return failed(err)
 	}

@@ -149,6 +149,9 @@ func printStatus(w io.Writer, st *stats.Status) {
 	if st.Config.LastError != "" && !strings.Contains(st.Config.Message, st.Config.LastError) {
 		fmt.Fprintf(w, "last reload FAILED (previous config serving): %s\n", st.Config.LastError)
 	}
+	if st.Disabled {
+		fmt.Fprintln(w, "SWITCHED OFF (option enabled '0'): nothing is relayed; the gateway answers 503 disabled")
+	}
 	roles := make([]string, 0, len(st.Listeners))
 	for r := range st.Listeners {
 		roles = append(roles, r)

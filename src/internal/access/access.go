@@ -56,7 +56,7 @@ type Decision struct {
 	Used    uint64         // for a quota: used today
 	Limit   int64          // for a quota: the limit
 	CutIn   time.Duration  // allowed with a schedule_cut: open connections end after this; 0: never
-	Why     string         // ConfigInvalid: the config's problems that refuse the device
+	Why     string         // ConfigInvalid: where the config's problems that refuse the device are (section and option)
 }
 
 // Guard holds what a check needs besides the config.
@@ -185,7 +185,7 @@ func (d Decision) Message(now time.Time) string {
 	case QuotaBytes:
 		return fmt.Sprintf("the daily data quota of %s bytes for %s is used up (%s today); it resets at midnight%s", group(uint64(d.Limit)), who, group(d.Used), in)
 	case ConfigInvalid:
-		return "AI access for " + who + " is refused until the router's airelay config is fixed (no valid config to serve): " + d.Why
+		return "AI access for " + who + " is refused until the router's airelay config is fixed (no valid config to serve; the router's log and status say what is wrong): " + d.Why
 	case QuotaUntracked:
 		return "the router sees too many devices at once to count the use of " + who + ", so its daily quota cannot be checked: it is refused until it can"
 	case GatewayOff:

@@ -235,6 +235,70 @@ func TestErrorsAreCollectedAndRedacted(t *testing.T) {
 	}
 }
 
+// TestErrorsHideCredentials: whatever option a credential was put in by mistake, no error
+// shows it (errors reach syslog, /status and LuCI), and each still names file, section,
+// option and what it can of the value.
+func TestErrorsHideCredentials(t *testing.T) {
+	const gemini = "AIzaSyLEAKED-user-key-0123456789"
+	const prov = "config provider 'p'\n\tlist host 'a.example'\n"
+	tests := []struct {
+		name, text, secret string
+		want               []string
+	}{
+		{"gemini key in the upstream's query", "config provider 'gemini'\n\toption upstream 'https://generativelanguage.googleapis.com/v1beta?key=" + gemini + "'\n", gemini,
+			[]string{"test.uci:2: section 'gemini' option 'upstream' value 'https://generativelanguage.googleapis.com/v1beta?REDACTED': a base URL takes no user, query or fragment (keys go in api_key)"}},
+		{"password in the upstream", "config provider 'p'\n\toption upstream 'https://me:hunter2hunter2@api.example.com/v1'\n", "hunter2hunter2",
+			[]string{"section 'p' option 'upstream' value 'https://REDACTED@api.example.com/v1': a base URL takes no user"}},
+		{"password with '/' and '@' in the upstream", "config provider 'p'\n\toption upstream 'https://me:pa/ss@wd@api.example.com'\n", "pa/ss@wd",
+			[]string{"option 'upstream' value 'https://REDACTED@api.example.com'"}},
+		{"fragment in the upstream", "config provider 'p'\n\toption upstream 'https://api.example.com#tok3n-xyz'\n", "tok3n-xyz",
+			[]string{"option 'upstream' value 'https://api.example.com#REDACTED'"}},
+		{"bad scheme and a query", "config provider 'p'\n\toption upstream 'ftp://a.example/?token=s3cr3t-token-value'\n", "s3cr3t-token-value",
+			[]string{"option 'upstream' value 'ftp://a.example/?REDACTED': the scheme must be https or http"}},
+		{"a key in upstream", "config provider 'p'\n\toption upstream 'sk-proj-Abc123def456ghi789'\n", "Abc123def456ghi789",
+			[]string{"option 'upstream' value 'REDACTED': not a URL", "a key goes in option api_key"}},
+		{"a key in the upstream's path", "config provider 'p'\n\toption upstream 'http:/api.example.com/v2/0a1b2c3d4e5f6a7b8c9d0e1f'\n", "0a1b2c3d4e5f6a7b8c9d0e1f",
+			[]string{"option 'upstream' value 'http:/api.example.com/v2/REDACTED'"}},
+		{"a key in host", "config provider 'p'\n\tlist host 'generativelanguage.googleapis.com/v1beta?key=" + gemini + "'\n", gemini,
+			[]string{"section 'p' option 'host' value 'generativelanguage.googleapis.com/v1beta?REDACTED': not a host name"}},
+		{"user info in host", "config provider 'p'\n\tlist host 'sk-ant-api03-0123456789@api.anthropic.com'\n", "0123456789",
+			[]string{"option 'host' value 'REDACTED@api.anthropic.com'"}},
+		{"a key in prefix", prov + "\toption prefix 'gemini?key=" + gemini + "'\n", gemini,
+			[]string{"option 'prefix' value 'gemini?REDACTED'"}},
+		// the message quotes the host part of the value: it is hidden there too
+		{"a key in connect", prov + "\toption connect '" + gemini + ":443'\n", gemini,
+			[]string{`option 'connect' value 'REDACTED:443': "REDACTED" is neither`}},
+		{"a key in a schedule", "config client 'c'\n\tlist ip '10.0.0.1'\n\tlist schedule '" + gemini + " 10:00-11:00'\n", gemini,
+			[]string{"section 'c' option 'schedule' value 'REDACTED 10:00-11:00'"}},
+		{"proxy password", prov + "\toption egress 'socks5://me:s3cretpass@'\n", "s3cretpass",
+			[]string{"option 'egress' value 'socks5://REDACTED@'"}},
+		{"proxy token in a query", prov + "\toption egress 'http://proxy.lan:3128/?token=0123456789abcdef'\n", "0123456789abcdef",
+			[]string{"option 'egress' value 'http://proxy.lan:3128/?REDACTED': a proxy URL takes no path, query or fragment"}},
+		{"a key on a line of its own", prov + gemini + "\n", gemini,
+			[]string{`test.uci:3: unknown keyword "REDACTED"`}},
+		{"a key as a section name", "config provider 'sk-proj-Abc123def456ghi789'\n", "Abc123def456ghi789",
+			[]string{`test.uci:1: section name "REDACTED"`}},
+		{"a key in api_key with a line break", prov + "\toption api_key 'sk-proj-Abc123\rdef456ghi789'\n", "Abc123",
+			[]string{"section 'p' option 'api_key': the key contains a line break"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadBytes("test.uci", []byte(tt.text))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("the error shows %q: %v", tt.secret, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\nlacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 func TestWarnings(t *testing.T) {
 	tb := mustLoad(t, "config airelay 'main'\n\toption dns_ttl '5'\n\toption dns_ttl '6'\nconfig client 'c'\n\toption name 'n'\n")
 	all := strings.Join(tb.Warnings, "\n")

@@ -12,7 +12,7 @@ func WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("# airelay configuration\n\n")
 	b.WriteString("airelay reads the UCI file `/etc/config/airelay` when it starts and on SIGHUP (`/etc/init.d/airelay reload`, or Save & Apply in LuCI). ")
-	b.WriteString("A config that does not validate is refused as a whole: `airelay check` prints every problem with its file, line, section, option and value, and a reload with a bad config keeps the previous one serving. ")
+	b.WriteString("A config that does not validate is refused as a whole: `airelay check` prints every problem with its file, line, section, option and value (a value's user info, query and fragment, and any word that looks like an API key, shown as `REDACTED`: errors go to the log and status), and a reload with a bad config keeps the previous one serving. ")
 	b.WriteString("An option, list or section type not on this page is a problem like a bad value, never ignored (`option acess 'deny'`: did you mean 'access'?). ")
 	b.WriteString("On OpenWrt a config that does not pass at start or boot is not served either: the last one that passed is (`/etc/airelay/last-valid`), or, with none, the failing one read strictly so that what it restricts stays refused; see the README. ")
 	b.WriteString("Without the file, airelay uses the config built into the binary (`make EMBED_CONFIG=site.uci` builds in another). ")

@@ -3,15 +3,17 @@ package config
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 )
 
 // LoadFailClosed reads a config that may not pass and returns the table it means when read
 // strictly, for a router that has no valid config to serve instead (a fresh install edited
 // wrongly): the names stay intercepted and the devices the broken parts concern are refused,
-// told why, rather than let through. err lists every problem (nil: the file passed, and t is
-// what Load returns). extra, when set, adds problems Load does not know of (a listener the
-// daemon's user may not bind), as *Error naming section and option; they are treated alike.
+// told where the problem is, rather than let through. err lists every problem (nil: the file
+// passed, and t is what Load returns). extra, when set, adds problems Load does not know of
+// (a listener the daemon's user may not bind), as *Error naming section and option; they are
+// treated alike.
 //
 // The rule, for each problem:
 //   - a single-valued option with a bad value takes its default (a listener its default
@@ -108,22 +110,22 @@ func harden(t *Table, errs []*Error) {
 		c, p := clients[e.Section], t.Provider(e.Section)
 		switch {
 		case e.anywhere || e.Section == "":
-			anywhere = append(anywhere, why)
+			anywhere = addWhy(anywhere, why)
 		case c != nil:
 			c.Access = Deny
 			c.Invalid = joinWhy(c.Invalid, why)
 			if mayMatch(e.Option) {
-				anywhere = append(anywhere, why)
+				anywhere = addWhy(anywhere, why)
 			}
 		case p != nil:
 			p.Invalid = joinWhy(p.Invalid, why)
 		default: // main, another 'airelay' section, a section left unread (a provider without a name)
-			anywhere = append(anywhere, why)
+			anywhere = addWhy(anywhere, why)
 		}
 	}
 	if len(anywhere) > 0 {
 		t.Main.DefaultAccess = Deny
-		t.Main.Invalid = strings.Join(anywhere, "; ")
+		t.Main.Invalid = strings.Join(anywhere, ", ")
 	}
 	t.FailClosed = strings.Join(lines, "\n")
 }
@@ -151,17 +153,36 @@ func mayMatch(option string) bool {
 	return false
 }
 
+// joinWhy adds the place b to the list a, once.
 func joinWhy(a, b string) string {
 	if a == "" {
 		return b
 	}
-	return a + "; " + b
+	return strings.Join(addWhy(strings.Split(a, ", "), b), ", ")
 }
 
-// local is the problem without the file and line: what a device is told, which the copy of
-// the config the daemon reads would number differently from the user's file.
+func addWhy(list []string, why string) []string {
+	if slices.Contains(list, why) {
+		return list
+	}
+	return append(list, why)
+}
+
+// local is what a device is told of the problem: where it is (section and option), never the
+// value or what is wrong with it. The value is anything a mistake put there (a key, a proxy
+// password: redacted, but only as well as it can be recognised), a problem that concerns
+// every device is told to each (and to any web page that reaches the gateway), and what is
+// wrong is for whoever looks after the router, whose log and status have it whole. No file
+// or line either: the copy of the config the daemon reads numbers its lines differently from
+// the user's file.
 func (e *Error) local() string {
-	c := *e
-	c.File, c.Line = "", 0
-	return strings.TrimPrefix(c.Error(), ": ")
+	switch {
+	case e.Section != "" && e.Option != "":
+		return "section '" + e.Section + "' option '" + e.Option + "'"
+	case e.Section != "":
+		return "section '" + e.Section + "'"
+	case e.Line > 0:
+		return "a line outside any section"
+	}
+	return "the file as a whole"
 }

@@ -69,9 +69,9 @@ func lint(name string, data []byte) (errs []*Error, warns []string, subst []stri
 				case len(toks) < 2 || len(toks) > 3:
 					unreadable("want: config TYPE ['NAME']")
 				case !ValidName(toks[1]):
-					unreadable("section type %q: use letters, digits and '_' only", toks[1])
+					unreadable("section type %s: use letters, digits and '_' only", quoted(toks[1]))
 				default:
-					unreadable("section name %q: use letters, digits and '_' only", toks[2])
+					unreadable("section name %s: use letters, digits and '_' only", quoted(toks[2]))
 				}
 				sec, secName = nil, fmt.Sprintf("line %d", line)
 				lines[i] = "config " + unreadSection
@@ -97,11 +97,11 @@ func lint(name string, data []byte) (errs []*Error, warns []string, subst []stri
 				continue
 			}
 			if secName == "" {
-				unreadable("%s %q comes before any 'config' line", toks[0], toks[1])
+				unreadable("%s %s comes before any 'config' line", toks[0], quoted(toks[1]))
 				continue
 			}
 			if !ValidName(toks[1]) {
-				bad(secName, "", "%s name %q: use letters, digits and '_' only", toks[0], toks[1])
+				bad(secName, "", "%s name %s: use letters, digits and '_' only", toks[0], quoted(toks[1]))
 				continue
 			}
 			v := toks[2]
@@ -129,7 +129,7 @@ func lint(name string, data []byte) (errs []*Error, warns []string, subst []stri
 				seen[toks[1]]++
 			}
 		default:
-			unreadable("unknown keyword %q (want config, option, list or package)", toks[0])
+			unreadable("unknown keyword %s (want config, option, list or package)", quoted(toks[0]))
 		}
 	}
 	return errs, warns, subst, []byte(strings.Join(lines, "\n")), where

@@ -36,7 +36,8 @@ var embedded []byte
 func Embedded() []byte { return embedded }
 
 // Error is one problem in a config file. Its text names the file (and line, when known),
-// section and option, and the value unless the option is a secret.
+// section and option, and the value unless the option is a secret, with whatever in it may be
+// a credential redacted (redacted).
 type Error struct {
 	File    string
 	Line    int // 1-based; 0: not known (the problem is in what the lines mean together)
@@ -62,13 +63,19 @@ func (e *Error) Error() string {
 	if e.Option != "" {
 		parts = append(parts, "option '"+e.Option+"'")
 	}
+	msg := e.Msg
 	if e.Value != "" {
-		parts = append(parts, "value '"+e.Value+"'")
+		v, hidden, key := redacted(e.Value)
+		parts = append(parts, "value '"+v+"'")
+		msg = scrub(msg, hidden)
+		if key && e.Option != "api_key" {
+			msg += " (it looks like it holds an API key: a key goes in option api_key, which is never shown)"
+		}
 	}
 	if len(parts) == 0 {
-		return where + ": " + e.Msg
+		return where + ": " + msg
 	}
-	return where + ": " + strings.Join(parts, " ") + ": " + e.Msg
+	return where + ": " + strings.Join(parts, " ") + ": " + msg
 }
 
 // Load reads a UCI file. All problems are reported together, joined.
@@ -107,11 +114,11 @@ func build(name string, data []byte, drop map[optionKey]bool) (*Table, []*Error)
 	}
 	tree, cfg, done, err := uciTree(cleaned)
 	if err != nil {
-		return nil, append(lintErrs, &Error{File: name, Msg: err.Error(), anywhere: true})
+		return nil, append(lintErrs, &Error{File: name, Msg: keysRedacted(err.Error()), anywhere: true})
 	}
 	defer done()
 	if err := tree.LoadConfig(cfg, true); err != nil {
-		return nil, append(lintErrs, &Error{File: name, Msg: err.Error(), anywhere: true})
+		return nil, append(lintErrs, &Error{File: name, Msg: keysRedacted(err.Error()), anywhere: true})
 	}
 	l := &loader{name: name, tree: tree, cfg: cfg, subst: subst, drop: drop, where: where, t: &Table{Source: name, Warnings: warns}}
 	l.load()
@@ -191,8 +198,8 @@ func (s sec) one(option string) (string, *Option) {
 }
 
 func (s sec) fail(o *Option, v, format string, args ...any) {
-	if o.Type == TSecret || o.Type == TEgress && strings.Contains(v, "@") {
-		v = "" // never echo a key or a proxy password
+	if o.Type == TSecret {
+		v = "" // never echo a key, not even redacted (Error redacts a proxy password and the like)
 	}
 	s.l.errorf(s.name, o.Name, v, format, args...)
 }

@@ -55,7 +55,7 @@ type Section struct {
 // not here, so this list cannot drift from what is parsed.
 var Schema = []Section{
 	{Type: "airelay", Name: "main", Doc: "Global settings.", Options: []Option{
-		{Name: "enabled", Type: TBool, Default: "1", Doc: "Serve. When 0, airelay starts, answers status, and relays nothing."},
+		{Name: "enabled", Type: TBool, Default: "1", Doc: "Serve. When 0, airelay starts, answers status, and relays nothing: DNS answers as if it were not there (forwarded), the relay takes no name, and the gateway answers every provider request with 503 `disabled` (no provider asked, no key sent)."},
 		{Name: "lan_ipv4", Type: TIPv4, Doc: "A answer for intercepted names (the router's LAN address). Empty: no A answer (NODATA)."},
 		{Name: "lan_ipv6", Type: TIPv6, Doc: "AAAA answer for intercepted names. Empty: NODATA, so devices use IPv4."},
 		{Name: "dns_listen", Type: THostPort, Default: "127.0.0.1:5353", Doc: "UDP and TCP address of the DNS interceptor that dnsmasq forwards the AI names to. 'off': off (not an empty value: uci drops it on the next commit, which brings the default back)."},

@@ -119,9 +119,10 @@ type Main struct {
 	HistoryDays       int           // days of usage history kept
 	HistoryInterval   time.Duration // at most one history write per interval
 	HistoryFile       string        // "": memory only
-	// Invalid (LoadFailClosed only): the problems that may concern any device (in main, in a
-	// line or section airelay cannot read, in a client's mac, ip or network); DefaultAccess is
-	// then Deny and the devices no section matches are told this.
+	// Invalid (LoadFailClosed only): where the problems that may concern any device are (in
+	// main, in a line or section airelay cannot read, in a client's mac, ip or network), each
+	// as "section 'x' option 'y'", comma-separated; DefaultAccess is then Deny and the devices
+	// no section matches are told this.
 	Invalid string
 }
 
@@ -141,8 +142,8 @@ type Provider struct {
 	StreamUsage  bool        // ask for usage on streamed chat completions; see the gateway
 	Fallback     []*Provider // resolved references, in order
 	AllowPrivate bool
-	// Invalid (LoadFailClosed only): the problems of this section; its names are intercepted
-	// and every device is refused on it, told this.
+	// Invalid (LoadFailClosed only): where this section's problems are (as Main.Invalid); its
+	// names are intercepted and every device is refused on it, told this.
 	Invalid string
 }
 
@@ -162,8 +163,8 @@ type Client struct {
 	Schedule    schedule.Schedule // empty: always open
 	ScheduleCut time.Duration     // 0: open streams finish on their own
 	Quota       Quota             // per device; zero fields: main's defaults
-	// Invalid (LoadFailClosed only): the problems of this section; Access is then Deny and
-	// its devices are told this.
+	// Invalid (LoadFailClosed only): where this section's problems are (as Main.Invalid);
+	// Access is then Deny and its devices are told this.
 	Invalid string
 }
 
@@ -202,8 +203,9 @@ type Table struct {
 	Providers []*Provider // every section, enabled or not, in file order
 	Clients   []*Client
 	// FailClosed is set on a table LoadFailClosed built from a config that does not pass: its
-	// problems, one per line. The access check then refuses, saying why, the devices the
-	// sections with problems concern (Main.Invalid, Client.Invalid, Provider.Invalid).
+	// problems, one per line. The access check then refuses the devices the sections with
+	// problems concern, telling them where the problems are (Main.Invalid, Client.Invalid,
+	// Provider.Invalid).
 	FailClosed string
 	// Fallback says why this table serves instead of the config on disk, when it does: set
 	// by whoever loaded it (the OpenWrt runtime state) before the table is published.

@@ -21,6 +21,7 @@ type apiError struct {
 	message       string
 	countsAsError bool // an upstream failure (stats Errors)
 	retryAfter    int  // seconds for Retry-After, with x-should-retry: false; 0: neither
+	noRetry       bool // x-should-retry: false without a Retry-After
 }
 
 var (
@@ -40,11 +41,15 @@ var (
 		message: "this device has max_conns_per_device connections open to the gateway and none of them is idle; close one or try again"}
 	errTooLarge = &apiError{status: h1.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
 		message: "the request body is larger than the router allows (max_body)"}
+	// errDisabled: 503 as for a service that is down, but the SDKs, which retry a 503 by
+	// themselves, are told not to: it stays off until someone switches it on.
+	errDisabled = &apiError{status: h1.StatusServiceUnavailable, typ: "api_error", code: "disabled", noRetry: true,
+		message: "airelay is switched off on the router (option enabled '0'): it relays nothing"}
 )
 
 // policyError is the answer to a device its schedule, a daily quota or a broken config stops:
 // 403 for a closed schedule, 429 insufficient_quota for a quota, as OpenAI answers a spent
-// quota, 403 config_invalid naming the config's problem when no valid config serves.
+// quota, 403 config_invalid saying where the config is wrong when no valid config serves.
 func policyError(d access.Decision, now time.Time) *apiError {
 	e := &apiError{status: h1.StatusForbidden, typ: "permission_error", code: d.Code(), message: d.Message(now)}
 	if d.Reason == access.ConfigInvalid {
@@ -129,6 +134,8 @@ func (e *apiError) appendResponse(b []byte, close bool) []byte {
 		// a daily quota or a closed schedule does not pass in seconds.
 		b = append(b, "\r\nRetry-After: "...)
 		b = strconv.AppendInt(b, int64(e.retryAfter), 10)
+	}
+	if e.retryAfter > 0 || e.noRetry {
 		b = append(b, "\r\nx-should-retry: false"...)
 	}
 	b = append(b, "\r\n\r\n"...)

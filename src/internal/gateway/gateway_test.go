@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airelay/airelay/src/internal/config"
 	"github.com/airelay/airelay/src/internal/fakeprovider"
 )
 
@@ -374,6 +375,88 @@ func TestDenied(t *testing.T) {
 		if r.Path == "/v1/chat/completions" {
 			t.Errorf("a denied request reached the provider")
 		}
+	}
+}
+
+// TestDisabledRelaysNothing: with option enabled '0' the gateway answers every provider
+// request itself, 503 disabled, and tells the SDKs not to retry; no provider is reached and no
+// key sent, whatever the request's shape. Switched back on (a reload), a request goes through.
+func TestDisabledRelaysNothing(t *testing.T) {
+	up := startUpstream(t, "")
+	conf := func(enabled string) string {
+		return mainSection() + "\toption enabled '" + enabled + "'\n" +
+			provider("openai", up.URL(), keyOpenAI, "bearer") +
+			provider("anthropic", up.PlainURL(), keyAnthropic, "x-api-key", "fallback", "openai")
+	}
+	e := startGateway(t, conf("0"))
+	for _, tt := range []struct {
+		name, method, path, body string
+	}{
+		{"json", "POST", "/openai/v1/chat/completions", chatBody},
+		{"stream", "POST", "/openai/v1/chat/completions", chatStream},
+		{"no body", "GET", "/openai/v1/models", ""},
+		{"plain provider with a fallback", "POST", "/anthropic/v1/messages", chatBody},
+		{"body past smallBody", "POST", "/openai/v1/chat/completions", `{"model":"` + strings.Repeat("y", 20<<10) + `"}`},
+		{"device key in the query", "POST", "/openai/v1/chat/completions?key=sk-device-own", chatBody},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := e.do(tt.method, tt.path, tt.body)
+			wantAPIError(t, res, body, 503, "disabled")
+			if !strings.Contains(body, "option enabled '0'") || res.Header.Get("x-should-retry") != "false" || res.Header.Get("Retry-After") != "" {
+				t.Errorf("headers %v, body %s", res.Header, body)
+			}
+		})
+	}
+	res, body := e.do("GET", "/nowhere/v1/models", "")
+	wantAPIError(t, res, body, 404, "unknown_provider")
+	e.idle()
+	if n, recs := e.dials.Load(), up.Records(); n != 0 || len(recs) != 0 {
+		t.Fatalf("switched off, the gateway dialled %d times and the provider got %d requests", n, len(recs))
+	}
+	if v := e.values("openai"); v.Requests != 5 || v.Status[5] != 5 || v.Denied != 0 {
+		t.Errorf("openai counters %+v", v)
+	}
+
+	e.table.Store(loadTable(t, conf("1")))
+	if res, body := e.do("POST", "/openai/v1/chat/completions", chatBody); res.StatusCode != 200 {
+		t.Fatalf("switched on: %d %s", res.StatusCode, body)
+	}
+	if got := nextArrival(t, up).Header.Get("Authorization"); got != "Bearer "+keyOpenAI {
+		t.Errorf("switched on, the provider got %s", describeKey(got))
+	}
+}
+
+// TestFailClosedRefusalSaysOnlyWhere: with no valid config, a device refused on a broken
+// provider learns where the config is wrong, not the value: here a Gemini key pasted into
+// the upstream URL, which every device (and any web page that reaches the gateway) would
+// otherwise read back. No provider is asked.
+func TestFailClosedRefusalSaysOnlyWhere(t *testing.T) {
+	const pasted = "AIzaSyPASTED-user-key-0123456789"
+	up := startUpstream(t, "")
+	uci := mainSection() + provider("openai", up.URL(), keyOpenAI, "bearer") +
+		"\nconfig provider 'gemini'\n\tlist host 'generativelanguage.googleapis.com'\n\toption prefix '/gemini'\n" +
+		"\toption upstream 'https://generativelanguage.googleapis.com/v1beta?key=" + pasted + "'\n"
+	tab, err := config.FailClosed("airelay", []byte(uci), nil)
+	if err == nil {
+		t.Fatal("the config passed")
+	}
+	e := startGateway(t, mainSection()+provider("openai", up.URL(), keyOpenAI, "bearer"))
+	e.table.Store(tab)
+	res, body := e.do("POST", "/gemini/v1beta/models/g:generateContent", chatBody)
+	wantAPIError(t, res, body, 403, "config_invalid")
+	if !strings.Contains(body, "section 'gemini' option 'upstream'") {
+		t.Errorf("the device is not told where the config is wrong: %s", body)
+	}
+	for _, no := range []string{pasted, "googleapis", "value", "api_key"} {
+		if strings.Contains(body, no) {
+			t.Errorf("the device reads %q: %s", no, body)
+		}
+	}
+	if n := e.dials.Load(); n != 0 {
+		t.Errorf("%d provider connections for a refused request", n)
+	}
+	if v := e.values("gemini"); v.Denied != 1 || v.Status[4] != 1 {
+		t.Errorf("counters %+v", v)
 	}
 }
 

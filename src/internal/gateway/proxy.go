@@ -190,6 +190,12 @@ func (g *Gateway) prepare(d *devConn) (x *exchange, p *config.Provider, cutIn ti
 		dev.Total.AddStatus(errNoRoute.status)
 		return nil, nil, 0, d.reply(errNoRoute, bodyPending)
 	}
+	if !t.Main.Enabled {
+		// option enabled '0' relays nothing: the DNS answers as if airelay were not there
+		// and the relay takes no name, so no request goes on with the router's key either.
+		g.refuse(dev, p, errDisabled, false)
+		return nil, nil, 0, d.reply(errDisabled, bodyPending)
+	}
 	if hasDotSegment(path) {
 		g.refuse(dev, p, errBadPath, false)
 		return nil, nil, 0, d.reply(errBadPath, bodyPending)
@@ -1043,32 +1049,41 @@ func (x *exchange) readHead() error {
 	}
 }
 
-// hasDotSegment reports a "." or ".." path segment, also written as %2e, which upstreams would
-// resolve differently.
+// hasDotSegment reports a "." or ".." path segment, which an upstream would resolve: on a host
+// that serves two providers under two base paths (an AI gateway), /openai/../anthropic/… would
+// reach the other one with the first one's key. What an upstream, or a CDN in front of it,
+// takes for one is refused too: a dot written %2e, and a segment that ends at '\' (which many
+// normalisers, Cloudflare's among them, read as '/'), at %5c or %2f (nginx decodes before it
+// resolves dot segments) or at ';' (Tomcat and Jetty read "..;x" as ".."), in any case. No
+// API path has a segment made of dots alone, whatever ends it.
 func hasDotSegment(p string) bool {
-	for p != "" {
-		seg := p
-		if i := strings.IndexByte(p, '/'); i >= 0 {
-			seg, p = p[:i], p[i+1:]
-		} else {
-			p = ""
-		}
-		dots := 0
-		for seg != "" && dots < 3 {
-			switch {
-			case seg[0] == '.':
-				seg = seg[1:]
-			case len(seg) >= 3 && seg[0] == '%' && seg[1] == '2' && (seg[2] == 'e' || seg[2] == 'E'):
-				seg = seg[3:]
-			default:
-				dots = 3
-				continue
+	dots := 0 // the dots the segment is made of so far; -1: it holds something else
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' && i+2 < len(p) {
+			switch hi, lo := p[i+1], p[i+2]|0x20; { // lo: a letter in lower case
+			case hi == '2' && lo == 'e':
+				c = '.'
+			case hi == '2' && lo == 'f', hi == '5' && lo == 'c':
+				c = '/'
 			}
-			dots++
+			if c != '%' {
+				i += 2
+			}
 		}
-		if seg == "" && (dots == 1 || dots == 2) {
-			return true
+		switch c {
+		case '/', '\\', ';':
+			if dots == 1 || dots == 2 {
+				return true
+			}
+			dots = 0
+		case '.':
+			if dots >= 0 {
+				dots++
+			}
+		default:
+			dots = -1
 		}
 	}
-	return false
+	return dots == 1 || dots == 2
 }

@@ -75,6 +75,132 @@ func TestMalformedRequestsRefused(t *testing.T) {
 	}
 }
 
+// dotPaths are request paths and whether they hold a dot segment as some upstream or CDN
+// resolves it (hasDotSegment).
+var dotPaths = []struct {
+	path string
+	dot  bool
+}{
+	{"/openai/v1/chat/completions", false},
+	{"/openai/../anthropic/v1/messages", true},
+	{"/openai/./v1/models", true},
+	{"/openai/v1/..", true},
+	{"/openai/v1/.", true},
+	{"/openai/%2e%2e/anthropic/v1/messages", true},
+	{"/openai/%2E%2e/anthropic", true},
+	{"/openai/.%2e/anthropic", true},
+	{"/openai/%2e/v1", true},
+	// '\' and its encodings end a segment, as many normalisers read them
+	{`/openai/..\anthropic/v1/messages`, true},
+	{`/openai\..\anthropic/v1/messages`, true},
+	{`/openai/v1\..`, true},
+	{`/openai/.\v1/models`, true},
+	{"/openai/..%5canthropic/v1/messages", true},
+	{"/openai/..%5Canthropic/v1/messages", true},
+	{"/openai/%2e%2e%5canthropic/v1/messages", true},
+	{"/openai/%2E%2E%5Canthropic", true},
+	{`/openai/.%2e\anthropic`, true},
+	{"/openai/%5c..%5canthropic", true},
+	{"/openai/v1%5c..", true},
+	// an encoded '/' (nginx decodes it first) and path parameters (Tomcat, Jetty)
+	{"/openai/..%2fanthropic/v1/messages", true},
+	{"/openai/..%2Fanthropic", true},
+	{"/openai/..;/anthropic/v1/messages", true},
+	{"/openai/..;x/anthropic", true},
+	{"/openai/.;/v1", true},
+	// dots that are part of a name, and backslashes that end no dot segment, pass
+	{"/openai/v1/files/file-abc.jsonl", false},
+	{"/openai/.well-known/x", false},
+	{"/openai/v1/...", false},
+	{"/openai/v1/..../x", false},
+	{"/openai/..x/y", false},
+	{"/openai/x../y", false},
+	{"/openai/%2e%2e%2e/y", false},
+	{"/openai/%2e%2ex", false},
+	{`/openai/v1\models`, false},
+	{`/openai/a\b\c`, false},
+	{"/openai/a%5cb%2fc", false},
+	{`/openai/\\x`, false},
+	{"/openai//v1", false},
+	{"/gemini/v1beta/models/gemini-pro:generateContent", false},
+	{"/openai/v1;x", false},
+	// a '%' that encodes nothing the check reads
+	{"/openai/%", false},
+	{"/openai/.%", false},
+	{"/openai/..%2", false},
+	{"/openai/%%2e%2e", false},
+	{"/openai/%252e%252e/x", false},
+	{"", false},
+	{".", true},
+	{"..", true},
+	{"%2e", true},
+	{`\`, false},
+}
+
+func TestHasDotSegment(t *testing.T) {
+	for _, tt := range dotPaths {
+		if got := hasDotSegment(tt.path); got != tt.dot {
+			t.Errorf("hasDotSegment(%q) = %v, want %v", tt.path, got, tt.dot)
+		}
+	}
+	dot := false
+	if n := testing.AllocsPerRun(100, func() { dot = hasDotSegment(`/openai/v1/%2e%2E\x;y/..%5c`) }); n != 0 || !dot {
+		t.Errorf("%v allocations (dot segment found: %v)", n, dot)
+	}
+}
+
+// FuzzHasDotSegment holds hasDotSegment to the rule written plainly: decode the dots and
+// separators, split, look for "." and "..".
+func FuzzHasDotSegment(f *testing.F) {
+	for _, tt := range dotPaths {
+		f.Add(tt.path)
+	}
+	plain := strings.NewReplacer("%2e", ".", "%2E", ".", "%2f", "/", "%2F", "/", "%5c", "/", "%5C", "/", `\`, "/", ";", "/")
+	f.Fuzz(func(t *testing.T, p string) {
+		want := false
+		for _, seg := range strings.Split(plain.Replace(p), "/") {
+			want = want || seg == "." || seg == ".."
+		}
+		if got := hasDotSegment(p); got != want {
+			t.Fatalf("hasDotSegment(%q) = %v, want %v", p, got, want)
+		}
+	})
+}
+
+// TestDotSegmentsRefused: two providers behind one host under two base paths (an AI gateway);
+// a device allowed only one of them cannot reach the other through a dot segment in any
+// spelling an upstream resolves: 400 invalid_path, and the provider hears nothing.
+func TestDotSegmentsRefused(t *testing.T) {
+	up := startUpstream(t, "")
+	e := startGateway(t, mainSection()+
+		provider("openai", up.URL()+"/gw/openai", keyOpenAI, "bearer")+
+		provider("anthropic", up.URL()+"/gw/anthropic", keyAnthropic, "x-api-key")+
+		"\nconfig client 'me'\n\tlist ip '127.0.0.1'\n\tlist provider 'openai'\n")
+	for _, path := range []string{`/openai/..\anthropic/v1/messages`, "/openai/..%5canthropic/v1/messages", "/openai/..%5Canthropic/v1/messages",
+		"/openai/%2e%2e%5canthropic/v1/messages", `/openai/.%2e\anthropic/v1/messages`, "/openai/..%2fanthropic/v1/messages",
+		"/openai/..;/anthropic/v1/messages", `/openai/v1\..\..\anthropic/v1/messages`} {
+		t.Run(path, func(t *testing.T) {
+			got, _ := rawExchange(t, e, "POST "+path+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
+			head, body, _ := strings.Cut(got, "\r\n\r\n")
+			if !strings.HasPrefix(head, "HTTP/1.1 400 ") || !strings.Contains(body, `"code":"invalid_path"`) {
+				t.Errorf("got %q, want 400 invalid_path", got)
+			}
+		})
+	}
+	// a backslash in a name is no dot segment: it goes on (the fake has no such path: 404)
+	if got, _ := rawExchange(t, e, "GET /openai/v1/a\\b HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"); strings.HasPrefix(got, "HTTP/1.1 400 ") {
+		t.Errorf("a backslash inside a name: %q", got)
+	}
+	for _, r := range up.Records() {
+		if r.Path != `/gw/openai/v1/a\b` {
+			t.Errorf("the provider got %s with %s", r.Path, describeKey(r.Header.Get("Authorization")))
+		}
+	}
+	if n := len(up.Records()); n != 1 {
+		t.Errorf("the provider got %d requests, want the one with a backslash in a name", n)
+	}
+}
+
 func TestHeaderTooLarge431(t *testing.T) {
 	up := startUpstream(t, "")
 	e := startGateway(t, mainSection("max_header_bytes", "1K")+provider("openai", up.URL(), keyOpenAI, "bearer"))

@@ -670,6 +670,7 @@ func (s *Service) Status() *stats.Status {
 	st := &stats.Status{
 		Version:       s.opts.Version,
 		UptimeSeconds: int64(time.Since(s.stats.Start).Seconds()),
+		Disabled:      !t.Main.Enabled,
 		Config: stats.ConfigStatus{
 			Generation: pub.gen,
 			Source:     t.Source,

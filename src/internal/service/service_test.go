@@ -380,6 +380,41 @@ func TestReloadPublishedWhenInPlace(t *testing.T) {
 	}
 }
 
+// TestSwitchedOff: option enabled '0' shows in /status, and the daemon relays nothing: the
+// relay takes no name, the gateway answers 503 disabled. Switched on again, both serve.
+func TestSwitchedOff(t *testing.T) {
+	h := start(t, "5s")
+	gatewayGet := func() string {
+		resp, err := http.Get("http://" + h.addrs["http"] + "/openai/v1/models")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return fmt.Sprintf("%d %s", resp.StatusCode, b)
+	}
+	for _, on := range []bool{false, true} {
+		text := fmt.Sprintf(base, "192.168.1.1", h.addrs["tls"], "5s", h.backend.Listener.Addr())
+		if !on {
+			text += "\nconfig airelay 'main'\n\toption enabled '0'\n"
+		}
+		if err := os.WriteFile(h.path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h.reload()
+		if st := h.status(); st.Disabled == on || st.Config.LastError != "" {
+			t.Fatalf("enabled %v: status disabled %v, last error %q", on, st.Disabled, st.Config.LastError)
+		}
+		body, err := h.tlsGet(h.addrs["tls"], "/v1/models")
+		if relayed := err == nil && strings.Contains(body, "backend /v1/models"); relayed != on {
+			t.Errorf("enabled %v: relayed %v (%q, %v)", on, relayed, body, err)
+		}
+		if got := gatewayGet(); strings.HasPrefix(got, "503 ") != !on || !on && !strings.Contains(got, `"code":"disabled"`) {
+			t.Errorf("enabled %v: the gateway answered %s", on, got)
+		}
+	}
+}
+
 // TestConfigStateInStatus (issue 19.2): which config serves and why, as the loader says, is in
 // /status and the log; a reload the init script refused keeps the generation and the table,
 // and shows the refusal.

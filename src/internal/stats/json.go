@@ -11,6 +11,9 @@ func (s *Status) EncodeJSON(w *jsonw.Writer) {
 	w.BeginObject()
 	w.Key("version").String(s.Version)
 	w.Key("uptime_seconds").Int(s.UptimeSeconds)
+	if s.Disabled {
+		w.Key("disabled").Bool(true)
+	}
 	w.Key("config")
 	s.Config.EncodeJSON(w)
 	w.Key("listeners")
@@ -30,7 +33,7 @@ func (s *Status) EncodeJSON(w *jsonw.Writer) {
 	w.EndObject()
 }
 
-var statusFields = jsonw.Fields{"version", "uptime_seconds", "config", "listeners", "providers", "devices", "redirect", "networks"}
+var statusFields = jsonw.Fields{"version", "uptime_seconds", "disabled", "config", "listeners", "providers", "devices", "redirect", "networks"}
 
 // DecodeJSON reads the /status document.
 func (s *Status) DecodeJSON(d *jsonw.Decoder) error {
@@ -40,6 +43,8 @@ func (s *Status) DecodeJSON(d *jsonw.Decoder) error {
 			return d.String(&s.Version)
 		case "uptime_seconds":
 			return d.Int64(&s.UptimeSeconds)
+		case "disabled":
+			return d.Bool(&s.Disabled)
 		case "config":
 			return s.Config.DecodeJSON(d)
 		case "listeners":

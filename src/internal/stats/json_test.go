@@ -16,6 +16,7 @@ func statusCases() []*Status {
 	nasty := "<b>&\"quoted\"\\ \u2028\u2029 \x00\x1f\x7f \xff é😀"
 	next := time.Date(2026, 12, 8, 15, 0, 0, 5, time.FixedZone("CET", 3600))
 	full := sample()
+	full.Disabled = true
 	full.Config = ConfigStatus{Generation: math.MaxUint64, Source: nasty, LoadedAt: next, LastError: nasty, State: "last_valid", Message: nasty}
 	full.Listeners = map[string]string{"tls": ":443", "gateway": ":8080", "dns": "127.0.0.1:53", nasty: nasty, "": ""}
 	full.Redirect = &RedirectStatus{Active: true, Reason: nasty}

@@ -98,13 +98,16 @@ func (s ScheduleStatus) MarshalJSON() ([]byte, error) { return jsonw.Marshal(&s)
 
 // Status is the /status document. `airelay status --json` prints it and LuCI reads it.
 type Status struct {
-	Version       string            `json:"version"`
-	UptimeSeconds int64             `json:"uptime_seconds"`
-	Config        ConfigStatus      `json:"config"`
-	Listeners     map[string]string `json:"listeners"`
-	Providers     []ProviderStatus  `json:"providers"`
-	Devices       []DeviceStatus    `json:"devices"`
-	Redirect      *RedirectStatus   `json:"redirect,omitempty"` // nil: not known (not on OpenWrt)
+	Version       string `json:"version"`
+	UptimeSeconds int64  `json:"uptime_seconds"`
+	// Disabled: the serving config says option enabled '0', so airelay relays nothing (DNS
+	// forwarded, no name relayed, the gateway's 503 disabled).
+	Disabled  bool              `json:"disabled,omitempty"`
+	Config    ConfigStatus      `json:"config"`
+	Listeners map[string]string `json:"listeners"`
+	Providers []ProviderStatus  `json:"providers"`
+	Devices   []DeviceStatus    `json:"devices"`
+	Redirect  *RedirectStatus   `json:"redirect,omitempty"` // nil: not known (not on OpenWrt)
 	// Networks lists the router's LAN-side networks and whether each is served; empty when
 	// not known (not on OpenWrt).
 	Networks []NetworkStatus `json:"networks,omitempty"`
