@@ -470,6 +470,59 @@ function parseWindow(line) {
 	return { days: set, start: start, end: end };
 }
 
+/* The daemon's errors hide what in a value may be a credential (config/redact.go): a URL's
+ * query and fragment, its user info, and every word that looks like an API key; a message
+ * quoting such a part shows REDACTED, and a key-looking word adds a hint. The form words its
+ * messages as `airelay check` does, so it does the same. */
+const KEY_PREFIXES = [ 'sk-', 'AIza', 'xai-', 'gsk_', 'pplx-', 'hf_', 'r8_', 'nvapi-', 'csk-', 'fw_' ];
+
+function isWordChar(c) {
+	return /^[A-Za-z0-9_-]$/.test(c);
+}
+
+function looksLikeKey(w) {
+	if (w.length >= 12 && KEY_PREFIXES.some(function(p) { return w.indexOf(p) === 0; }))
+		return true;
+	return w.length >= 20 && /[A-Za-z]/.test(w) && /[0-9]/.test(w);
+}
+
+function daemonWords(value, msg) {
+	const hidden = [];
+	let rest = value;
+	const q = rest.search(/[?#]/);
+	if (q >= 0) {
+		hidden.push(rest.slice(q + 1));
+		rest = rest.slice(0, q);
+	}
+	const scheme = rest.indexOf('://');
+	if (scheme >= 0)
+		rest = rest.slice(scheme + 3);
+	const at = rest.lastIndexOf('@');
+	if (at >= 0) {
+		hidden.push(rest.slice(0, at));
+		rest = rest.slice(at);
+	}
+	let key = false;
+	for (let i = 0; i < rest.length;) {
+		let n = 0;
+		while (i + n < rest.length && isWordChar(rest[i + n]))
+			n++;
+		if (n > 0 && looksLikeKey(rest.substr(i, n))) {
+			hidden.push(rest.substr(i, n));
+			key = true;
+		}
+		i += Math.max(n, 1);
+	}
+	hidden.sort(function(a, b) { return b.length - a.length; });
+	hidden.forEach(function(h) {
+		if (h.length >= 8)
+			msg = msg.split(h).join('REDACTED');
+	});
+	if (key)
+		msg += ' (it looks like it holds an API key: a key goes in option api_key, which is never shown)';
+	return msg;
+}
+
 const check = {
 	bool: function(v) {
 		return /^(1|on|true|yes|enabled|0|off|false|no|disabled)$/.test(v) ? null : _('not a boolean (use 0 or 1)');
@@ -1062,7 +1115,10 @@ return baseclass.extend({
 		const validate = function(section_id, value) {
 			if (value == null || value === '')
 				return true;
-			return fn(String(value), opts || {}, section_id) || true; /* a message or true */
+			const msg = fn(String(value), opts || {}, section_id);
+			if (!msg)
+				return true;
+			return kind === 'secret' ? msg : daemonWords(String(value), msg); /* a message */
 		};
 		validate.kind = kind; /* read by the tests, which match it against the schema */
 		validate.opts = opts || {};
