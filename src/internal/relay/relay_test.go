@@ -323,11 +323,7 @@ func TestHalfCloseFromProvider(t *testing.T) {
 	}()
 	e.table.Store(withConnect(t, ln.Addr().String()))
 
-	c, err := net.Dial("tcp", e.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := mustDial(t, e.addr)
 	if _, err := c.Write(hello); err != nil {
 		t.Fatal(err)
 	}
