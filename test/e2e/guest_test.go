@@ -249,23 +249,24 @@ func guestServed(s *sc, guest string) {
 	if gl.status != 403 || !strings.Contains(gl.body, `"code":"gateway_not_allowed"`) {
 		s.fatalf("gateway from guest's link-local address %s: %d %s", guestLL, gl.status, gl.result)
 	}
-	var dev *struct {
+	var dev, ll *struct {
 		Addr, Network, Client string
 		counters
 	}
 	st = s.netStatus()
 	for i := range st.Devices {
-		if st.Devices[i].Addr == guestAddr {
-			dev = &st.Devices[i]
+		switch d := &st.Devices[i]; {
+		case d.Addr == guestAddr:
+			dev = d
+		case strings.HasPrefix(d.Addr, guestLL):
+			ll = d
 		}
 	}
 	if dev == nil || dev.Network != "guest" || dev.Client != "guests" || dev.Conns < 1 || dev.Denied < 1 {
 		s.fatalf("status for %s: %+v, want network guest, client guests, a relayed connection and a denial", guestAddr, dev)
 	}
-	for i := range st.Devices {
-		if d := &st.Devices[i]; strings.HasPrefix(d.Addr, guestLL) && (d.Network != "guest" || d.Client != "guests" || d.Denied < 1) {
-			s.fatalf("status for %s: %+v, want network guest, client guests and a denial", d.Addr, d)
-		}
+	if ll == nil || ll.Network != "guest" || ll.Client != "guests" || ll.Denied < 1 {
+		s.fatalf("status for %s: %+v, want network guest, client guests and a denial", guestLL, ll)
 	}
 	s.prove("from guest: https://%s/v1/models 200 through the relay (connected to %s); gateway 403 gateway_not_allowed (client 'guests': network 'guest', gateway '0'), from its link-local address %s too; status: %s on network guest, client guests, %d connection(s), %d denied", openai.host, c.peer, guestLL, guestAddr, dev.Conns, dev.Denied)
 
